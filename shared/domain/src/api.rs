@@ -1,0 +1,197 @@
+//! Bodies of the HTTP API under `/v1`: what the CLI sends and receives.
+//!
+//! Their JSON Schemas are generated into `schemas/` (see `schema_documents`).
+
+use crate::endpoint::{Engine, Scope};
+use crate::event::EventEnvelope;
+use crate::ids::JobId;
+use crate::job::{JobKind, JobStatus};
+use crate::manifest::Manifest;
+use crate::state::JobState;
+use chrono::{DateTime, Utc};
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+/// How `target add` passes a password. A value travels once, to be sealed by the server.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum PasswordInput {
+    Env { var: String },
+    File { path: String },
+    Value { value: String },
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+pub struct TargetAddRequest {
+    pub name: String,
+    pub url: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub password: Option<PasswordInput>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub storage: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+pub struct TargetView {
+    pub name: String,
+    pub engine: Engine,
+    /// The URL without any secret.
+    pub url: String,
+    pub scope: Scope,
+    pub storage: String,
+    /// `none`, `sealed`, `env:VAR` or `file:PATH`: never the password.
+    pub credential: String,
+    pub created_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+pub struct StorageAddRequest {
+    pub name: String,
+    pub url: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+pub struct StorageView {
+    pub name: String,
+    pub url: String,
+    pub created_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+pub struct BackupRequest {
+    pub target: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+pub struct RestoreRequest {
+    /// The database to overwrite.
+    pub target: String,
+    /// A backup id, or `latest`.
+    pub backup: String,
+    /// Whose backup to restore; defaults to `target`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub from: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+pub struct JobCreated {
+    pub job_id: JobId,
+    pub kind: JobKind,
+    pub target: String,
+    /// For restores: the concrete backup id `latest` resolved to.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub backup: Option<String>,
+}
+
+/// `GET /v1/jobs/{id}`: the folded state and the whole timeline.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+pub struct JobView {
+    pub state: JobState,
+    pub events: Vec<EventEnvelope>,
+}
+
+/// One backup as `cairn backups` lists it.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+pub struct BackupView {
+    pub id: String,
+    pub target: String,
+    pub created_at: DateTime<Utc>,
+    pub size_bytes: u64,
+    pub stored_bytes: u64,
+    pub sha256: String,
+    pub engine: Engine,
+    pub server_version: String,
+    pub scope: Scope,
+    pub job_id: JobId,
+    pub storage: String,
+    pub duration_seconds: f64,
+}
+
+impl BackupView {
+    pub fn from_manifest(m: &Manifest, storage: &str) -> Self {
+        Self {
+            id: m.id.to_string(),
+            target: m.target.to_string(),
+            created_at: m.created_at,
+            size_bytes: m.size_bytes,
+            stored_bytes: m.stored_bytes,
+            sha256: m.sha256.clone(),
+            engine: m.engine,
+            server_version: m.server_version.clone(),
+            scope: m.scope.clone(),
+            job_id: m.job_id,
+            storage: storage.to_string(),
+            duration_seconds: m.duration_seconds,
+        }
+    }
+}
+
+/// One job in `cairn history`.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+pub struct HistoryEntry {
+    pub job_id: JobId,
+    pub kind: JobKind,
+    pub target: String,
+    pub status: JobStatus,
+    pub attempts: u32,
+    pub requested_by: String,
+    pub queued_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub backup: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+impl From<&JobState> for HistoryEntry {
+    fn from(s: &JobState) -> Self {
+        let backup = match &s.spec {
+            crate::job::JobSpec::Restore { backup, .. } => Some(backup.to_string()),
+            _ => s.backup.as_ref().map(|m| m.id.to_string()),
+        };
+        Self {
+            job_id: s.job_id,
+            kind: s.kind(),
+            target: s.spec.target().to_string(),
+            status: s.status,
+            attempts: s.attempt,
+            requested_by: s.requested_by.clone(),
+            queued_at: s.queued_at,
+            updated_at: s.updated_at,
+            backup,
+            error: s
+                .failure
+                .as_ref()
+                .filter(|_| s.status != JobStatus::Succeeded)
+                .map(|f| f.message.clone()),
+        }
+    }
+}
+
+/// Every error the API returns.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+pub struct ErrorBody {
+    /// Stable code: `not_found`, `invalid`, `conflict`, `internal`.
+    pub code: String,
+    pub message: String,
+}
+
+/// The JSON Schemas of every API body, named as in `schemas/` (`<name>.json`).
+pub fn schema_documents() -> Vec<(&'static str, schemars::schema::RootSchema)> {
+    use schemars::schema_for;
+    vec![
+        ("target-add-request", schema_for!(TargetAddRequest)),
+        ("target", schema_for!(TargetView)),
+        ("storage-add-request", schema_for!(StorageAddRequest)),
+        ("storage", schema_for!(StorageView)),
+        ("backup-request", schema_for!(BackupRequest)),
+        ("restore-request", schema_for!(RestoreRequest)),
+        ("job-created", schema_for!(JobCreated)),
+        ("job", schema_for!(JobView)),
+        ("backup", schema_for!(BackupView)),
+        ("history-entry", schema_for!(HistoryEntry)),
+        ("error", schema_for!(ErrorBody)),
+        ("event", schema_for!(EventEnvelope)),
+        ("manifest", schema_for!(Manifest)),
+    ]
+}

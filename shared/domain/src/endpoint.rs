@@ -1,0 +1,326 @@
+//! Database endpoints: engine, host, port, user and scope, parsed from a target URL.
+//!
+//! A password is never part of an endpoint: a URL carrying one is refused, so an
+//! endpoint can be printed, logged and stored as it is.
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+use std::fmt;
+
+/// The database engine behind a target.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Engine {
+    Postgres,
+    Mysql,
+    Redis,
+}
+
+impl Engine {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Engine::Postgres => "postgres",
+            Engine::Mysql => "mysql",
+            Engine::Redis => "redis",
+        }
+    }
+    pub fn default_port(&self) -> u16 {
+        match self {
+            Engine::Postgres => 5432,
+            Engine::Mysql => 3306,
+            Engine::Redis => 6379,
+        }
+    }
+}
+
+impl fmt::Display for Engine {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// What part of the server a target covers.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Scope {
+    /// The whole server: every database (PostgreSQL: plus roles), every Redis db.
+    Server,
+    /// One SQL database.
+    Database { name: String },
+    /// One Redis logical database.
+    RedisDb { index: u32 },
+}
+
+impl fmt::Display for Scope {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Scope::Server => f.write_str("server"),
+            Scope::Database { name } => write!(f, "database {name}"),
+            Scope::RedisDb { index } => write!(f, "db {index}"),
+        }
+    }
+}
+
+/// Why a target URL was refused; each message says how to fix it.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum EndpointError {
+    #[error("{0:?} is not a URL: {1}; write it like postgres://user@host:5432/dbname")]
+    NotAUrl(String, String),
+    #[error("unsupported URL scheme {0:?}; use postgres://, postgresql://, mysql://, mariadb:// or redis://")]
+    Scheme(String),
+    #[error("the URL holds a password; remove it from the URL and pass it with --password-env VAR, --password-file PATH or --password-stdin, so it never lands in process lists or shell history")]
+    PasswordInUrl,
+    #[error("the URL has no host; write it like {0}://user@host/")]
+    NoHost(String),
+    #[error("redis database {0:?} is not a number; use redis://host:6379/N with N from 0 to 15 (or no path for every db)")]
+    RedisDb(String),
+    #[error("database name {0:?} is not valid: {1}")]
+    DatabaseName(String, &'static str),
+}
+
+/// A parsed target URL, without any secret.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct Endpoint {
+    pub engine: Engine,
+    pub host: String,
+    pub port: u16,
+    pub user: Option<String>,
+    pub scope: Scope,
+    /// Query parameters kept as given (`sslmode=require`, …).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub params: Vec<(String, String)>,
+}
+
+impl Endpoint {
+    pub fn parse(input: &str) -> Result<Self, EndpointError> {
+        let url = url::Url::parse(input)
+            .map_err(|e| EndpointError::NotAUrl(redact_url_text(input), e.to_string()))?;
+        let engine = match url.scheme() {
+            "postgres" | "postgresql" => Engine::Postgres,
+            "mysql" | "mariadb" => Engine::Mysql,
+            "redis" => Engine::Redis,
+            other => return Err(EndpointError::Scheme(other.to_string())),
+        };
+        if url.password().is_some() {
+            return Err(EndpointError::PasswordInUrl);
+        }
+        let host = url
+            .host_str()
+            .filter(|h| !h.is_empty())
+            .ok_or_else(|| EndpointError::NoHost(url.scheme().to_string()))?
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .to_string();
+        let port = url.port().unwrap_or(engine.default_port());
+        let user = match url.username() {
+            "" => None,
+            u => Some(percent_decode(u)),
+        };
+        let path = percent_decode(url.path().trim_start_matches('/'));
+        let scope = match (engine, path.as_str()) {
+            (_, "") => Scope::Server,
+            (Engine::Redis, p) => {
+                let index: u32 = p
+                    .parse()
+                    .map_err(|_| EndpointError::RedisDb(p.to_string()))?;
+                Scope::RedisDb { index }
+            }
+            (_, p) => {
+                if p.contains('/') {
+                    return Err(EndpointError::DatabaseName(
+                        p.to_string(),
+                        "it contains '/'",
+                    ));
+                }
+                if p.len() > 63 {
+                    return Err(EndpointError::DatabaseName(
+                        p.to_string(),
+                        "longer than 63 bytes",
+                    ));
+                }
+                Scope::Database {
+                    name: p.to_string(),
+                }
+            }
+        };
+        let params = url
+            .query_pairs()
+            .map(|(k, v)| (k.into_owned(), v.into_owned()))
+            .collect();
+        Ok(Self {
+            engine,
+            host,
+            port,
+            user,
+            scope,
+            params,
+        })
+    }
+
+    /// The database name when the scope is one SQL database.
+    pub fn database(&self) -> Option<&str> {
+        match &self.scope {
+            Scope::Database { name } => Some(name),
+            _ => None,
+        }
+    }
+}
+
+impl fmt::Display for Endpoint {
+    /// The URL again, never with a password (an endpoint has none).
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}://", self.engine.as_str())?;
+        if let Some(u) = &self.user {
+            write!(f, "{u}@")?;
+        }
+        if self.host.contains(':') {
+            write!(f, "[{}]:{}", self.host, self.port)?;
+        } else {
+            write!(f, "{}:{}", self.host, self.port)?;
+        }
+        match &self.scope {
+            Scope::Server => f.write_str("/")?,
+            Scope::Database { name } => write!(f, "/{name}")?,
+            Scope::RedisDb { index } => write!(f, "/{index}")?,
+        }
+        for (i, (k, v)) in self.params.iter().enumerate() {
+            write!(f, "{}{k}={v}", if i == 0 { '?' } else { '&' })?;
+        }
+        Ok(())
+    }
+}
+
+fn percent_decode(s: &str) -> String {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' && i + 2 < bytes.len() {
+            if let Some(b) = std::str::from_utf8(&bytes[i + 1..i + 3])
+                .ok()
+                .and_then(|h| u8::from_str_radix(h, 16).ok())
+            {
+                out.push(b);
+                i += 3;
+                continue;
+            }
+        }
+        out.push(bytes[i]);
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// Masks anything between `://` and `@` in text that failed to parse as a URL, so an
+/// error message cannot echo a password.
+pub fn redact_url_text(s: &str) -> String {
+    match (s.find("://"), s.rfind('@')) {
+        (Some(a), Some(b)) if b > a + 3 => format!("{}://***@{}", &s[..a], &s[b + 1..]),
+        _ => s.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_engines_and_scopes() {
+        let table: &[(&str, Engine, Scope, u16, Option<&str>)] = &[
+            (
+                "postgres://postgres@127.0.0.1:5432/orders",
+                Engine::Postgres,
+                Scope::Database {
+                    name: "orders".into(),
+                },
+                5432,
+                Some("postgres"),
+            ),
+            (
+                "postgresql://h/",
+                Engine::Postgres,
+                Scope::Server,
+                5432,
+                None,
+            ),
+            ("postgres://h", Engine::Postgres, Scope::Server, 5432, None),
+            (
+                "mysql://root@h:3307/shop",
+                Engine::Mysql,
+                Scope::Database {
+                    name: "shop".into(),
+                },
+                3307,
+                Some("root"),
+            ),
+            (
+                "mariadb://root@h/",
+                Engine::Mysql,
+                Scope::Server,
+                3306,
+                Some("root"),
+            ),
+            (
+                "redis://h:6380/3",
+                Engine::Redis,
+                Scope::RedisDb { index: 3 },
+                6380,
+                None,
+            ),
+            ("redis://h", Engine::Redis, Scope::Server, 6379, None),
+            (
+                "postgres://u@h/caf%C3%A9",
+                Engine::Postgres,
+                Scope::Database {
+                    name: "café".into(),
+                },
+                5432,
+                Some("u"),
+            ),
+        ];
+        for (url, engine, scope, port, user) in table {
+            let e = Endpoint::parse(url).unwrap_or_else(|err| panic!("{url}: {err}"));
+            assert_eq!(e.engine, *engine, "{url}");
+            assert_eq!(&e.scope, scope, "{url}");
+            assert_eq!(e.port, *port, "{url}");
+            assert_eq!(e.user.as_deref(), *user, "{url}");
+        }
+    }
+
+    #[test]
+    fn refuses_bad_urls_with_a_fix() {
+        assert_eq!(
+            Endpoint::parse("postgres://u:hunter2@h/db"),
+            Err(EndpointError::PasswordInUrl)
+        );
+        assert!(matches!(
+            Endpoint::parse("mongodb://h/db"),
+            Err(EndpointError::Scheme(_))
+        ));
+        assert!(matches!(
+            Endpoint::parse("redis://h/x"),
+            Err(EndpointError::RedisDb(_))
+        ));
+        assert!(matches!(
+            Endpoint::parse("not a url"),
+            Err(EndpointError::NotAUrl(..))
+        ));
+        let msg = Endpoint::parse("postgres://u:hunter2@h/db")
+            .unwrap_err()
+            .to_string();
+        assert!(!msg.contains("hunter2") && msg.contains("--password-env"));
+    }
+
+    #[test]
+    fn display_round_trips_without_secrets() {
+        for url in [
+            "postgres://postgres@127.0.0.1:5432/orders",
+            "redis://127.0.0.1:6379/2",
+            "mysql://root@[::1]:3306/",
+        ] {
+            let e = Endpoint::parse(url).unwrap();
+            assert_eq!(Endpoint::parse(&e.to_string()).unwrap(), e, "{url}");
+        }
+        assert_eq!(redact_url_text("x://u:pw@h"), "x://***@h");
+    }
+}

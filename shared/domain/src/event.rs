@@ -1,0 +1,172 @@
+//! Events: the immutable facts of a job's life, and the envelope the ledger stores them in.
+
+use crate::failure::Failure;
+use crate::ids::{Attempt, BackupId, EventId, JobId, WorkerId};
+use crate::job::{JobKind, JobSpec};
+use crate::manifest::Manifest;
+use crate::names::TargetName;
+use chrono::{DateTime, Utc};
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+/// Who appended an event: a service and, for workers, the worker id.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct Actor {
+    pub service: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub worker: Option<WorkerId>,
+}
+
+impl Actor {
+    pub fn service(name: &str) -> Self {
+        Self {
+            service: name.to_string(),
+            worker: None,
+        }
+    }
+    pub fn worker(service: &str, worker: WorkerId) -> Self {
+        Self {
+            service: service.to_string(),
+            worker: Some(worker),
+        }
+    }
+}
+
+/// What happened. Tagged by `type` on the wire; the names are the event types of design.md.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(tag = "type")]
+pub enum EventPayload {
+    JobQueued {
+        spec: JobSpec,
+        max_attempts: u32,
+        /// Who asked: `api`, `schedule:<policy>`, …
+        requested_by: String,
+    },
+    JobClaimed {
+        attempt: Attempt,
+        worker_id: WorkerId,
+        lease_until: DateTime<Utc>,
+    },
+    /// Preflight passed; the attempt is about to touch data.
+    JobStarted {
+        attempt: Attempt,
+        server_version: String,
+    },
+    JobProgress {
+        attempt: Attempt,
+        /// Uncompressed bytes read from (backup) or written to (restore) the database.
+        bytes_db: u64,
+        /// Bytes written to (backup) or read from (restore) storage.
+        bytes_storage: u64,
+        lease_until: DateTime<Utc>,
+    },
+    BackupStored {
+        attempt: Attempt,
+        manifest: Manifest,
+    },
+    RestoreApplied {
+        attempt: Attempt,
+        source: TargetName,
+        backup: BackupId,
+        bytes: u64,
+    },
+    JobSucceeded {
+        attempt: Attempt,
+    },
+    JobFailed {
+        attempt: Attempt,
+        failure: Failure,
+        /// When another attempt may start; `None` ends the job.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        retry_at: Option<DateTime<Utc>>,
+    },
+    /// The attempt's lease ran out without word from its worker (crash, kill, partition).
+    LeaseExpired {
+        attempt: Attempt,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        retry_at: Option<DateTime<Utc>>,
+    },
+    /// Attempts are used up: the job ends failed.
+    JobDeadLettered {
+        attempts: u32,
+        reason: String,
+    },
+    JobCancelled {
+        reason: String,
+    },
+    /// A partial upload left by an attempt was removed.
+    PartialArtifactRemoved {
+        attempt: Attempt,
+        path: String,
+    },
+}
+
+impl EventPayload {
+    /// The event type name (`JobQueued`, …), as used in subjects and indexes.
+    pub fn type_name(&self) -> &'static str {
+        match self {
+            EventPayload::JobQueued { .. } => "JobQueued",
+            EventPayload::JobClaimed { .. } => "JobClaimed",
+            EventPayload::JobStarted { .. } => "JobStarted",
+            EventPayload::JobProgress { .. } => "JobProgress",
+            EventPayload::BackupStored { .. } => "BackupStored",
+            EventPayload::RestoreApplied { .. } => "RestoreApplied",
+            EventPayload::JobSucceeded { .. } => "JobSucceeded",
+            EventPayload::JobFailed { .. } => "JobFailed",
+            EventPayload::LeaseExpired { .. } => "LeaseExpired",
+            EventPayload::JobDeadLettered { .. } => "JobDeadLettered",
+            EventPayload::JobCancelled { .. } => "JobCancelled",
+            EventPayload::PartialArtifactRemoved { .. } => "PartialArtifactRemoved",
+        }
+    }
+
+    /// The attempt an event belongs to, if it belongs to one (its fencing token).
+    pub fn attempt(&self) -> Option<Attempt> {
+        match self {
+            EventPayload::JobClaimed { attempt, .. }
+            | EventPayload::JobStarted { attempt, .. }
+            | EventPayload::JobProgress { attempt, .. }
+            | EventPayload::BackupStored { attempt, .. }
+            | EventPayload::RestoreApplied { attempt, .. }
+            | EventPayload::JobSucceeded { attempt }
+            | EventPayload::JobFailed { attempt, .. }
+            | EventPayload::LeaseExpired { attempt, .. }
+            | EventPayload::PartialArtifactRemoved { attempt, .. } => Some(*attempt),
+            EventPayload::JobQueued { .. }
+            | EventPayload::JobDeadLettered { .. }
+            | EventPayload::JobCancelled { .. } => None,
+        }
+    }
+}
+
+/// An event before the ledger gave it its sequence numbers.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct NewEvent {
+    pub actor: Actor,
+    pub payload: EventPayload,
+}
+
+impl NewEvent {
+    pub fn new(actor: Actor, payload: EventPayload) -> Self {
+        Self { actor, payload }
+    }
+}
+
+/// An event as stored: the envelope of design.md.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct EventEnvelope {
+    pub event_id: EventId,
+    pub job_id: JobId,
+    /// 1, 2, 3 … within the job, without gaps.
+    pub seq: u64,
+    /// Ledger-wide, monotonic.
+    pub global_seq: u64,
+    pub at: DateTime<Utc>,
+    pub kind: JobKind,
+    pub target: TargetName,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub attempt: Option<Attempt>,
+    pub actor: Actor,
+    #[serde(flatten)]
+    pub payload: EventPayload,
+}

@@ -1,0 +1,26 @@
+//! cairn's domain: names, targets, jobs, events and the job state machine.
+//!
+//! Pure code only: no I/O, no async, no database or bus types. Everything the services
+//! exchange (events, API bodies, manifests) is defined here so that one crate owns the
+//! vocabulary of `shared/design.md`.
+
+pub mod api;
+pub mod endpoint;
+pub mod event;
+pub mod failure;
+pub mod ids;
+pub mod job;
+pub mod manifest;
+pub mod names;
+pub mod state;
+pub mod target;
+
+pub use endpoint::{Endpoint, Engine, Scope};
+pub use event::{Actor, EventEnvelope, EventPayload, NewEvent};
+pub use failure::Failure;
+pub use ids::{Attempt, BackupId, EventId, JobId, WorkerId};
+pub use job::{JobKind, JobSpec, JobStatus};
+pub use manifest::Manifest;
+pub use names::{NameError, StorageName, TargetName};
+pub use state::{JobState, TransitionError};
+pub use target::{CredentialRef, StorageConfig, StorageKind, Target};

@@ -1,0 +1,129 @@
+//! Database engines: preflight checks, streaming dumps and streaming restores for
+//! PostgreSQL, MySQL/MariaDB/Percona and Redis.
+//!
+//! An engine never holds a whole dump: `dump` pushes raw chunks into a bounded channel
+//! (the storage pipeline compresses, hashes and uploads them) and `restore` pulls raw
+//! chunks from one. Every error becomes a [`Failure`] that says whether a retry can help
+//! and never contains a credential.
+
+pub mod secret;
+
+use bytes::Bytes;
+use cairn_domain::{Endpoint, Engine, Failure, Manifest};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use tokio::sync::mpsc;
+
+pub use secret::Secret;
+
+/// Size of the raw chunks engines send and receive.
+pub const CHUNK: usize = 256 * 1024;
+
+/// How to reach one database: the endpoint and, separately, its password.
+#[derive(Debug, Clone)]
+pub struct Connection {
+    pub endpoint: Endpoint,
+    pub password: Option<Secret>,
+}
+
+/// What preflight learned about the server.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServerInfo {
+    /// As the server reports it (`15.20`, `10.11.19-MariaDB-0+deb12u1`, `7.0.15`).
+    pub version: String,
+    /// The major version used for downgrade checks (PostgreSQL 15 → 15; MariaDB 10.11 → 1011; Redis 7.0 → 7).
+    pub major: u32,
+    /// `mariadb`, `mysql`, `percona`, `postgres`, `redis`.
+    pub flavor: String,
+}
+
+/// Byte counters an attempt reports as progress; shared between the engine and the pipeline.
+#[derive(Debug, Default)]
+pub struct Progress {
+    /// Uncompressed bytes read from (backup) or written to (restore) the database.
+    pub bytes_db: AtomicU64,
+    /// Compressed bytes written to (backup) or read from (restore) storage.
+    pub bytes_storage: AtomicU64,
+}
+
+impl Progress {
+    pub fn new() -> Arc<Self> {
+        Arc::new(Self::default())
+    }
+    pub fn add_db(&self, n: u64) {
+        self.bytes_db.fetch_add(n, Ordering::Relaxed);
+    }
+    pub fn add_storage(&self, n: u64) {
+        self.bytes_storage.fetch_add(n, Ordering::Relaxed);
+    }
+    pub fn snapshot(&self) -> (u64, u64) {
+        (
+            self.bytes_db.load(Ordering::Relaxed),
+            self.bytes_storage.load(Ordering::Relaxed),
+        )
+    }
+}
+
+/// What a finished dump says about its artifact.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DumpFormat {
+    /// The artifact file name in the backup folder (`dump.sql.zst`, `dump.redis.zst`).
+    pub artifact: &'static str,
+    /// Written into the manifest so restore picks the right loader
+    /// (`pg_dump-plain`, `pg_dumpall-plain`, `mysqldump-db`, `mysqldump-all`, `cairn-redis-v1`).
+    pub format_name: &'static str,
+}
+
+/// Checks the server before any work: credentials valid, version read, primary not replica.
+pub async fn preflight(conn: &Connection) -> Result<ServerInfo, Failure> {
+    let _ = conn;
+    unimplemented!("preflight")
+}
+
+/// The artifact format a dump of this endpoint produces.
+pub fn dump_format(endpoint: &Endpoint) -> DumpFormat {
+    let _ = endpoint;
+    unimplemented!("dump_format")
+}
+
+/// Streams a dump of `conn` into `out` as raw chunks. Returns when the dump tool has
+/// exited successfully and every byte was sent; any non-zero exit, error output of the
+/// tool, or closed channel is an error (the caller then discards the partial upload).
+pub async fn dump(
+    conn: &Connection,
+    out: mpsc::Sender<Bytes>,
+    progress: Arc<Progress>,
+) -> Result<(), Failure> {
+    let _ = (conn, out, progress);
+    unimplemented!("dump")
+}
+
+/// Refuses a restore before touching the target: engine mismatch, newer-major backup onto
+/// an older server, a scope the target cannot take.
+pub fn check_restore(
+    manifest: &Manifest,
+    target: &Endpoint,
+    server: &ServerInfo,
+) -> Result<(), Failure> {
+    let _ = (manifest, target, server);
+    unimplemented!("check_restore")
+}
+
+/// Makes the target exactly what the backup was, reading raw (decompressed) chunks from
+/// `input`; an `Err` item or a channel closed early means the artifact could not be read:
+/// stop, and leave the target as safe as the engine allows. Returns the bytes applied.
+/// Objects created after the backup are gone afterwards.
+pub async fn restore(
+    conn: &Connection,
+    manifest: &Manifest,
+    input: mpsc::Receiver<Result<Bytes, Failure>>,
+    progress: Arc<Progress>,
+) -> Result<u64, Failure> {
+    let _ = (conn, manifest, input, progress);
+    unimplemented!("restore")
+}
+
+#[doc(hidden)]
+pub fn _engine_name(e: Engine) -> &'static str {
+    e.as_str()
+}
