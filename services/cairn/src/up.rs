@@ -1,0 +1,153 @@
+//! `cairn up`: the scheduler (ledger + API), a dump worker and a restore worker in one
+//! process, talking over the in-process bus through the same claim path the distributed
+//! services use. The embedded default keeps everything under `./cairn-data`.
+
+use anyhow::Context;
+use cairn_bus::inproc::InProcessBus;
+use cairn_bus::worker::{run_worker, AttemptRunner, WorkerConfig};
+use cairn_bus::{Control, JobBus};
+use cairn_domain::{JobKind, JobStatus, WorkerId};
+use cairn_keyring::Keyring;
+use cairn_ledger::Ledger;
+use cairn_scheduler::{Scheduler, Settings};
+use clap::Args;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio_util::sync::CancellationToken;
+
+/// Flags of `cairn up`.
+#[derive(Debug, Args)]
+pub struct UpArgs {
+    /// Where the ledger, keys and default storage live.
+    #[arg(long, env = "CAIRN_DATA_DIR", default_value = "./cairn-data")]
+    pub data_dir: PathBuf,
+    /// Address the HTTP API listens on.
+    #[arg(long, env = "CAIRN_LISTEN", default_value = "127.0.0.1:7070")]
+    pub listen: SocketAddr,
+    /// Attempts per job before it ends failed.
+    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..=20))]
+    pub max_attempts: u32,
+    /// Seconds before the second attempt of a failed job (doubling after).
+    #[arg(long, default_value_t = 2)]
+    pub retry_backoff_seconds: u64,
+    /// Seconds a worker holds a job without reporting progress.
+    #[arg(long, default_value_t = 30, value_parser = clap::value_parser!(u64).range(5..))]
+    pub lease_seconds: u64,
+    /// Backup and restore attempts each worker runs at once.
+    #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u64).range(1..=64))]
+    pub concurrency: u64,
+}
+
+/// Runs every service until Ctrl-C or SIGTERM.
+pub async fn run(args: UpArgs) -> anyhow::Result<()> {
+    let data_dir = prepare_data_dir(&args.data_dir)?;
+    let ledger = Ledger::open(&data_dir.join("ledger")).with_context(|| format!("opening the ledger in {}", data_dir.display()))?;
+    let keyring = Keyring::load_or_create(&data_dir)?;
+    let bus = Arc::new(InProcessBus::new());
+    let settings = Settings {
+        lease: Duration::from_secs(args.lease_seconds),
+        max_attempts: args.max_attempts,
+        retry_backoff: Duration::from_secs(args.retry_backoff_seconds),
+        ..Settings::default()
+    };
+    let scheduler = Scheduler::new(ledger, bus.clone(), keyring.clone(), &data_dir, settings).await?;
+    let orphaned = scheduler.expire_orphaned_attempts().await?;
+    if orphaned > 0 {
+        tracing::warn!(orphaned, "attempts that were running when cairn stopped were expired and will be retried");
+    }
+    sweep_at_start(&scheduler).await;
+
+    let listener = tokio::net::TcpListener::bind(args.listen)
+        .await
+        .with_context(|| format!("cannot listen on {}; is another cairn running? choose another with --listen", args.listen))?;
+    let stop = CancellationToken::new();
+    spawn_signal_handler(stop.clone());
+
+    let mut tasks = tokio::task::JoinSet::new();
+    let control: Arc<dyn Control> = Arc::new(scheduler.clone());
+    let bus: Arc<dyn JobBus> = bus;
+    let workers: [(JobKind, Arc<dyn AttemptRunner>); 2] = [
+        (JobKind::Backup, Arc::new(cairn_dump_worker::DumpRunner { keyring: keyring.clone() })),
+        (JobKind::Restore, Arc::new(cairn_restore_worker::RestoreRunner { keyring })),
+    ];
+    for (kind, runner) in workers {
+        let config = WorkerConfig {
+            kind,
+            worker_id: worker_id(kind),
+            concurrency: args.concurrency as usize,
+            heartbeat: Duration::from_secs(1),
+        };
+        let (bus, control, stop) = (bus.clone(), control.clone(), stop.clone());
+        tasks.spawn(async move {
+            if let Err(e) = run_worker(config, bus, control, runner, stop.cancelled_owned()).await {
+                tracing::error!(error = %e, "worker stopped");
+            }
+        });
+    }
+    {
+        let (scheduler, stop) = (scheduler.clone(), stop.clone());
+        tasks.spawn(async move { scheduler.run_reconciler(stop.cancelled_owned()).await });
+    }
+    let addr = listener.local_addr()?;
+    tracing::info!(%addr, data_dir = %data_dir.display(), "cairn is up: API at http://{addr}/v1");
+    cairn_scheduler::api::serve(listener, scheduler, stop.clone().cancelled_owned()).await?;
+    stop.cancel();
+    while tasks.join_next().await.is_some() {}
+    tracing::info!("cairn stopped");
+    Ok(())
+}
+
+fn prepare_data_dir(dir: &Path) -> anyhow::Result<PathBuf> {
+    use std::os::unix::fs::DirBuilderExt;
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
+        .with_context(|| format!("cannot create the data directory {}", dir.display()))?;
+    Ok(std::path::absolute(dir)?)
+}
+
+fn worker_id(kind: JobKind) -> WorkerId {
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default();
+    let worker = match kind {
+        JobKind::Backup => "dump-worker",
+        JobKind::Restore => "restore-worker",
+        JobKind::Prune => "retention-sweeper",
+    };
+    WorkerId(format!("{worker}@{}:{}", host.trim(), std::process::id()))
+}
+
+/// Nothing runs yet at start, so every incomplete upload is a leftover of the last run.
+async fn sweep_at_start(scheduler: &Scheduler) {
+    let busy = match scheduler.ledger().jobs_in(&[JobStatus::Running]) {
+        Ok(jobs) => jobs.into_iter().map(|j| j.spec.target().clone()).collect(),
+        Err(e) => {
+            tracing::warn!(error = %e, "skipping the start-up sweep");
+            return;
+        }
+    };
+    let storages = scheduler.ledger().storages().unwrap_or_default();
+    for config in storages {
+        let result = match cairn_storage::ArtifactStore::open(&config) {
+            Ok(store) => cairn_retention_sweeper::sweep_incomplete(&store, chrono::Duration::zero(), &busy, chrono::Utc::now()).await,
+            Err(e) => Err(e),
+        };
+        if let Err(e) = result {
+            tracing::warn!(storage = %config.name, error = %e, "start-up sweep failed");
+        }
+    }
+}
+
+fn spawn_signal_handler(stop: CancellationToken) {
+    tokio::spawn(async move {
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).expect("installing a SIGTERM handler");
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = term.recv() => {}
+        }
+        tracing::info!("shutting down");
+        stop.cancel();
+    });
+}

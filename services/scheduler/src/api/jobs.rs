@@ -1,0 +1,134 @@
+//! Job requests (backup, restore), job views with their timelines, long-poll waiting, and
+//! the history query.
+
+use super::error::{ApiError, ApiResult};
+use super::targets::{find_target, parse_target_name, store_of};
+use crate::Scheduler;
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::Json;
+use cairn_domain::api::{BackupRequest, HistoryEntry, JobCreated, JobView, RestoreRequest};
+use cairn_domain::{BackupId, JobId, JobKind, JobSpec, JobStatus};
+use cairn_ledger::HistoryQuery;
+use serde::Deserialize;
+use std::time::Duration;
+
+fn created(state: &cairn_domain::JobState) -> JobCreated {
+    let backup = match &state.spec {
+        JobSpec::Restore { backup, .. } => Some(backup.to_string()),
+        _ => None,
+    };
+    JobCreated { job_id: state.job_id, kind: state.kind(), target: state.spec.target().to_string(), backup }
+}
+
+pub async fn backup(State(s): State<Scheduler>, Json(req): Json<BackupRequest>) -> ApiResult<(StatusCode, Json<JobCreated>)> {
+    let target = find_target(&s, &req.target)?;
+    let spec = JobSpec::Backup { target: target.name.clone(), storage: target.storage.clone() };
+    let state = s.enqueue(spec, "api").await?;
+    tracing::info!(job_id = %state.job_id, target = %target.name, "backup queued");
+    Ok((StatusCode::ACCEPTED, Json(created(&state))))
+}
+
+pub async fn restore(State(s): State<Scheduler>, Json(req): Json<RestoreRequest>) -> ApiResult<(StatusCode, Json<JobCreated>)> {
+    let target = find_target(&s, &req.target)?;
+    let source = match req.from.as_deref() {
+        Some(name) => find_target(&s, name)?,
+        None => target.clone(),
+    };
+    let store = store_of(&s, &source)?;
+    let backup = if req.backup == "latest" {
+        let list = store.list_backups(&source.name).await?;
+        let newest = list.into_iter().next().ok_or_else(|| {
+            ApiError::not_found(format!("target {} has no backups yet; run `cairn backup {}` first", source.name, source.name))
+        })?;
+        newest.id
+    } else {
+        let id = BackupId::parse(&req.backup).map_err(|e| ApiError::invalid(e.to_string()))?;
+        store.manifest(&source.name, &id).await?;
+        id
+    };
+    let spec = JobSpec::Restore { target: target.name.clone(), source: source.name.clone(), backup: backup.clone(), storage: source.storage.clone() };
+    let state = s.enqueue(spec, "api").await?;
+    tracing::info!(job_id = %state.job_id, target = %target.name, source = %source.name, %backup, "restore queued");
+    Ok((StatusCode::ACCEPTED, Json(created(&state))))
+}
+
+fn parse_job_id(id: &str) -> ApiResult<JobId> {
+    JobId::parse(id).map_err(|_| ApiError::invalid(format!("{id:?} is not a job id (a UUID as printed by `cairn backup`)")))
+}
+
+fn view(s: &Scheduler, job_id: JobId) -> ApiResult<JobView> {
+    let state = s
+        .ledger()
+        .job(job_id)?
+        .ok_or_else(|| ApiError::not_found(format!("unknown job {job_id}; see `cairn history`")))?;
+    let events = s.ledger().events(job_id)?;
+    Ok(JobView { state, events })
+}
+
+pub async fn show(State(s): State<Scheduler>, Path(id): Path<String>) -> ApiResult<Json<JobView>> {
+    Ok(Json(view(&s, parse_job_id(&id)?)?))
+}
+
+#[derive(Debug, Deserialize)]
+pub struct WaitParams {
+    #[serde(default)]
+    after_seq: u64,
+    timeout_ms: Option<u64>,
+}
+
+/// Long poll: answers as soon as the job has an event after `after_seq` or has ended.
+pub async fn wait(State(s): State<Scheduler>, Path(id): Path<String>, Query(p): Query<WaitParams>) -> ApiResult<Json<JobView>> {
+    let job_id = parse_job_id(&id)?;
+    let timeout = Duration::from_millis(p.timeout_ms.unwrap_or(25_000).min(60_000));
+    let mut changes = s.ledger().subscribe();
+    let deadline = tokio::time::Instant::now() + timeout;
+    loop {
+        let state = s
+            .ledger()
+            .job(job_id)?
+            .ok_or_else(|| ApiError::not_found(format!("unknown job {job_id}; see `cairn history`")))?;
+        if state.seq > p.after_seq || state.status.is_terminal() {
+            return Ok(Json(view(&s, job_id)?));
+        }
+        match tokio::time::timeout_at(deadline, changes.changed()).await {
+            Ok(Ok(())) => continue,
+            Ok(Err(_)) | Err(_) => return Ok(Json(view(&s, job_id)?)),
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+pub struct HistoryParams {
+    target: Option<String>,
+    kind: Option<String>,
+    status: Option<String>,
+    since: Option<String>,
+    limit: Option<usize>,
+}
+
+pub async fn history(State(s): State<Scheduler>, Query(p): Query<HistoryParams>) -> ApiResult<Json<Vec<HistoryEntry>>> {
+    let target = p.target.as_deref().map(parse_target_name).transpose()?;
+    let kind = match p.kind.as_deref() {
+        None => None,
+        Some(k) => Some(JobKind::parse(k).ok_or_else(|| ApiError::invalid(format!("unknown kind {k:?}; use backup, restore or prune")))?),
+    };
+    let status = match p.status.as_deref() {
+        None => None,
+        Some(st) => Some(JobStatus::parse(st).ok_or_else(|| {
+            let all: Vec<_> = JobStatus::ALL.iter().map(|s| s.as_str()).collect();
+            ApiError::invalid(format!("unknown status {st:?}; use one of {}", all.join(", ")))
+        })?),
+    };
+    let since = match p.since.as_deref() {
+        None => None,
+        Some(t) => Some(
+            chrono::DateTime::parse_from_rfc3339(t)
+                .map_err(|_| ApiError::invalid(format!("since {t:?} is not an RFC 3339 time (like 2026-11-26T03:00:00Z)")))?
+                .with_timezone(&chrono::Utc),
+        ),
+    };
+    let query = HistoryQuery { target, kind, status, since, limit: p.limit.unwrap_or(50).clamp(1, 10_000) };
+    let jobs = s.ledger().history(&query)?;
+    Ok(Json(jobs.iter().map(HistoryEntry::from).collect()))
+}

@@ -1,0 +1,117 @@
+//! The scheduler's shared state and the operations the API and the control calls use.
+
+use cairn_bus::{JobBus, JobMessage};
+use cairn_domain::{Actor, EventPayload, JobId, JobSpec, JobState, NewEvent, StorageConfig, StorageKind, StorageName};
+use cairn_keyring::Keyring;
+use cairn_ledger::{Ledger, LedgerError};
+use chrono::{DateTime, Utc};
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Tunables of the control plane.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// How long a claim holds a job without word from its worker; progress renews it.
+    pub lease: Duration,
+    /// Attempts before a job ends failed.
+    pub max_attempts: u32,
+    /// Delay before the second attempt; doubled for each further one, capped at 5 minutes.
+    pub retry_backoff: Duration,
+    /// How often the reconcile loop runs.
+    pub reconcile_every: Duration,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            lease: Duration::from_secs(30),
+            max_attempts: 3,
+            retry_backoff: Duration::from_secs(2),
+            reconcile_every: Duration::from_secs(2),
+        }
+    }
+}
+
+/// The control plane: ledger + bus + keyring, shared by the API handlers and the control calls.
+#[derive(Clone)]
+pub struct Scheduler {
+    pub(crate) inner: Arc<Inner>,
+}
+
+pub(crate) struct Inner {
+    pub ledger: Ledger,
+    pub bus: Arc<dyn JobBus>,
+    pub keyring: Keyring,
+    pub settings: Settings,
+    /// Claims are decided one at a time, so two workers cannot both see a target as free.
+    pub claim_lock: tokio::sync::Mutex<()>,
+}
+
+pub(crate) fn actor() -> Actor {
+    Actor::service("scheduler")
+}
+
+impl Scheduler {
+    /// Builds the control plane on an open ledger and makes sure the storage `default`
+    /// (`<data_dir>/storage`) exists.
+    pub async fn new(ledger: Ledger, bus: Arc<dyn JobBus>, keyring: Keyring, data_dir: &Path, settings: Settings) -> Result<Self, LedgerError> {
+        let default = StorageName::default_storage();
+        if ledger.storage(&default)?.is_none() {
+            let path = data_dir.join("storage");
+            let path = std::path::absolute(&path).unwrap_or(path);
+            let config = StorageConfig { name: default, kind: StorageKind::Local { path: path.display().to_string() }, created_at: Utc::now() };
+            match ledger.put_storage(&config).await {
+                Ok(()) | Err(LedgerError::Exists(_)) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        let inner = Inner {
+            ledger,
+            bus,
+            keyring,
+            settings,
+            claim_lock: tokio::sync::Mutex::new(()),
+        };
+        Ok(Self { inner: Arc::new(inner) })
+    }
+
+    pub fn ledger(&self) -> &Ledger {
+        &self.inner.ledger
+    }
+    pub fn keyring(&self) -> &Keyring {
+        &self.inner.keyring
+    }
+    pub fn settings(&self) -> &Settings {
+        &self.inner.settings
+    }
+
+    /// Records a new job and publishes it to the workers.
+    pub async fn enqueue(&self, spec: JobSpec, requested_by: &str) -> Result<JobState, LedgerError> {
+        let job_id = JobId::new_random();
+        let queued = EventPayload::JobQueued { spec: spec.clone(), max_attempts: self.inner.settings.max_attempts, requested_by: requested_by.to_string() };
+        self.inner.ledger.append(job_id, 0, vec![NewEvent::new(actor(), queued)]).await?;
+        let state = self.inner.ledger.job(job_id)?.expect("a job just appended exists");
+        self.publish(&state).await;
+        Ok(state)
+    }
+
+    pub(crate) async fn publish(&self, state: &JobState) {
+        let msg = JobMessage { job_id: state.job_id, kind: state.kind(), target: state.spec.target().clone() };
+        if let Err(e) = self.inner.bus.publish(msg).await {
+            // The job stays queued in the ledger; reconcile publishes it again.
+            tracing::warn!(job_id = %state.job_id, error = %e, "publishing a job failed; reconcile will retry");
+        }
+    }
+
+    pub(crate) fn lease_until(&self, now: DateTime<Utc>) -> DateTime<Utc> {
+        now + chrono::Duration::from_std(self.inner.settings.lease).unwrap_or(chrono::Duration::seconds(30))
+    }
+
+    /// The delay before the attempt after `attempt` (1-based), doubling, capped.
+    pub(crate) fn backoff(&self, attempt: u32) -> Duration {
+        let base = self.inner.settings.retry_backoff;
+        let factor = 1u32 << attempt.saturating_sub(1).min(16);
+        (base * factor).min(Duration::from_secs(300))
+    }
+}
