@@ -5,82 +5,61 @@
 //! `dump.<ext>.zst` and `manifest.json`. The manifest is written last: a folder without
 //! one is an incomplete upload that is never listed and that the sweeper removes.
 
+mod error;
+mod layout;
+mod listing;
+mod local;
 pub mod pipeline;
+mod read;
+mod upload;
+
+pub use error::StorageError;
+pub use layout::{backup_prefix, MANIFEST_FILE};
+pub use listing::IncompleteUpload;
 
 use bytes::Bytes;
-use cairn_domain::{BackupId, Failure, Manifest, StorageConfig, TargetName};
-use chrono::{DateTime, Utc};
+use cairn_domain::{BackupId, Manifest, StorageConfig, StorageKind, TargetName};
 use futures::stream::BoxStream;
-use std::path::Path;
-
-/// Why a storage operation failed.
-#[derive(Debug, thiserror::Error)]
-pub enum StorageError {
-    #[error("storage error: {0}")]
-    Backend(#[from] object_store::Error),
-    #[error("backup {backup} of {target} not found; list backups with `cairn backups {target}`")]
-    NotFound { target: String, backup: String },
-    #[error("backup {backup}: artifact checksum mismatch (manifest sha256 {expected}, stored bytes hash to {actual}); the artifact is corrupt and will not be restored")]
-    ChecksumMismatch {
-        backup: String,
-        expected: String,
-        actual: String,
-    },
-    #[error("backup {backup}: artifact is {actual} bytes but the manifest says {expected}; the artifact is corrupt or truncated")]
-    SizeMismatch {
-        backup: String,
-        expected: u64,
-        actual: u64,
-    },
-    #[error("manifest of {0} is unreadable: {1}")]
-    BadManifest(String, String),
-    #[error("storage I/O error: {0}")]
-    Io(#[from] std::io::Error),
-}
-
-impl StorageError {
-    /// As a job failure: checksum and size mismatches are permanent, backend hiccups retryable.
-    pub fn to_failure(&self) -> Failure {
-        match self {
-            StorageError::ChecksumMismatch { .. } | StorageError::SizeMismatch { .. } => {
-                Failure::permanent("checksum_mismatch", self.to_string())
-            }
-            StorageError::NotFound { .. } => {
-                Failure::permanent("backup_not_found", self.to_string())
-            }
-            StorageError::BadManifest(..) => Failure::permanent("bad_manifest", self.to_string()),
-            StorageError::Backend(_) | StorageError::Io(_) => {
-                Failure::retryable("storage", self.to_string())
-            }
-        }
-    }
-}
-
-/// A folder without a manifest: an upload that never finished.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct IncompleteUpload {
-    pub target: String,
-    pub folder: String,
-    pub last_modified: DateTime<Utc>,
-}
+use futures::TryStreamExt;
+use object_store::local::LocalFileSystem;
+use object_store::{ObjectStore, ObjectStoreExt, PutPayload};
+use sha2::{Digest, Sha256};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 /// One storage (a local directory today; S3 later) seen as a set of backups.
 #[derive(Debug, Clone)]
 pub struct ArtifactStore {
-    _private: (),
+    store: Arc<dyn ObjectStore>,
+    /// The directory behind a local store: its staging files and empty folders need
+    /// cleaning that object_store does not do.
+    local_root: Option<PathBuf>,
 }
 
 impl ArtifactStore {
     /// Opens (creating the directory if needed) the storage a config describes.
     pub fn open(config: &StorageConfig) -> Result<Self, StorageError> {
-        let _ = config;
-        unimplemented!()
+        match &config.kind {
+            StorageKind::Local { path } => Self::local(Path::new(path)),
+        }
     }
 
-    /// A local directory storage.
+    /// A local directory storage. Writes are fsynced when an artifact or manifest is
+    /// committed, so a listed backup survives a power cut.
     pub fn local(root: &Path) -> Result<Self, StorageError> {
-        let _ = root;
-        unimplemented!()
+        std::fs::create_dir_all(root)?;
+        let root = std::fs::canonicalize(root)?;
+        let store = LocalFileSystem::new_with_prefix(&root)?.with_fsync(true);
+        Ok(Self {
+            store: Arc::new(store),
+            local_root: Some(root),
+        })
+    }
+
+    /// The directory of a backup folder on local disk (local backend only).
+    fn local_dir(&self, target: &TargetName, folder: &str) -> Option<PathBuf> {
+        let root = self.local_root.as_ref()?;
+        Some(root.join(target.as_str()).join(folder))
     }
 
     /// Starts writing a backup's artifact (`<target>/<backup>/<artifact>`).
@@ -90,20 +69,28 @@ impl ArtifactStore {
         backup: &BackupId,
         artifact: &str,
     ) -> Result<pipeline::Upload, StorageError> {
-        let _ = (target, backup, artifact);
-        unimplemented!()
+        let location = layout::file_path(target, backup, artifact)?;
+        let local_dir = self.local_dir(target, backup.as_str());
+        pipeline::Upload::begin(Arc::clone(&self.store), location, local_dir).await
     }
 
-    /// Writes `manifest.json`: the last step of a backup, which makes it listed.
+    /// Writes `manifest.json`: the last step of a backup, which makes it listed. Refuses
+    /// (`NotFound`) when the artifact it describes is not there.
     pub async fn write_manifest(&self, manifest: &Manifest) -> Result<(), StorageError> {
-        let _ = manifest;
-        unimplemented!()
-    }
-
-    /// Complete backups of a target (folders with a readable manifest), newest first.
-    pub async fn list_backups(&self, target: &TargetName) -> Result<Vec<Manifest>, StorageError> {
-        let _ = target;
-        unimplemented!()
+        let artifact = layout::file_path(&manifest.target, &manifest.id, &manifest.artifact)?;
+        self.store
+            .head(&artifact)
+            .await
+            .map_err(StorageError::missing_as(
+                manifest.target.as_str(),
+                manifest.id.as_str(),
+            ))?;
+        let json = serde_json::to_vec_pretty(manifest)
+            .map_err(|e| StorageError::BadManifest(manifest.id.to_string(), e.to_string()))?;
+        let location = layout::manifest_path(&manifest.target, &manifest.id)?;
+        self.store.put(&location, PutPayload::from(json)).await?;
+        tracing::info!(target = %manifest.target, backup = %manifest.id, "manifest written");
+        Ok(())
     }
 
     /// One complete backup's manifest, or `NotFound`.
@@ -112,14 +99,52 @@ impl ArtifactStore {
         target: &TargetName,
         backup: &BackupId,
     ) -> Result<Manifest, StorageError> {
-        let _ = (target, backup);
-        unimplemented!()
+        let location = layout::manifest_path(target, backup)?;
+        let bytes = self
+            .store
+            .get(&location)
+            .await
+            .map_err(StorageError::missing_as(target.as_str(), backup.as_str()))?
+            .bytes()
+            .await?;
+        serde_json::from_slice(&bytes).map_err(|e| {
+            StorageError::BadManifest(backup_prefix(target, backup.as_str()), e.to_string())
+        })
     }
 
     /// Reads the whole artifact and checks its size and sha256 against the manifest.
     pub async fn verify(&self, manifest: &Manifest) -> Result<(), StorageError> {
-        let _ = manifest;
-        unimplemented!()
+        let backup = manifest.id.to_string();
+        let size_mismatch = |actual| StorageError::SizeMismatch {
+            backup: backup.clone(),
+            expected: manifest.stored_bytes,
+            actual,
+        };
+        let location = layout::file_path(&manifest.target, &manifest.id, &manifest.artifact)?;
+        let missing = StorageError::missing_as(manifest.target.as_str(), manifest.id.as_str());
+        let meta = self.store.head(&location).await.map_err(missing)?;
+        if meta.size != manifest.stored_bytes {
+            return Err(size_mismatch(meta.size));
+        }
+        let mut stream = self.read_artifact(manifest).await?;
+        let mut hasher = Sha256::new();
+        let mut size = 0u64;
+        while let Some(chunk) = stream.try_next().await? {
+            hasher.update(&chunk);
+            size += chunk.len() as u64;
+        }
+        if size != manifest.stored_bytes {
+            return Err(size_mismatch(size));
+        }
+        let actual = hex::encode(hasher.finalize());
+        if !actual.eq_ignore_ascii_case(&manifest.sha256) {
+            return Err(StorageError::ChecksumMismatch {
+                backup,
+                expected: manifest.sha256.clone(),
+                actual,
+            });
+        }
+        Ok(())
     }
 
     /// The stored (compressed) artifact as a stream of chunks.
@@ -127,26 +152,9 @@ impl ArtifactStore {
         &self,
         manifest: &Manifest,
     ) -> Result<BoxStream<'static, Result<Bytes, StorageError>>, StorageError> {
-        let _ = manifest;
-        unimplemented!()
-    }
-
-    /// Removes a backup folder and everything in it (complete or not).
-    pub async fn remove_folder(
-        &self,
-        target: &TargetName,
-        folder: &str,
-    ) -> Result<(), StorageError> {
-        let _ = (target, folder);
-        unimplemented!()
-    }
-
-    /// Folders without a manifest (of one target, or of all).
-    pub async fn incomplete_uploads(
-        &self,
-        target: Option<&TargetName>,
-    ) -> Result<Vec<IncompleteUpload>, StorageError> {
-        let _ = target;
-        unimplemented!()
+        let location = layout::file_path(&manifest.target, &manifest.id, &manifest.artifact)?;
+        let missing = StorageError::missing_as(manifest.target.as_str(), manifest.id.as_str());
+        let result = self.store.get(&location).await.map_err(missing)?;
+        Ok(read::chunks(result))
     }
 }

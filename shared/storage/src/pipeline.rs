@@ -3,26 +3,22 @@
 //! bounded by channel capacities and part sizes, never by the dump's size.
 
 use crate::StorageError;
-use bytes::Bytes;
+use bytes::{Buf, Bytes};
 use cairn_domain::Failure;
 use futures::stream::BoxStream;
+use futures::StreamExt;
+use std::io::{self, BufRead, Read, Write};
+use std::sync::Arc;
 use tokio::sync::mpsc;
 
-/// An artifact being written. Nothing is visible under its final name until `finish`.
-pub struct Upload {
-    _private: (),
-}
+pub use crate::upload::{Stored, Upload, MAX_PARTS_IN_FLIGHT, PART_SIZE};
 
-/// What a finished upload stored.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Stored {
-    /// Raw bytes that went in (before compression).
-    pub size_bytes: u64,
-    /// Compressed bytes stored.
-    pub stored_bytes: u64,
-    /// Hex sha256 of the stored bytes.
-    pub sha256: String,
-}
+/// Size of the compressed chunks the encoder hands to the upload.
+const COMPRESSED_CHUNK: usize = 1024 * 1024;
+/// Size of the raw chunks the decoder produces.
+const RAW_CHUNK: usize = 256 * 1024;
+/// Capacity of every channel inside the pipeline.
+const CHANNEL_CAPACITY: usize = 4;
 
 /// Counters the pipeline bumps as it goes (raw bytes in, stored bytes out).
 pub trait ProgressSink: Send + Sync + 'static {
@@ -30,36 +26,252 @@ pub trait ProgressSink: Send + Sync + 'static {
     fn stored(&self, n: u64);
 }
 
+/// A sink for callers that do not report progress.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct NoProgress;
+
+impl ProgressSink for NoProgress {
+    fn raw(&self, _: u64) {}
+    fn stored(&self, _: u64) {}
+}
+
 /// Compresses everything received on `raw` into `upload` until the channel closes.
 /// Returns the upload, all bytes written but not yet committed: call `Upload::finish`
 /// when the producer succeeded, `Upload::abort` when it failed.
+///
+/// On error the upload is aborted here (the caller no longer holds it) and `raw` is
+/// dropped as soon as the next chunk arrives, so the producer's sends fail.
 pub async fn compress(
     raw: mpsc::Receiver<Bytes>,
-    upload: Upload,
+    mut upload: Upload,
     level: i32,
-    progress: std::sync::Arc<dyn ProgressSink>,
+    progress: Arc<dyn ProgressSink>,
 ) -> Result<Upload, StorageError> {
-    let _ = (raw, upload, level, progress);
-    unimplemented!()
+    let (tx, mut rx) = mpsc::channel::<Bytes>(CHANNEL_CAPACITY);
+    let encoder_progress = Arc::clone(&progress);
+    let encoder = tokio::task::spawn_blocking(move || encode(raw, tx, level, &*encoder_progress));
+
+    let mut failed = None;
+    while let Some(chunk) = rx.recv().await {
+        let n = chunk.len() as u64;
+        if let Err(e) = upload.write(chunk).await {
+            failed = Some(e);
+            break;
+        }
+        progress.stored(n);
+    }
+    // Closing our end makes the encoder thread stop at its next chunk.
+    drop(rx);
+    let error = match failed {
+        Some(e) => e,
+        None => match encoder.await {
+            Ok(Ok(raw_bytes)) => {
+                upload.add_raw(raw_bytes);
+                return Ok(upload);
+            }
+            Ok(Err(e)) => StorageError::Io(e),
+            Err(join) => StorageError::Io(io::Error::other(format!("zstd encoder: {join}"))),
+        },
+    };
+    if let Err(abort_error) = upload.abort().await {
+        tracing::warn!(error = %abort_error, "could not abort a failed upload");
+    }
+    Err(error)
 }
 
-impl Upload {
-    /// Commits the artifact under its final name; returns sizes and sha256.
-    pub async fn finish(self) -> Result<Stored, StorageError> {
-        unimplemented!()
+fn workers() -> u32 {
+    std::thread::available_parallelism().map_or(1, |n| n.get() as u32)
+}
+
+/// The blocking side of `compress`: raw chunks in, zstd frame out as ~1 MiB chunks.
+/// Returns the number of raw bytes compressed.
+fn encode(
+    mut raw: mpsc::Receiver<Bytes>,
+    tx: mpsc::Sender<Bytes>,
+    level: i32,
+    progress: &dyn ProgressSink,
+) -> io::Result<u64> {
+    let mut encoder = zstd::stream::write::Encoder::new(ChunkSender::new(tx), level)?;
+    encoder.include_checksum(true)?;
+    encoder.multithread(workers())?;
+    let mut total = 0u64;
+    while let Some(chunk) = raw.blocking_recv() {
+        if encoder.get_ref().tx.is_closed() {
+            return Err(upload_stopped());
+        }
+        encoder.write_all(&chunk)?;
+        total += chunk.len() as u64;
+        progress.raw(chunk.len() as u64);
     }
-    /// Discards everything written.
-    pub async fn abort(self) -> Result<(), StorageError> {
-        unimplemented!()
+    let mut sink = encoder.finish()?;
+    sink.flush()?;
+    Ok(total)
+}
+
+fn upload_stopped() -> io::Error {
+    io::Error::new(io::ErrorKind::BrokenPipe, "the upload stopped")
+}
+
+/// A `Write` that batches the encoder's output into chunks and sends them to the upload.
+struct ChunkSender {
+    buf: Vec<u8>,
+    tx: mpsc::Sender<Bytes>,
+}
+
+impl ChunkSender {
+    fn new(tx: mpsc::Sender<Bytes>) -> Self {
+        Self {
+            buf: Vec::with_capacity(COMPRESSED_CHUNK),
+            tx,
+        }
+    }
+    fn send(&mut self) -> io::Result<()> {
+        if self.buf.is_empty() {
+            return Ok(());
+        }
+        let chunk = std::mem::replace(&mut self.buf, Vec::with_capacity(COMPRESSED_CHUNK));
+        self.tx
+            .blocking_send(Bytes::from(chunk))
+            .map_err(|_| upload_stopped())
+    }
+}
+
+impl Write for ChunkSender {
+    fn write(&mut self, data: &[u8]) -> io::Result<usize> {
+        let n = data.len().min(COMPRESSED_CHUNK - self.buf.len());
+        self.buf.extend_from_slice(&data[..n]);
+        if self.buf.len() >= COMPRESSED_CHUNK {
+            self.send()?;
+        }
+        Ok(n)
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        self.send()
     }
 }
 
 /// Decompresses a stored artifact stream into raw chunks on a bounded channel. An error
 /// reading or decoding arrives as an `Err` item, after which the channel closes.
+///
+/// A read error keeps its own failure (a backend hiccup is retryable); bytes that do not
+/// decode, including a truncated frame, are the permanent failure `corrupt_artifact`.
 pub fn decompress(
     stored: BoxStream<'static, Result<Bytes, StorageError>>,
-    progress: std::sync::Arc<dyn ProgressSink>,
+    progress: Arc<dyn ProgressSink>,
 ) -> mpsc::Receiver<Result<Bytes, Failure>> {
-    let _ = (stored, progress);
-    unimplemented!()
+    let (in_tx, in_rx) = mpsc::channel(CHANNEL_CAPACITY);
+    let (out_tx, out_rx) = mpsc::channel(CHANNEL_CAPACITY);
+    let reader_progress = Arc::clone(&progress);
+    // Both halves end by themselves once the consumer drops `out_rx`: the decoder's send
+    // fails, it drops `in_rx`, and then the reader's send fails.
+    tokio::spawn(async move {
+        let mut stored = stored;
+        while let Some(item) = stored.next().await {
+            let last = item.is_err();
+            if let Ok(chunk) = &item {
+                reader_progress.stored(chunk.len() as u64);
+            }
+            if in_tx.send(item).await.is_err() || last {
+                break;
+            }
+        }
+    });
+    tokio::task::spawn_blocking(move || decode(in_rx, out_tx, &*progress));
+    out_rx
+}
+
+fn decode(
+    rx: mpsc::Receiver<Result<Bytes, StorageError>>,
+    out: mpsc::Sender<Result<Bytes, Failure>>,
+    progress: &dyn ProgressSink,
+) {
+    let mut reader = ChannelReader {
+        rx,
+        current: Bytes::new(),
+        error: None,
+    };
+    if let Err(e) = run_decoder(&mut reader, &out, progress) {
+        let failure = match reader.error.take() {
+            Some(read_error) => read_error.to_failure(),
+            None => Failure::permanent(
+                "corrupt_artifact",
+                format!(
+                    "the stored artifact does not decompress ({e}); it is corrupt or truncated"
+                ),
+            ),
+        };
+        let _ = out.blocking_send(Err(failure));
+    }
+}
+
+/// Decodes until the end of the input; `Ok` also when the consumer went away.
+fn run_decoder(
+    reader: &mut ChannelReader,
+    out: &mpsc::Sender<Result<Bytes, Failure>>,
+    progress: &dyn ProgressSink,
+) -> io::Result<()> {
+    let mut decoder = zstd::stream::read::Decoder::with_buffer(reader)?;
+    loop {
+        let mut buf = vec![0u8; RAW_CHUNK];
+        let n = read_full(&mut decoder, &mut buf)?;
+        if n == 0 {
+            return Ok(());
+        }
+        buf.truncate(n);
+        progress.raw(n as u64);
+        if out.blocking_send(Ok(Bytes::from(buf))).is_err() {
+            return Ok(());
+        }
+    }
+}
+
+/// Reads until `buf` is full or the input ends.
+fn read_full(reader: &mut impl Read, buf: &mut [u8]) -> io::Result<usize> {
+    let mut filled = 0;
+    while filled < buf.len() {
+        match reader.read(&mut buf[filled..]) {
+            Ok(0) => break,
+            Ok(n) => filled += n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(filled)
+}
+
+/// The stored chunks as a `BufRead` for the (blocking) zstd decoder.
+struct ChannelReader {
+    rx: mpsc::Receiver<Result<Bytes, StorageError>>,
+    current: Bytes,
+    /// The read error that ended the input, kept to report it as it was.
+    error: Option<StorageError>,
+}
+
+impl Read for ChannelReader {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let available = self.fill_buf()?;
+        let n = available.len().min(buf.len());
+        buf[..n].copy_from_slice(&available[..n]);
+        self.consume(n);
+        Ok(n)
+    }
+}
+
+impl BufRead for ChannelReader {
+    fn fill_buf(&mut self) -> io::Result<&[u8]> {
+        while self.current.is_empty() {
+            if let Some(e) = &self.error {
+                return Err(io::Error::other(e.to_string()));
+            }
+            match self.rx.blocking_recv() {
+                Some(Ok(chunk)) => self.current = chunk,
+                Some(Err(e)) => self.error = Some(e),
+                None => break,
+            }
+        }
+        Ok(&self.current)
+    }
+    fn consume(&mut self, n: usize) {
+        self.current.advance(n);
+    }
 }

@@ -1,0 +1,152 @@
+//! An artifact being written: a multipart upload that hashes and counts exactly the bytes
+//! it stores. Parts are ~8 MiB and at most two are in flight, so memory stays bounded
+//! whatever the artifact's size. Nothing is visible under the final name until `finish`.
+
+use crate::{local, StorageError};
+use bytes::Bytes;
+use object_store::path::Path;
+use object_store::{ObjectStore, ObjectStoreExt, WriteMultipart};
+use sha2::{Digest, Sha256};
+use std::fmt;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+/// Size of each uploaded part (S3 wants at least 5 MiB for all but the last).
+pub const PART_SIZE: usize = 8 * 1024 * 1024;
+/// Parts being uploaded at once; the writer waits before starting another.
+pub const MAX_PARTS_IN_FLIGHT: usize = 2;
+
+/// An artifact being written. Nothing is visible under its final name until `finish`.
+pub struct Upload {
+    store: Arc<dyn ObjectStore>,
+    location: Path,
+    /// The backup folder on disk (local backend only), removed on abort if left empty.
+    local_dir: Option<PathBuf>,
+    writer: WriteMultipart,
+    /// Bytes in the part being filled (not yet handed to an upload task).
+    buffered: usize,
+    hasher: Sha256,
+    stored_bytes: u64,
+    raw_bytes: u64,
+}
+
+/// What a finished upload stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Stored {
+    /// Raw bytes that went in (before compression).
+    pub size_bytes: u64,
+    /// Compressed bytes stored.
+    pub stored_bytes: u64,
+    /// Hex sha256 of the stored bytes.
+    pub sha256: String,
+}
+
+impl fmt::Debug for Upload {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Upload")
+            .field("location", &self.location.as_ref())
+            .field("stored_bytes", &self.stored_bytes)
+            .field("raw_bytes", &self.raw_bytes)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Upload {
+    pub(crate) async fn begin(
+        store: Arc<dyn ObjectStore>,
+        location: Path,
+        local_dir: Option<PathBuf>,
+    ) -> Result<Self, StorageError> {
+        let multipart = store.put_multipart(&location).await?;
+        Ok(Self {
+            store,
+            location,
+            local_dir,
+            writer: WriteMultipart::new_with_chunk_size(multipart, PART_SIZE),
+            buffered: 0,
+            hasher: Sha256::new(),
+            stored_bytes: 0,
+            raw_bytes: 0,
+        })
+    }
+
+    /// Appends bytes to the artifact as they are (no compression: `pipeline::compress` is
+    /// the usual writer). Waits while two parts are already uploading.
+    pub async fn write(&mut self, chunk: Bytes) -> Result<(), StorageError> {
+        if chunk.is_empty() {
+            return Ok(());
+        }
+        let len = chunk.len();
+        let parts_started = (self.buffered + len) / PART_SIZE;
+        if parts_started > 0 {
+            // wait_for_capacity(n) returns once fewer than n parts are in flight.
+            let capacity = (MAX_PARTS_IN_FLIGHT + 1).saturating_sub(parts_started);
+            self.writer.wait_for_capacity(capacity).await?;
+        }
+        self.hasher.update(&chunk);
+        self.stored_bytes += len as u64;
+        self.buffered = (self.buffered + len) % PART_SIZE;
+        self.writer.put(chunk);
+        Ok(())
+    }
+
+    /// Records raw (uncompressed) bytes that produced what was written.
+    pub(crate) fn add_raw(&mut self, n: u64) {
+        self.raw_bytes += n;
+    }
+
+    /// Compressed bytes written so far.
+    pub fn stored_bytes(&self) -> u64 {
+        self.stored_bytes
+    }
+
+    /// Where the artifact will appear (`<target>/<backup>/<artifact>`).
+    pub fn location(&self) -> &str {
+        self.location.as_ref()
+    }
+
+    /// Commits the artifact under its final name; returns sizes and sha256.
+    pub async fn finish(self) -> Result<Stored, StorageError> {
+        let Upload {
+            location,
+            local_dir,
+            writer,
+            hasher,
+            stored_bytes,
+            raw_bytes,
+            ..
+        } = self;
+        // On error WriteMultipart aborts the upload itself (the staging file goes).
+        if let Err(e) = writer.finish().await {
+            if let Some(dir) = local_dir {
+                local::remove_dir_if_empty(dir).await;
+            }
+            return Err(e.into());
+        }
+        let sha256 = hex::encode(hasher.finalize());
+        tracing::debug!(location = %location, stored_bytes, raw_bytes, %sha256, "artifact stored");
+        Ok(Stored {
+            size_bytes: raw_bytes,
+            stored_bytes,
+            sha256,
+        })
+    }
+
+    /// Discards everything written: the multipart upload (for the local backend, its staging
+    /// file), anything already at the artifact's name, and the backup folder if that leaves
+    /// it empty.
+    pub async fn abort(self) -> Result<(), StorageError> {
+        let aborted = self.writer.abort().await;
+        let deleted = match self.store.delete(&self.location).await {
+            Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
+            Err(e) => Err(e),
+        };
+        if let Some(dir) = self.local_dir {
+            local::remove_dir_if_empty(dir).await;
+        }
+        tracing::debug!(location = %self.location, "upload aborted");
+        aborted?;
+        deleted?;
+        Ok(())
+    }
+}
