@@ -1,0 +1,235 @@
+//! Restoring Redis: check the artifact's header, empty the target (`FLUSHALL` for a
+//! whole server, `FLUSHDB` for one db), then replay every record with pipelined
+//! `RESTORE key ttl payload REPLACE [ABSTTL]`.
+//!
+//! The stream is parsed as it arrives; a record may span any number of chunks. Keys whose
+//! absolute expiry has passed on the target's clock are skipped, as Redis does when it
+//! loads an RDB file. The target ends up exactly as the backup was only once the trailer
+//! has been read and checked; a truncated or damaged stream fails the restore.
+
+use super::format::{Decoder, FormatError, Item, Record, NO_EXPIRY};
+use super::{connect, failure, time_ms, FORMAT};
+use crate::{Connection, Progress};
+use ::redis::aio::MultiplexedConnection;
+use ::redis::{Pipeline, RedisResult, Value};
+use bytes::Bytes;
+use cairn_domain::{Failure, Manifest, Scope};
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Instant;
+use tokio::sync::mpsc;
+
+/// Most `RESTORE`s one pipeline carries.
+const BATCH_KEYS: usize = 500;
+/// Most payload bytes one pipeline carries.
+const BATCH_BYTES: usize = 8 * 1024 * 1024;
+
+/// Makes the target what the backup was; returns the artifact bytes applied.
+pub async fn restore(
+    conn: &Connection,
+    manifest: &Manifest,
+    mut input: mpsc::Receiver<Result<Bytes, Failure>>,
+    progress: Arc<Progress>,
+) -> Result<u64, Failure> {
+    if manifest.format_name != FORMAT.format_name {
+        return Err(Failure::permanent(
+            "format_mismatch",
+            format!(
+                "backup {} is a {:?} artifact, not {:?}; it cannot be restored onto redis",
+                manifest.id, manifest.format_name, FORMAT.format_name
+            ),
+        ));
+    }
+    let mut dec = Decoder::new();
+    // The header must be right before the target is touched.
+    while !dec.header().map_err(corrupt)? {
+        match input.recv().await {
+            Some(Ok(chunk)) => dec.push(&chunk),
+            Some(Err(f)) => return Err(f),
+            None => return Err(corrupt(FormatError::Truncated)),
+        }
+    }
+    let mut target = Target::open(conn, manifest, progress.clone()).await?;
+    loop {
+        while let Some(item) = dec.next().map_err(corrupt)? {
+            if let Item::Record(record) = item {
+                target.add(record).await?;
+            }
+        }
+        match input.recv().await {
+            Some(Ok(chunk)) => dec.push(&chunk),
+            Some(Err(f)) => return Err(f),
+            None => break,
+        }
+    }
+    dec.finish().map_err(corrupt)?;
+    target.flush().await?;
+    // Header and trailer bytes, which no batch counted.
+    progress.add_db(dec.consumed().saturating_sub(target.counted));
+    tracing::debug!(
+        keys = target.restored,
+        expired = target.expired,
+        "redis restore complete"
+    );
+    Ok(dec.consumed())
+}
+
+fn corrupt(e: FormatError) -> Failure {
+    Failure::permanent("corrupt_artifact", format!("cannot restore: {e}"))
+}
+
+/// The target server during a restore: one connection per db, and the batch being built.
+struct Target<'a> {
+    conn: &'a Connection,
+    manifest: &'a Manifest,
+    progress: Arc<Progress>,
+    /// For a one-db target every record goes to that db, whatever db it came from.
+    only_db: Option<u32>,
+    cons: HashMap<u32, MultiplexedConnection>,
+    batch: Batch,
+    /// The target's clock: its `TIME` when the restore began, advanced locally.
+    clock: (i64, Instant),
+    /// Artifact bytes of the records applied (or skipped) so far.
+    counted: u64,
+    restored: u64,
+    expired: u64,
+}
+
+struct Batch {
+    db: u32,
+    pipe: Pipeline,
+    keys: usize,
+    bytes: usize,
+    artifact_bytes: u64,
+}
+
+impl Batch {
+    fn new() -> Self {
+        Self {
+            db: 0,
+            pipe: Pipeline::with_capacity(BATCH_KEYS),
+            keys: 0,
+            bytes: 0,
+            artifact_bytes: 0,
+        }
+    }
+}
+
+impl<'a> Target<'a> {
+    /// Connects and empties what the restore will replace.
+    async fn open(
+        conn: &'a Connection,
+        manifest: &'a Manifest,
+        progress: Arc<Progress>,
+    ) -> Result<Self, Failure> {
+        let only_db = match &conn.endpoint.scope {
+            Scope::RedisDb { index } => Some(*index),
+            Scope::Server => None,
+            Scope::Database { name } => {
+                return Err(Failure::permanent(
+                    "bad_scope",
+                    format!("a redis target cannot name database {name:?}; use redis://host:port/N"),
+                ))
+            }
+        };
+        let first_db = only_db.unwrap_or(0);
+        let mut con = connect(conn, first_db).await?;
+        let now: Value = ::redis::cmd("TIME")
+            .query_async(&mut con)
+            .await
+            .map_err(|e| failure(conn, &e))?;
+        let now = time_ms(&now).ok_or_else(|| {
+            Failure::permanent("redis_error", "the target's TIME reply was not understood")
+        })?;
+        let flush = if only_db.is_some() { "FLUSHDB" } else { "FLUSHALL" };
+        let _: () = ::redis::cmd(flush)
+            .arg("SYNC")
+            .query_async(&mut con)
+            .await
+            .map_err(|e| failure(conn, &e))?;
+        tracing::info!(command = flush, "redis target emptied");
+        Ok(Self {
+            conn,
+            manifest,
+            progress,
+            only_db,
+            cons: HashMap::from([(first_db, con)]),
+            batch: Batch::new(),
+            clock: (now, Instant::now()),
+            counted: 0,
+            restored: 0,
+            expired: 0,
+        })
+    }
+
+    async fn add(&mut self, record: Record) -> Result<(), Failure> {
+        let db = self.only_db.unwrap_or(record.db);
+        if self.batch.keys > 0 && self.batch.db != db {
+            self.flush().await?;
+        }
+        self.batch.db = db;
+        self.batch.artifact_bytes += record.encoded_len() as u64;
+        if record.expire_at_ms != NO_EXPIRY && record.expire_at_ms <= self.now_ms() {
+            self.expired += 1;
+            return Ok(());
+        }
+        let cmd = self.batch.pipe.cmd("RESTORE").arg(&record.key[..]);
+        match record.expire_at_ms {
+            NO_EXPIRY => cmd.arg(0).arg(&record.value[..]).arg("REPLACE"),
+            at => cmd.arg(at).arg(&record.value[..]).arg("REPLACE").arg("ABSTTL"),
+        };
+        self.batch.keys += 1;
+        self.batch.bytes += record.key.len() + record.value.len();
+        if self.batch.keys >= BATCH_KEYS || self.batch.bytes >= BATCH_BYTES {
+            self.flush().await?;
+        }
+        Ok(())
+    }
+
+    /// Sends the batch being built and checks every reply.
+    async fn flush(&mut self) -> Result<(), Failure> {
+        let mut batch = std::mem::replace(&mut self.batch, Batch::new());
+        if batch.keys > 0 {
+            let conn = self.conn;
+            let con = match self.cons.get_mut(&batch.db) {
+                Some(con) => con,
+                None => {
+                    let con = connect(conn, batch.db).await?;
+                    self.cons.entry(batch.db).or_insert(con)
+                }
+            };
+            let replies: Vec<RedisResult<Value>> = batch
+                .pipe
+                .ignore_errors()
+                .query_async(con)
+                .await
+                .map_err(|e| failure(conn, &e))?;
+            if let Some(e) = replies.into_iter().find_map(Result::err) {
+                return Err(self.restore_failure(&e));
+            }
+            self.restored += batch.keys as u64;
+        }
+        self.counted += batch.artifact_bytes;
+        self.progress.add_db(batch.artifact_bytes);
+        Ok(())
+    }
+
+    fn restore_failure(&self, e: &::redis::RedisError) -> Failure {
+        if e.to_string().contains("payload version or checksum are wrong") {
+            return Failure::permanent(
+                "incompatible_payload",
+                format!(
+                    "the target redis cannot read the backup's key payloads: they come from redis {} \
+                     (a newer RDB format than the target's) or are damaged; restore onto redis {} or newer",
+                    self.manifest.server_version, self.manifest.server_version
+                ),
+            );
+        }
+        failure(self.conn, e)
+    }
+
+    fn now_ms(&self) -> i64 {
+        let (base, at) = self.clock;
+        base + at.elapsed().as_millis() as i64
+    }
+}
