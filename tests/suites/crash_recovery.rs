@@ -1,0 +1,90 @@
+//! `kill -9` of `cairn up` (and its dump child) in the middle of a backup: after a
+//! restart the job ends (a second attempt succeeds, or it fails) instead of staying
+//! `running` forever, no partial backup is listed, and the next backup works.
+
+use cairn_tests::*;
+use std::time::Duration;
+
+/// Long enough for a restarted server to notice the dead attempt (lease expiry) and
+/// either retry it or give up.
+const RECOVERY_DEADLINE: Duration = Duration::from_secs(120);
+
+#[test]
+fn a_backup_killed_mid_dump_recovers_and_leaves_no_partial_backup() {
+    let db = Pg::shared().create_db();
+    // ~450 MB: pg_dump of it takes several seconds here.
+    pg::pgbench_fill(&db, 30);
+    let mut app = App::start();
+    app.add_target("big", &db.url());
+
+    let job_id = app.backup_start("big");
+    let running = poll(
+        "the backup to be running with bytes read",
+        Duration::from_secs(60),
+        Duration::from_millis(100),
+        || {
+            let job = app.job(&job_id);
+            let bytes = job["state"]["bytes_db"].as_u64().unwrap_or(0);
+            if is_terminal(job_status(&job)) {
+                panic!("the backup ended before it could be killed (make the database bigger): {job:#}");
+            }
+            (job_status(&job) == "running" && bytes > 0).then_some(job)
+        },
+    );
+    let attempt_before = running["state"]["attempt"].as_u64().unwrap_or(0);
+    let dump_children: Vec<String> = procs::descendants(app.pid())
+        .into_iter()
+        .map(|s| s.comm)
+        .collect();
+
+    app.kill9();
+    app.restart();
+
+    let job = app.wait_terminal(&job_id, RECOVERY_DEADLINE);
+    let status = job_status(&job).to_string();
+    eprintln!(
+        "children at kill time: {dump_children:?}; job ended {status} after {} attempt(s): {:?}",
+        job["state"]["attempt"],
+        event_types(&job)
+    );
+    assert_contiguous_seqs(&job);
+    if status == "succeeded" {
+        assert!(
+            job["state"]["attempt"].as_u64().unwrap_or(0) > attempt_before,
+            "a backup that succeeded after the crash did so in a new attempt: {job:#}"
+        );
+    } else {
+        assert_eq!(
+            status, "failed",
+            "the killed job ends failed or succeeded: {job:#}"
+        );
+    }
+
+    // Whatever the outcome, every listed backup is complete and verifies.
+    let listed = app.backups("big");
+    for backup in &listed {
+        app.assert_backup_verifies("big", backup);
+    }
+    let succeeded = usize::from(status == "succeeded");
+    assert_eq!(
+        listed.len(),
+        succeeded,
+        "listed backups after the crash: {listed:#?}"
+    );
+
+    let summary = app.backup_wait("big");
+    let after = app.backups("big");
+    assert_eq!(
+        after.len(),
+        succeeded + 1,
+        "the new backup is listed: {after:#?}"
+    );
+    let new_id = job_id_of(&summary);
+    let newest = &after[0];
+    assert_eq!(
+        newest["job_id"].as_str(),
+        Some(new_id.as_str()),
+        "newest first"
+    );
+    app.assert_backup_verifies("big", newest);
+}
