@@ -7,13 +7,30 @@
 //! carries a checksum that is verified on read; a corrupt ledger refuses to open.
 //!
 //! Targets and storages (configuration) live in their own trees of the same database.
+//!
+//! The ledger needs no tokio runtime to open: its flusher is a dedicated thread, and
+//! `append` only awaits a watch channel, so it works on any executor.
+
+mod catalog;
+mod codec;
+mod config;
+mod group_commit;
+mod indexes;
+mod record;
+mod store;
+mod verify;
 
 use cairn_domain::{
     EventEnvelope, JobId, JobKind, JobState, JobStatus, NewEvent, StorageConfig, StorageName,
     Target, TargetName, TransitionError,
 };
 use chrono::{DateTime, Utc};
+use config::Trees;
+use group_commit::GroupCommit;
 use std::path::Path;
+use std::sync::Arc;
+
+pub use indexes::DEFAULT_LIMIT;
 
 /// Why a ledger operation failed.
 #[derive(Debug, thiserror::Error)]
@@ -44,104 +61,199 @@ pub struct HistoryQuery {
     pub status: Option<JobStatus>,
     /// Only jobs queued at or after this time.
     pub since: Option<DateTime<Utc>>,
+    /// At most this many jobs; 0 means [`DEFAULT_LIMIT`].
     pub limit: usize,
 }
 
 /// A handle on the ledger; cheap to clone, shareable across tasks.
+///
+/// The database closes (after a last flush) when the last clone is dropped.
 #[derive(Clone)]
 pub struct Ledger {
-    _private: (),
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    // Field order matters: the flusher stops (flushing what is pending) before the
+    // trees, and with them the database, are dropped.
+    commit: GroupCommit,
+    trees: Trees,
+    path: String,
+}
+
+impl std::fmt::Debug for Ledger {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Ledger")
+            .field("path", &self.inner.path)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Ledger {
-    /// Opens (or creates) the ledger in `dir`, verifying every stored checksum.
+    /// Opens (or creates) the ledger in `dir`, verifying every stored checksum, the
+    /// gaplessness of every log and the agreement of states and indexes with the events.
+    /// Refuses with [`LedgerError::Corrupt`] if anything is off. Needs no async runtime.
     pub fn open(dir: &Path) -> Result<Ledger, LedgerError> {
-        let _ = dir;
-        unimplemented!()
+        let path = dir.display().to_string();
+        let trees = config::open_trees(dir)?;
+        let summary = verify::verify(&trees, &path)?;
+        tracing::info!(
+            path = %path,
+            events = summary.events,
+            jobs = summary.jobs,
+            last_global_seq = summary.last_global_seq,
+            "ledger opened and verified"
+        );
+        let commit = GroupCommit::start(trees.db.clone(), summary.last_global_seq)
+            .map_err(|e| LedgerError::Sled(e.into()))?;
+        Ok(Ledger {
+            inner: Arc::new(Inner {
+                commit,
+                trees,
+                path,
+            }),
+        })
     }
 
     /// Appends `events` to a job's log if its last sequence is `expected_seq` (0 for a new
     /// job), after checking each against the job's state machine. Returns the stored
-    /// envelopes once they are flushed to disk.
+    /// envelopes once they are flushed to disk. An empty `events` appends nothing and
+    /// checks nothing.
     pub async fn append(
         &self,
         job_id: JobId,
         expected_seq: u64,
         events: Vec<NewEvent>,
     ) -> Result<Vec<EventEnvelope>, LedgerError> {
-        let _ = (job_id, expected_seq, events);
-        unimplemented!()
+        if events.is_empty() {
+            return Ok(Vec::new());
+        }
+        let inner = &self.inner;
+        let stored = store::append(&inner.trees, &inner.path, job_id, expected_seq, &events)?;
+        if let Some(last) = stored.last() {
+            inner.commit.committed(last.global_seq);
+        }
+        inner.commit.durable().await?;
+        Ok(stored)
     }
 
     /// A job's whole log, in order.
     pub fn events(&self, job_id: JobId) -> Result<Vec<EventEnvelope>, LedgerError> {
-        let _ = job_id;
-        unimplemented!()
+        self.inner
+            .trees
+            .events
+            .scan_prefix(job_id.as_bytes())
+            .map(|item| {
+                let (key, value) = item?;
+                self.decode_event(&key, &value)
+            })
+            .collect()
     }
 
     /// A job's current state (kept folded beside the log).
     pub fn job(&self, job_id: JobId) -> Result<Option<JobState>, LedgerError> {
-        let _ = job_id;
-        unimplemented!()
+        indexes::load_job(&self.inner.trees, &self.inner.path, job_id)
     }
 
     /// Jobs matching the query, newest first.
     pub fn history(&self, query: &HistoryQuery) -> Result<Vec<JobState>, LedgerError> {
-        let _ = query;
-        unimplemented!()
+        indexes::history(&self.inner.trees, &self.inner.path, query)
     }
 
-    /// All jobs currently in one of these statuses (reconciliation, exclusivity).
+    /// All jobs currently in one of these statuses (reconciliation, exclusivity), newest
+    /// first.
     pub fn jobs_in(&self, statuses: &[JobStatus]) -> Result<Vec<JobState>, LedgerError> {
-        let _ = statuses;
-        unimplemented!()
+        indexes::jobs_in(&self.inner.trees, &self.inner.path, statuses)
     }
 
-    /// Events with `global_seq > after`, in order, at most `limit` (the outbox).
+    /// Events with `global_seq > after`, in order, at most `limit` (the outbox). Only
+    /// acknowledged (flushed) events are returned, so a relay never publishes an event a
+    /// crash could still take back.
     pub fn events_after(
         &self,
         after: u64,
         limit: usize,
     ) -> Result<Vec<EventEnvelope>, LedgerError> {
-        let _ = (after, limit);
-        unimplemented!()
+        let trees = &self.inner.trees;
+        let acknowledged = self.last_global_seq();
+        if after >= acknowledged || limit == 0 {
+            return Ok(Vec::new());
+        }
+        let range = codec::u64_key(after + 1)..=codec::u64_key(acknowledged);
+        trees
+            .log
+            .range(range)
+            .take(limit)
+            .map(|item| {
+                let (global, key) = item?;
+                let value = trees.events.get(&key)?.ok_or_else(|| {
+                    codec::corrupt(
+                        &self.inner.path,
+                        format!(
+                            "global log entry {:?} points at a missing event",
+                            codec::u64_from(&global)
+                        ),
+                    )
+                })?;
+                self.decode_event(&key, &value)
+            })
+            .collect()
     }
 
     /// The last global sequence acknowledged.
     pub fn last_global_seq(&self) -> u64 {
-        unimplemented!()
+        self.inner.commit.acknowledged()
     }
 
     /// Wakes on every acknowledged append with the new last global sequence.
     pub fn subscribe(&self) -> tokio::sync::watch::Receiver<u64> {
-        unimplemented!()
+        self.inner.commit.subscribe()
     }
 
+    /// Stores a new target; [`LedgerError::Exists`] if the name is taken.
     pub async fn put_target(&self, target: &Target) -> Result<(), LedgerError> {
-        let _ = target;
-        unimplemented!()
+        let tree = &self.inner.trees.targets;
+        catalog::create(tree, "target", target.name.as_str(), target)?;
+        Ok(self.inner.commit.durable().await?)
     }
     pub fn target(&self, name: &TargetName) -> Result<Option<Target>, LedgerError> {
-        let _ = name;
-        unimplemented!()
+        let tree = &self.inner.trees.targets;
+        catalog::get(tree, &self.inner.path, "target", name.as_str())
     }
+    /// Every target, in name order.
     pub fn targets(&self) -> Result<Vec<Target>, LedgerError> {
-        unimplemented!()
+        catalog::list(&self.inner.trees.targets, &self.inner.path, "target")
     }
     /// Returns whether it existed.
     pub async fn remove_target(&self, name: &TargetName) -> Result<bool, LedgerError> {
-        let _ = name;
-        unimplemented!()
+        let existed = self.inner.trees.targets.remove(name.as_str())?.is_some();
+        if existed {
+            self.inner.commit.durable().await?;
+        }
+        Ok(existed)
     }
+    /// Stores a new storage; [`LedgerError::Exists`] if the name is taken.
     pub async fn put_storage(&self, storage: &StorageConfig) -> Result<(), LedgerError> {
-        let _ = storage;
-        unimplemented!()
+        let tree = &self.inner.trees.storages;
+        catalog::create(tree, "storage", storage.name.as_str(), storage)?;
+        Ok(self.inner.commit.durable().await?)
     }
     pub fn storage(&self, name: &StorageName) -> Result<Option<StorageConfig>, LedgerError> {
-        let _ = name;
-        unimplemented!()
+        let tree = &self.inner.trees.storages;
+        catalog::get(tree, &self.inner.path, "storage", name.as_str())
     }
+    /// Every storage, in name order.
     pub fn storages(&self) -> Result<Vec<StorageConfig>, LedgerError> {
-        unimplemented!()
+        catalog::list(&self.inner.trees.storages, &self.inner.path, "storage")
+    }
+
+    fn decode_event(&self, key: &[u8], value: &[u8]) -> Result<EventEnvelope, LedgerError> {
+        record::decode_event(value).map_err(|e| {
+            let what = match codec::split_event_key(key) {
+                Some((job, seq)) => format!("event {seq} of job {job}"),
+                None => "an event".to_string(),
+            };
+            codec::corrupt(&self.inner.path, format!("{what}: {e}"))
+        })
     }
 }
