@@ -6,7 +6,7 @@ use async_trait::async_trait;
 use cairn_bus::{AppendReply, ClaimReply, Control, ControlError, FailReply, Grant};
 use cairn_domain::{Attempt, EventPayload, Failure, JobId, JobSpec, JobState, JobStatus, NewEvent, WorkerId};
 use cairn_ledger::LedgerError;
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 
 /// Appends retried this many times when another writer moved the job first.
 const CAS_TRIES: usize = 5;
@@ -44,8 +44,9 @@ impl Scheduler {
     }
 
     /// Ends a running attempt whose worker went silent.
-    pub(crate) async fn expire_lease(&self, state: &JobState) -> Result<(), LedgerError> {
-        let retry_at = state.attempts_left().then(Utc::now);
+    /// The next attempt may start at `now`.
+    pub(crate) async fn expire_lease(&self, state: &JobState, now: DateTime<Utc>) -> Result<(), LedgerError> {
+        let retry_at = state.attempts_left().then_some(now);
         let mut events = vec![EventPayload::LeaseExpired { attempt: Attempt(state.attempt), retry_at }];
         if retry_at.is_none() {
             events.push(EventPayload::JobDeadLettered { attempts: state.attempt, reason: format!("gave up after {} attempts", state.attempt) });
@@ -62,7 +63,7 @@ impl Scheduler {
         let now = Utc::now();
         let mut state = self.job(job_id)?;
         if state.lease_expired_at(now) {
-            self.expire_lease(&state).await.map_err(unavailable)?;
+            self.expire_lease(&state, now).await.map_err(unavailable)?;
             state = self.job(job_id)?;
         }
         match state.status {

@@ -14,7 +14,7 @@ impl Scheduler {
         for job in self.inner.ledger.jobs_in(&[JobStatus::Running])? {
             if job.lease_expired_at(now) {
                 tracing::warn!(job_id = %job.job_id, attempt = job.attempt, "lease expired; the attempt's worker went silent");
-                self.expire_lease(&job).await?;
+                self.expire_lease(&job, now).await?;
             }
         }
         for job in self.inner.ledger.jobs_in(&[JobStatus::Queued, JobStatus::RetryDue])? {
@@ -27,9 +27,10 @@ impl Scheduler {
     /// this process's previous life, whose workers are gone, so their leases end now.
     pub async fn expire_orphaned_attempts(&self) -> Result<usize, cairn_ledger::LedgerError> {
         let running = self.inner.ledger.jobs_in(&[JobStatus::Running])?;
+        let now = Utc::now();
         for job in &running {
             tracing::warn!(job_id = %job.job_id, attempt = job.attempt, "attempt was running when cairn stopped; expiring its lease");
-            self.expire_lease(job).await?;
+            self.expire_lease(job, now).await?;
         }
         Ok(running.len())
     }
