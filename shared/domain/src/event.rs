@@ -32,9 +32,10 @@ impl Actor {
     }
 }
 
-/// What happened. Tagged by `type` on the wire; the names are the event types of design.md.
+/// What happened. On the wire (flattened into the envelope) this is `"type": "<EventType>"`
+/// beside `"payload": {…}`; the names are the event types of design.md.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
-#[serde(tag = "type")]
+#[serde(tag = "type", content = "payload")]
 pub enum EventPayload {
     JobQueued {
         spec: JobSpec,
@@ -169,4 +170,32 @@ pub struct EventEnvelope {
     pub actor: Actor,
     #[serde(flatten)]
     pub payload: EventPayload,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn envelope_json_has_type_and_payload_and_round_trips() {
+        let e = EventEnvelope {
+            event_id: EventId::new(),
+            job_id: JobId(uuid::Uuid::from_u128(1)),
+            seq: 2,
+            global_seq: 9,
+            at: Utc::now(),
+            kind: JobKind::Backup,
+            target: TargetName::parse("orders").unwrap(),
+            attempt: Some(Attempt(1)),
+            actor: Actor::service("scheduler"),
+            payload: EventPayload::JobSucceeded { attempt: Attempt(1) },
+        };
+        let json = serde_json::to_value(&e).unwrap();
+        assert_eq!(json["type"], "JobSucceeded");
+        assert_eq!(json["payload"]["attempt"], 1);
+        assert_eq!(json["attempt"], 1);
+        let text = serde_json::to_string(&e).unwrap();
+        assert_eq!(text.matches("\"attempt\"").count(), 2, "once in the envelope, once in the payload: {text}");
+        assert_eq!(serde_json::from_str::<EventEnvelope>(&text).unwrap(), e);
+    }
 }
