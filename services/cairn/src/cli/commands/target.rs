@@ -1,0 +1,150 @@
+//! `cairn target add|list|show|remove`.
+
+use crate::cli::client::ApiClient;
+use crate::cli::error::{CliError, Outcome};
+use crate::cli::output::{self, Table};
+use crate::cli::{TargetAddArgs, TargetNameArg};
+use cairn_domain::api::{PasswordInput, TargetAddRequest, TargetView};
+use cairn_domain::Endpoint;
+use std::io::IsTerminal;
+use tokio::io::{AsyncBufReadExt, BufReader};
+
+pub async fn add(client: &ApiClient, args: TargetAddArgs, json: bool) -> Result<Outcome, CliError> {
+    // Refuse a password in the URL here, before it travels anywhere; the message never
+    // echoes the URL.
+    Endpoint::parse(&args.url).map_err(|e| CliError::usage(e.to_string()))?;
+    let password = password_input(&args).await?;
+    let request = TargetAddRequest {
+        name: args.name.to_string(),
+        url: args.url,
+        password,
+        storage: args.storage.map(|s| s.to_string()),
+    };
+    let target: TargetView = client.post("/v1/targets", &request).await?;
+    print_one(&target, json)
+}
+
+pub async fn list(client: &ApiClient, json: bool) -> Result<Outcome, CliError> {
+    let targets: Vec<TargetView> = client.get("/v1/targets").await?;
+    if json {
+        output::json(&targets)?;
+        return Ok(Outcome::Success);
+    }
+    if targets.is_empty() {
+        eprintln!("no targets yet; add one with `cairn target add NAME --url URL`");
+        return Ok(Outcome::Success);
+    }
+    let mut table = Table::new(&["NAME", "ENGINE", "URL", "SCOPE", "STORAGE", "CREDENTIAL"]);
+    for t in targets {
+        table.row(vec![
+            t.name,
+            t.engine.to_string(),
+            t.url,
+            t.scope.to_string(),
+            t.storage,
+            t.credential,
+        ]);
+    }
+    table.print()?;
+    Ok(Outcome::Success)
+}
+
+pub async fn show(
+    client: &ApiClient,
+    args: TargetNameArg,
+    json: bool,
+) -> Result<Outcome, CliError> {
+    let target: TargetView = client.get(&format!("/v1/targets/{}", args.name)).await?;
+    print_one(&target, json)
+}
+
+pub async fn remove(
+    client: &ApiClient,
+    args: TargetNameArg,
+    json: bool,
+) -> Result<Outcome, CliError> {
+    let path = format!("/v1/targets/{}", args.name);
+    let target: TargetView = client.get(&path).await?;
+    client.delete(&path).await?;
+    if json {
+        output::json(&target)?;
+    } else {
+        output::line(&format!(
+            "removed target {}; its backups stay in storage {}",
+            target.name, target.storage
+        ))?;
+    }
+    Ok(Outcome::Success)
+}
+
+fn print_one(t: &TargetView, json: bool) -> Result<Outcome, CliError> {
+    if json {
+        output::json(t)?;
+    } else {
+        output::fields(&[
+            ("name", t.name.clone()),
+            ("engine", t.engine.to_string()),
+            ("url", t.url.clone()),
+            ("scope", t.scope.to_string()),
+            ("storage", t.storage.clone()),
+            ("credential", t.credential.clone()),
+            ("created", output::time(t.created_at)),
+        ])?;
+    }
+    Ok(Outcome::Success)
+}
+
+/// The password option, as the server expects it. Env and file are references the server
+/// resolves when a job runs; only `--password-stdin` sends a value (sealed by the server).
+async fn password_input(args: &TargetAddArgs) -> Result<Option<PasswordInput>, CliError> {
+    if let Some(var) = &args.password_env {
+        if var.is_empty() || var.contains('=') || var.contains('\0') {
+            return Err(CliError::usage(format!(
+                "{var:?} is not an environment variable name; pass the name (PGPASS), not the value"
+            )));
+        }
+        return Ok(Some(PasswordInput::Env { var: var.clone() }));
+    }
+    if let Some(path) = &args.password_file {
+        // A relative path would be resolved against the server's working directory.
+        let path = std::path::absolute(path)
+            .map_err(|e| CliError::usage(format!("--password-file {}: {e}", path.display())))?;
+        if !path.is_file() {
+            eprintln!(
+                "note: {} is not a file on this machine; the server reads it when a job runs",
+                path.display()
+            );
+        }
+        return Ok(Some(PasswordInput::File {
+            path: path.to_string_lossy().into_owned(),
+        }));
+    }
+    if args.password_stdin {
+        return read_stdin_password().await.map(Some);
+    }
+    Ok(None)
+}
+
+async fn read_stdin_password() -> Result<PasswordInput, CliError> {
+    if std::io::stdin().is_terminal() {
+        eprintln!("reading the password from stdin (one line; it is shown as you type)");
+    }
+    let mut line = String::new();
+    BufReader::new(tokio::io::stdin())
+        .read_line(&mut line)
+        .await
+        .map_err(|e| CliError::usage(format!("cannot read the password from stdin: {e}")))?;
+    let value = line
+        .strip_suffix('\n')
+        .map(|l| l.strip_suffix('\r').unwrap_or(l))
+        .unwrap_or(&line);
+    if value.is_empty() {
+        return Err(CliError::usage(
+            "--password-stdin read an empty line; pipe the password in, e.g. \
+             `cat secret | cairn target add …`",
+        ));
+    }
+    Ok(PasswordInput::Value {
+        value: value.to_string(),
+    })
+}

@@ -1,0 +1,205 @@
+//! Waiting for a job through the long-poll endpoint, showing progress on the way:
+//! a spinner with bytes and rate on a terminal, JSON status lines with `--json`.
+
+use super::client::ApiClient;
+use super::error::{CliError, Outcome};
+use super::output;
+use super::summary::Summary;
+use cairn_domain::{EventEnvelope, EventPayload, JobId, JobKind, JobState, JobStatus};
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use serde::Serialize;
+use std::io::IsTerminal;
+use std::time::{Duration, Instant};
+
+/// How long one long poll may hang before the server answers with the current view.
+const POLL: Duration = Duration::from_secs(20);
+/// JSON status lines are throttled to about one a second.
+const STATUS_EVERY: Duration = Duration::from_secs(1);
+
+/// Waits until the job ends, then prints its summary. Exit 0 on success, 1 otherwise.
+pub async fn wait(client: &ApiClient, job: JobId, json: bool) -> Result<Outcome, CliError> {
+    let mut progress = Progress::new(json);
+    let mut seen = 0u64;
+    loop {
+        let view = match client.wait_job(job, seen, POLL).await {
+            Ok(view) => view,
+            Err(e) => {
+                progress.finish();
+                return Err(e);
+            }
+        };
+        for event in view.events.iter().filter(|e| e.seq > seen) {
+            progress.notice(event);
+        }
+        seen = seen.max(view.state.seq);
+        progress.update(&view.state)?;
+        if view.state.status.is_terminal() {
+            progress.finish();
+            return Summary::of(&view).print(json);
+        }
+    }
+}
+
+/// `{"message_type":"status",…}`: one line of `--wait --json`.
+#[derive(Debug, Serialize)]
+struct StatusLine {
+    message_type: &'static str,
+    job_id: JobId,
+    status: JobStatus,
+    attempt: u32,
+    bytes_db: u64,
+    bytes_storage: u64,
+    seconds_elapsed: f64,
+}
+
+/// Where progress goes.
+enum Display {
+    Json { last: Option<Instant> },
+    Spinner(ProgressBar),
+    Quiet,
+}
+
+struct Progress {
+    display: Display,
+    started: Instant,
+    rate: Rate,
+}
+
+impl Progress {
+    fn new(json: bool) -> Self {
+        let display = if json {
+            Display::Json { last: None }
+        } else if std::io::stderr().is_terminal() {
+            Display::Spinner(spinner())
+        } else {
+            Display::Quiet
+        };
+        Self {
+            display,
+            started: Instant::now(),
+            rate: Rate::default(),
+        }
+    }
+
+    fn update(&mut self, state: &JobState) -> Result<(), CliError> {
+        let elapsed = self.started.elapsed();
+        match &mut self.display {
+            Display::Json { last } => {
+                if last.is_some_and(|t| t.elapsed() < STATUS_EVERY) {
+                    return Ok(());
+                }
+                *last = Some(Instant::now());
+                output::json_line(&StatusLine {
+                    message_type: "status",
+                    job_id: state.job_id,
+                    status: state.status,
+                    attempt: state.attempt,
+                    bytes_db: state.bytes_db,
+                    bytes_storage: state.bytes_storage,
+                    seconds_elapsed: (elapsed.as_millis() as f64) / 1000.0,
+                })?;
+            }
+            Display::Spinner(bar) => {
+                let rate = self.rate.observe(state);
+                bar.set_message(describe(state, rate));
+            }
+            Display::Quiet => {}
+        }
+        Ok(())
+    }
+
+    /// Tells the operator about an attempt that failed and will be retried.
+    fn notice(&self, event: &EventEnvelope) {
+        let text = match &event.payload {
+            EventPayload::JobFailed {
+                attempt,
+                failure,
+                retry_at: Some(at),
+            } => format!(
+                "attempt {attempt} failed: {failure}; retrying at {}",
+                output::time(*at)
+            ),
+            EventPayload::LeaseExpired {
+                attempt,
+                retry_at: Some(at),
+            } => format!(
+                "attempt {attempt} stopped reporting (worker lost); retrying at {}",
+                output::time(*at)
+            ),
+            _ => return,
+        };
+        match &self.display {
+            Display::Spinner(bar) => bar.println(text),
+            _ => eprintln!("{text}"),
+        }
+    }
+
+    fn finish(&self) {
+        if let Display::Spinner(bar) = &self.display {
+            bar.finish_and_clear();
+        }
+    }
+}
+
+fn spinner() -> ProgressBar {
+    let bar = ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr());
+    if let Ok(style) = ProgressStyle::with_template("{spinner} {msg} [{elapsed}]") {
+        bar.set_style(style);
+    }
+    bar.enable_steady_tick(Duration::from_millis(120));
+    bar.set_message("waiting for the server");
+    bar
+}
+
+/// The spinner's text for a job in its current state.
+fn describe(state: &JobState, rate: Option<f64>) -> String {
+    let db = output::bytes(state.bytes_db);
+    let storage = output::bytes(state.bytes_storage);
+    match state.status {
+        JobStatus::Queued => "queued, waiting for a worker".to_string(),
+        JobStatus::RetryDue => format!(
+            "attempt {} failed; retrying{}",
+            state.attempt,
+            state
+                .retry_at
+                .map(|t| format!(" at {}", output::time(t)))
+                .unwrap_or_default()
+        ),
+        JobStatus::Running => {
+            let rate = rate
+                .map(|r| format!(" ({}/s)", output::bytes(r as u64)))
+                .unwrap_or_default();
+            let moved = match state.kind() {
+                JobKind::Restore => format!("{storage} read, {db} restored"),
+                _ => format!("{db} dumped, {storage} stored"),
+            };
+            format!("attempt {}: {moved}{rate}", state.attempt)
+        }
+        status => status.to_string(),
+    }
+}
+
+/// Average database throughput of the current attempt, measured from when this CLI first
+/// saw it running.
+#[derive(Default)]
+struct Rate {
+    attempt: u32,
+    since: Option<(Instant, u64)>,
+}
+
+impl Rate {
+    fn observe(&mut self, state: &JobState) -> Option<f64> {
+        if state.status != JobStatus::Running {
+            self.since = None;
+            return None;
+        }
+        if self.attempt != state.attempt || self.since.is_none() {
+            self.attempt = state.attempt;
+            self.since = Some((Instant::now(), state.bytes_db));
+            return None;
+        }
+        let (at, start) = self.since?;
+        let secs = at.elapsed().as_secs_f64();
+        (secs >= 1.0).then(|| state.bytes_db.saturating_sub(start) as f64 / secs)
+    }
+}
