@@ -15,6 +15,8 @@ pub mod pg;
 pub mod private;
 pub mod procs;
 pub mod redis_fx;
+#[cfg(test)]
+mod selftest;
 pub mod util;
 
 pub use app::{cairn_bin, App, AppOptions};

@@ -247,8 +247,11 @@ pub fn fingerprint(my: &My, db: &str) -> Fingerprint {
     fp.insert(
         "views",
         q(
-            "SELECT TABLE_NAME, MD5(VIEW_DEFINITION), CHECK_OPTION, SECURITY_TYPE, DEFINER \
-         FROM information_schema.VIEWS WHERE TABLE_SCHEMA = DATABASE() ORDER BY 1",
+            // Definitions qualify tables with the database's name; a copy in another
+            // database is the same view.
+            "SELECT TABLE_NAME, MD5(REPLACE(VIEW_DEFINITION, CONCAT('`', DATABASE(), '`.'), '')), \
+             CHECK_OPTION, SECURITY_TYPE, DEFINER \
+             FROM information_schema.VIEWS WHERE TABLE_SCHEMA = DATABASE() ORDER BY 1",
         ),
     );
     let tables = q("SELECT TABLE_NAME FROM information_schema.TABLES \

@@ -2,7 +2,7 @@
 //! and readers for the JSON the CLI prints (summaries, job views, backup lists).
 
 use crate::app::App;
-use crate::util::{poll, sha256_file, Output};
+use crate::util::{poll_until, sha256_file, Output};
 use serde_json::Value;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -90,22 +90,17 @@ impl App {
     /// Polls `cairn job ID --json` until the job is terminal; panics after `deadline`.
     pub fn wait_terminal(&self, id: &str, deadline: Duration) -> Value {
         let mut last = Value::Null;
-        let what = format!("job {id} to end");
-        let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            poll(&what, deadline, Duration::from_millis(250), || {
-                let out = self.cairn(&["job", id, "--json"]);
-                if out.code != 0 {
-                    return None;
-                }
-                let v = out.json();
-                last = v.clone();
-                is_terminal(job_status(&v)).then_some(v)
-            })
-        }));
-        match result {
-            Ok(v) => v,
-            Err(_) => panic!("job {id} is not terminal after {deadline:?}; last view:\n{last:#}"),
-        }
+        let ended = poll_until(deadline, Duration::from_millis(250), || {
+            let out = self.cairn(&["job", id, "--json"]);
+            if out.code != 0 {
+                return None;
+            }
+            last = out.json();
+            is_terminal(job_status(&last)).then(|| last.clone())
+        });
+        ended.unwrap_or_else(|| {
+            panic!("job {id} is not terminal after {deadline:?}; last view:\n{last:#}")
+        })
     }
 
     /// The folder of a listed backup in the default storage.

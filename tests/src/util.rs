@@ -26,24 +26,34 @@ pub fn unique(prefix: &str) -> String {
     format!("{prefix}{tail}")
 }
 
-/// Polls `probe` every `every` until it returns `Some`, or panics with `what` after
-/// `deadline`. The last value seen by `describe` helps the failure message.
+/// Polls `probe` every `every` until it returns `Some`; `None` once `deadline` passed.
+pub fn poll_until<T>(
+    deadline: Duration,
+    every: Duration,
+    mut probe: impl FnMut() -> Option<T>,
+) -> Option<T> {
+    let start = Instant::now();
+    loop {
+        if let Some(v) = probe() {
+            return Some(v);
+        }
+        if start.elapsed() > deadline {
+            return None;
+        }
+        std::thread::sleep(every);
+    }
+}
+
+/// Like `poll_until`, but panics naming `what` when the deadline passes.
+#[track_caller]
 pub fn poll<T>(
     what: &str,
     deadline: Duration,
     every: Duration,
-    mut probe: impl FnMut() -> Option<T>,
+    probe: impl FnMut() -> Option<T>,
 ) -> T {
-    let start = Instant::now();
-    loop {
-        if let Some(v) = probe() {
-            return v;
-        }
-        if start.elapsed() > deadline {
-            panic!("timed out after {deadline:?} waiting for {what}");
-        }
-        std::thread::sleep(every);
-    }
+    poll_until(deadline, every, probe)
+        .unwrap_or_else(|| panic!("timed out after {deadline:?} waiting for {what}"))
 }
 
 /// What a finished process left behind.
