@@ -29,6 +29,8 @@ pub enum CliError {
     Unreachable { server: String, detail: String },
     /// The server answered with an error body (4xx: exit 2, otherwise exit 1).
     Api { status: u16, message: String },
+    /// The operator pressed Ctrl-C while waiting; the job itself goes on (exit 130).
+    Interrupted { job: String },
     /// Writing to stdout failed; a closed pipe (`cairn history | head`) is not an error.
     Output(std::io::Error),
     /// Anything else (exit 1).
@@ -44,6 +46,7 @@ impl CliError {
         let code = match self {
             CliError::Usage(_) => 2,
             CliError::Unreachable { .. } => 3,
+            CliError::Interrupted { .. } => 130,
             CliError::Api { status, .. } if (400..500).contains(status) => 2,
             CliError::Api { .. } | CliError::Other(_) => 1,
             CliError::Output(e) if e.kind() == std::io::ErrorKind::BrokenPipe => 0,
@@ -71,6 +74,10 @@ impl fmt::Display for CliError {
                  (or point --server / CAIRN_SERVER at a running one)"
             ),
             CliError::Api { message, .. } => f.write_str(message),
+            CliError::Interrupted { job } => write!(
+                f,
+                "stopped waiting; job {job} goes on in the server (follow it with `cairn job {job}`)"
+            ),
             CliError::Output(e) => write!(f, "cannot write output: {e}"),
             CliError::Other(e) => write!(f, "{e:#}"),
         }

@@ -5,6 +5,7 @@ use super::client::ApiClient;
 use super::error::{CliError, Outcome};
 use super::output;
 use super::summary::Summary;
+use cairn_domain::api::JobView;
 use cairn_domain::{EventEnvelope, EventPayload, JobId, JobKind, JobState, JobStatus};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use serde::Serialize;
@@ -15,27 +16,55 @@ use std::time::{Duration, Instant};
 const POLL: Duration = Duration::from_secs(20);
 /// JSON status lines are throttled to about one a second.
 const STATUS_EVERY: Duration = Duration::from_secs(1);
+/// How long a wait rides out an unreachable server, and how often it tries meanwhile.
+const OUTAGE: Duration = Duration::from_secs(30);
+const RECONNECT: Duration = Duration::from_secs(1);
 
 /// Waits until the job ends, then prints its summary. Exit 0 on success, 1 otherwise.
+/// Ctrl-C stops the waiting, not the job.
 pub async fn wait(client: &ApiClient, job: JobId, json: bool) -> Result<Outcome, CliError> {
     let mut progress = Progress::new(json);
+    let result = tokio::select! {
+        result = follow(client, job, &mut progress) => result,
+        _ = tokio::signal::ctrl_c() => Err(CliError::Interrupted { job: job.to_string() }),
+    };
+    progress.finish();
+    let view = result?;
+    Summary::of(&view).print(json)
+}
+
+/// Long-polls until the job is terminal, reporting each new view.
+async fn follow(
+    client: &ApiClient,
+    job: JobId,
+    progress: &mut Progress,
+) -> Result<JobView, CliError> {
     let mut seen = 0u64;
+    let mut lost_since: Option<Instant> = None;
     loop {
         let view = match client.wait_job(job, seen, POLL).await {
             Ok(view) => view,
-            Err(e) => {
-                progress.finish();
-                return Err(e);
+            // A restarting server (`cairn up` again) should not end a long wait at once.
+            Err(CliError::Unreachable { .. })
+                if lost_since.is_none_or(|t| t.elapsed() < OUTAGE) =>
+            {
+                if lost_since.is_none() {
+                    progress.say("lost the server; trying again for a while");
+                }
+                lost_since.get_or_insert_with(Instant::now);
+                tokio::time::sleep(RECONNECT).await;
+                continue;
             }
+            Err(e) => return Err(e),
         };
+        lost_since = None;
         for event in view.events.iter().filter(|e| e.seq > seen) {
             progress.notice(event);
         }
         seen = seen.max(view.state.seq);
         progress.update(&view.state)?;
         if view.state.status.is_terminal() {
-            progress.finish();
-            return Summary::of(&view).print(json);
+            return Ok(view);
         }
     }
 }
@@ -128,6 +157,11 @@ impl Progress {
             ),
             _ => return,
         };
+        self.say(&text);
+    }
+
+    /// A message for the operator on stderr, above the spinner if there is one.
+    fn say(&self, text: &str) {
         match &self.display {
             Display::Spinner(bar) => bar.println(text),
             _ => eprintln!("{text}"),
