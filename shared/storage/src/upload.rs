@@ -71,7 +71,8 @@ impl Upload {
     }
 
     /// Appends bytes to the artifact as they are (no compression: `pipeline::compress` is
-    /// the usual writer). Waits while two parts are already uploading.
+    /// the usual writer). Waits while two parts are already uploading. `Stored::size_bytes`
+    /// counts only raw bytes that went through `compress`.
     pub async fn write(&mut self, chunk: Bytes) -> Result<(), StorageError> {
         if chunk.is_empty() {
             return Ok(());

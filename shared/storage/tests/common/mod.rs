@@ -15,6 +15,8 @@ use tokio::sync::mpsc;
 
 pub const CHUNK: usize = 256 * 1024;
 
+static NEXT_ID: AtomicU64 = AtomicU64::new(1);
+
 pub struct TestStore {
     pub store: ArtifactStore,
     pub root: PathBuf,
@@ -118,7 +120,17 @@ pub fn manifest_for(
     created_at: DateTime<Utc>,
     stored: &pipeline::Stored,
 ) -> Manifest {
-    let job_id = JobId::new_random();
+    // Not JobId::new_random(): a v7 id's first 8 hex digits (the short id in folder
+    // names) are its timestamp, so ids drawn within a minute share them.
+    let seed = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos() as u64;
+    let mut rng = XorShift(seed ^ NEXT_ID.fetch_add(0x9e37_79b9_7f4a_7c15, Ordering::Relaxed) | 1);
+    let mut bytes = [0u8; 16];
+    bytes[..8].copy_from_slice(&rng.next().to_le_bytes());
+    bytes[8..].copy_from_slice(&rng.next().to_le_bytes());
+    let job_id = JobId::from_bytes(bytes);
     Manifest {
         format: cairn_domain::manifest::MANIFEST_FORMAT,
         id: BackupId::new(created_at, job_id),
