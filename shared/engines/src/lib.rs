@@ -6,10 +6,17 @@
 //! chunks from one. Every error becomes a [`Failure`] that says whether a retry can help
 //! and never contains a credential.
 
+mod child;
+mod credentials;
+mod mysql;
+mod pg;
+mod progress_sink;
+pub mod redis;
 pub mod secret;
+pub mod version;
 
 use bytes::Bytes;
-use cairn_domain::{Endpoint, Engine, Failure, Manifest};
+use cairn_domain::{Endpoint, Engine, Failure, Manifest, Scope};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use tokio::sync::mpsc;
@@ -76,14 +83,23 @@ pub struct DumpFormat {
 
 /// Checks the server before any work: credentials valid, version read, primary not replica.
 pub async fn preflight(conn: &Connection) -> Result<ServerInfo, Failure> {
-    let _ = conn;
-    unimplemented!("preflight")
+    match conn.endpoint.engine {
+        Engine::Postgres => pg::preflight(conn).await,
+        Engine::Mysql => mysql::preflight(conn).await,
+        Engine::Redis => redis::preflight(conn).await,
+    }
 }
 
 /// The artifact format a dump of this endpoint produces.
 pub fn dump_format(endpoint: &Endpoint) -> DumpFormat {
-    let _ = endpoint;
-    unimplemented!("dump_format")
+    let server = endpoint.scope == Scope::Server;
+    match (endpoint.engine, server) {
+        (Engine::Postgres, false) => pg::FORMAT_DATABASE,
+        (Engine::Postgres, true) => pg::FORMAT_SERVER,
+        (Engine::Mysql, false) => mysql::FORMAT_DATABASE,
+        (Engine::Mysql, true) => mysql::FORMAT_SERVER,
+        (Engine::Redis, _) => redis::FORMAT,
+    }
 }
 
 /// Streams a dump of `conn` into `out` as raw chunks. Returns when the dump tool has
@@ -94,8 +110,11 @@ pub async fn dump(
     out: mpsc::Sender<Bytes>,
     progress: Arc<Progress>,
 ) -> Result<(), Failure> {
-    let _ = (conn, out, progress);
-    unimplemented!("dump")
+    match conn.endpoint.engine {
+        Engine::Postgres => pg::dump(conn, out, progress).await,
+        Engine::Mysql => mysql::dump(conn, out, progress).await,
+        Engine::Redis => redis::dump(conn, out, progress).await,
+    }
 }
 
 /// Refuses a restore before touching the target: engine mismatch, newer-major backup onto
@@ -105,8 +124,67 @@ pub fn check_restore(
     target: &Endpoint,
     server: &ServerInfo,
 ) -> Result<(), Failure> {
-    let _ = (manifest, target, server);
-    unimplemented!("check_restore")
+    if manifest.engine != target.engine {
+        return Err(Failure::permanent(
+            "engine_mismatch",
+            format!(
+                "backup {} is a {} backup and cannot be restored onto the {} target {target}",
+                manifest.id, manifest.engine, target.engine
+            ),
+        ));
+    }
+    if std::mem::discriminant(&manifest.scope) != std::mem::discriminant(&target.scope) {
+        return Err(Failure::permanent(
+            "scope_mismatch",
+            format!(
+                "backup {} holds {} but the target {target} is {}; restore a {} backup onto it, or point a target at the matching scope",
+                manifest.id,
+                scope_words(&manifest.scope),
+                scope_words(&target.scope),
+                scope_words(&target.scope),
+            ),
+        ));
+    }
+    let expected = dump_format(target);
+    if manifest.format_name != expected.format_name {
+        return Err(Failure::permanent(
+            "unsupported_format",
+            format!(
+                "backup {} has format {:?}; this target restores {:?}",
+                manifest.id, manifest.format_name, expected.format_name
+            ),
+        ));
+    }
+    let Some(backup_major) = version::major(manifest.engine, &manifest.server_version) else {
+        return Err(Failure::permanent(
+            "version_unknown",
+            format!(
+                "cannot read a major version from the backup's server version {:?}",
+                manifest.server_version
+            ),
+        ));
+    };
+    let comparable = manifest.engine != Engine::Mysql
+        || version::mysql_family(&manifest.server_version)
+            == version::mysql_family(&server.version);
+    if comparable && backup_major > server.major {
+        return Err(Failure::permanent(
+            "version_downgrade",
+            format!(
+                "backup {} was taken from {} {} (major {backup_major}); the target runs {} (major {}): restoring onto an older major version is refused, upgrade the target first",
+                manifest.id, manifest.engine, manifest.server_version, server.version, server.major
+            ),
+        ));
+    }
+    Ok(())
+}
+
+fn scope_words(scope: &Scope) -> String {
+    match scope {
+        Scope::Server => "a whole server".to_string(),
+        Scope::Database { name } => format!("one database ({name})"),
+        Scope::RedisDb { index } => format!("one redis db ({index})"),
+    }
 }
 
 /// Makes the target exactly what the backup was, reading raw (decompressed) chunks from
@@ -119,8 +197,21 @@ pub async fn restore(
     input: mpsc::Receiver<Result<Bytes, Failure>>,
     progress: Arc<Progress>,
 ) -> Result<u64, Failure> {
-    let _ = (conn, manifest, input, progress);
-    unimplemented!("restore")
+    let expected = dump_format(&conn.endpoint);
+    if manifest.engine != conn.endpoint.engine || manifest.format_name != expected.format_name {
+        return Err(Failure::permanent(
+            "unsupported_format",
+            format!(
+                "backup {} ({} {:?}) cannot be loaded into {}",
+                manifest.id, manifest.engine, manifest.format_name, conn.endpoint
+            ),
+        ));
+    }
+    match conn.endpoint.engine {
+        Engine::Postgres => pg::restore(conn, input, progress).await,
+        Engine::Mysql => mysql::restore(conn, input, progress).await,
+        Engine::Redis => redis::restore(conn, manifest, input, progress).await,
+    }
 }
 
 #[doc(hidden)]

@@ -1,0 +1,456 @@
+//! Running a client tool (pg_dump, psql, mariadb-dump, mariadb …) as a streaming stage.
+//!
+//! Semantics are those of `set -o pipefail`: an attempt succeeds only when the tool exits
+//! with status 0 *and* printed no error line on stderr. Stdout is forwarded in
+//! [`CHUNK`]-sized pieces into a bounded channel (backup), or chunks from a channel are
+//! written to its stdin (restore). If the other side of the channel goes away, or the
+//! restore input reports an error, the child is killed (so a `--single-transaction`
+//! load rolls back) and the attempt fails. Stderr is collected in a bounded tail that
+//! ends up, redacted, in the failure message.
+
+use crate::{Progress, CHUNK};
+use bytes::{Bytes, BytesMut};
+use cairn_domain::Failure;
+use std::process::{ExitStatus, Stdio};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
+use tokio::process::{Child, Command};
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+
+/// Stderr kept for the failure message (the end of it).
+const STDERR_TAIL: usize = 64 * 1024;
+/// Longest single stderr line kept; the rest of a longer line is dropped.
+const MAX_LINE: usize = 4096;
+/// How much stderr text a failure message carries.
+const MESSAGE_TAIL: usize = 2000;
+
+/// One tool invocation, ready to spawn.
+pub(crate) struct Tool {
+    /// Shown in messages (`pg_dump`).
+    pub name: String,
+    pub cmd: Command,
+    /// Whether a stderr line reports an error (as opposed to a notice or warning).
+    pub is_error: fn(&str) -> bool,
+    /// Strings that must never appear in a message (the password, should a tool echo it).
+    pub redact: Vec<String>,
+}
+
+impl Tool {
+    /// A command for `program` with an environment that cannot leak or pick up a password.
+    pub(crate) fn new(program: &str, is_error: fn(&str) -> bool) -> Self {
+        let mut cmd = Command::new(program);
+        for var in [
+            "PGPASSWORD",
+            "PGPASSFILE",
+            "PGSERVICE",
+            "PGSERVICEFILE",
+            "MYSQL_PWD",
+            "MYSQL_HOST",
+            "MYSQL_TCP_PORT",
+            "LANGUAGE",
+        ] {
+            cmd.env_remove(var);
+        }
+        // English messages, so error lines can be recognised.
+        cmd.env("LC_MESSAGES", "C");
+        cmd.kill_on_drop(true);
+        Self {
+            name: program.to_string(),
+            cmd,
+            is_error,
+            redact: Vec::new(),
+        }
+    }
+
+    fn spawn(&mut self, stdin: Stdio, stdout: Stdio) -> Result<Child, Failure> {
+        self.cmd.stdin(stdin).stdout(stdout).stderr(Stdio::piped());
+        self.cmd.spawn().map_err(|e| {
+            if e.kind() == std::io::ErrorKind::NotFound {
+                Failure::permanent(
+                    "tool_missing",
+                    format!("{} is not installed (not found in PATH); install the database client tools on the worker", self.name),
+                )
+            } else {
+                Failure::retryable("spawn_failed", format!("cannot start {}: {e}", self.name))
+            }
+        })
+    }
+}
+
+/// Rewrites a restore stream on its way to the tool (most restores pass it unchanged).
+pub(crate) trait Rewrite: Send {
+    fn push(&mut self, chunk: Bytes) -> Bytes;
+    /// Whatever is still buffered when the input ends.
+    fn finish(&mut self) -> Bytes;
+}
+
+/// The identity rewrite.
+pub(crate) struct Unchanged;
+
+impl Rewrite for Unchanged {
+    fn push(&mut self, chunk: Bytes) -> Bytes {
+        chunk
+    }
+    fn finish(&mut self) -> Bytes {
+        Bytes::new()
+    }
+}
+
+/// Runs a dump tool, forwarding its stdout into `out`. Returns the bytes forwarded.
+pub(crate) async fn run_dump(
+    mut tool: Tool,
+    out: &mpsc::Sender<Bytes>,
+    progress: &Progress,
+) -> Result<u64, Failure> {
+    let mut child = tool.spawn(Stdio::null(), Stdio::piped())?;
+    let stderr = collect_stderr(&mut child);
+    let mut stdout = child.stdout.take().expect("stdout is piped");
+    let mut buf = BytesMut::with_capacity(CHUNK);
+    let mut total = 0u64;
+    loop {
+        let n = match stdout.read_buf(&mut buf).await {
+            Ok(n) => n,
+            Err(e) => {
+                let _ = child.kill().await;
+                return Err(Failure::retryable(
+                    "dump_failed",
+                    format!("reading the output of {}: {e}", tool.name),
+                ));
+            }
+        };
+        if n > 0 {
+            total += n as u64;
+            progress.add_db(n as u64);
+        }
+        if buf.len() >= CHUNK || (n == 0 && !buf.is_empty()) {
+            if out.send(buf.split().freeze()).await.is_err() {
+                let _ = child.kill().await;
+                return Err(Failure::retryable(
+                    "aborted",
+                    format!(
+                        "the storage pipeline stopped reading; {} was stopped",
+                        tool.name
+                    ),
+                ));
+            }
+            buf.reserve(CHUNK);
+        }
+        if n == 0 {
+            break;
+        }
+    }
+    let status = child.wait().await;
+    finish(&tool, status, stderr, "dump_failed").await?;
+    Ok(total)
+}
+
+/// Runs a load tool, writing every chunk of `input` (after `rewrite`) into its stdin.
+/// `first` are chunks already taken from `input` by the caller. Returns the input bytes.
+pub(crate) async fn run_restore(
+    mut tool: Tool,
+    first: Vec<Bytes>,
+    input: &mut mpsc::Receiver<Result<Bytes, Failure>>,
+    rewrite: &mut dyn Rewrite,
+    progress: &Progress,
+) -> Result<u64, Failure> {
+    let mut child = tool.spawn(Stdio::piped(), Stdio::null())?;
+    let stderr = collect_stderr(&mut child);
+    let mut stdin = child.stdin.take().expect("stdin is piped");
+    let mut total = 0u64;
+    let mut stopped_reading = false;
+    let mut pending = first.into_iter();
+    // Feeding ends at the end of input, or early when the tool stops reading (its exit
+    // status and stderr then say why).
+    loop {
+        let item = match pending.next() {
+            Some(chunk) => Some(Ok(chunk)),
+            None => input.recv().await,
+        };
+        let chunk = match item {
+            None => {
+                let tail = rewrite.finish();
+                if !tail.is_empty() && stdin.write_all(&tail).await.is_err() {
+                    stopped_reading = true;
+                    break;
+                }
+                let _ = stdin.shutdown().await;
+                break;
+            }
+            Some(Err(failure)) => {
+                // Killing the loader aborts its open transaction.
+                let _ = child.kill().await;
+                let _ = stderr.await;
+                return Err(failure);
+            }
+            Some(Ok(chunk)) => chunk,
+        };
+        let n = chunk.len() as u64;
+        let chunk = rewrite.push(chunk);
+        if stdin.write_all(&chunk).await.is_err() {
+            stopped_reading = true;
+            break;
+        }
+        total += n;
+        progress.add_db(n);
+    }
+    drop(stdin);
+    let status = child.wait().await;
+    finish(&tool, status, stderr, "restore_failed").await?;
+    if stopped_reading {
+        return Err(Failure::permanent(
+            "restore_failed",
+            format!("{} stopped reading its input before the end", tool.name),
+        ));
+    }
+    Ok(total)
+}
+
+/// Decides the attempt from the exit status and what the tool printed on stderr.
+async fn finish(
+    tool: &Tool,
+    status: std::io::Result<ExitStatus>,
+    stderr: JoinHandle<StderrReport>,
+    code: &str,
+) -> Result<(), Failure> {
+    let report = stderr.await.unwrap_or_default();
+    let errors: Vec<&str> = report.tail.lines().filter(|l| (tool.is_error)(l)).collect();
+    let status = status
+        .map_err(|e| Failure::retryable(code, format!("waiting for {} failed: {e}", tool.name)))?;
+    if status.success() && errors.is_empty() {
+        for line in report.tail.lines().filter(|l| !l.trim().is_empty()) {
+            tracing::debug!(tool = %tool.name, line = %redact(line, &tool.redact), "tool output");
+        }
+        return Ok(());
+    }
+    let how = match status.code() {
+        Some(0) => "reported errors".to_string(),
+        Some(c) => format!("exited with status {c}"),
+        None => "was killed by a signal".to_string(),
+    };
+    let detail = if errors.is_empty() {
+        report.tail.trim().to_string()
+    } else {
+        errors.join("\n")
+    };
+    let detail = redact(&last_chars(&detail, MESSAGE_TAIL), &tool.redact);
+    let retryable = status.code().is_none() || is_transient(&detail);
+    let message = if detail.is_empty() {
+        format!("{} {how}", tool.name)
+    } else {
+        format!("{} {how}: {detail}", tool.name)
+    };
+    Err(Failure {
+        code: code.to_string(),
+        message,
+        retryable,
+    })
+}
+
+/// Errors a later attempt may not see again (the server went away, was busy or
+/// restarting) — unless the text also names a cause that a retry cannot fix.
+fn is_transient(text: &str) -> bool {
+    let t = text.to_ascii_lowercase();
+    let permanent = [
+        "does not exist",
+        "authentication failed",
+        "access denied",
+        "permission denied",
+        "unknown database",
+        "syntax error",
+        "already exists",
+        "violates",
+        "invalid command",
+    ];
+    let transient = [
+        "could not connect",
+        "connection refused",
+        "server closed the connection",
+        "terminating connection",
+        "connection to server",
+        "lost connection",
+        "can't connect",
+        "gone away",
+        "timed out",
+        "timeout",
+        "too many connections",
+        "starting up",
+        "shutting down",
+        "could not translate host name",
+        "deadlock",
+    ];
+    !permanent.iter().any(|p| t.contains(p)) && transient.iter().any(|p| t.contains(p))
+}
+
+pub(crate) fn redact(text: &str, secrets: &[String]) -> String {
+    let mut out = text.to_string();
+    for s in secrets.iter().filter(|s| !s.is_empty()) {
+        out = out.replace(s.as_str(), "***");
+    }
+    out
+}
+
+fn last_chars(s: &str, max: usize) -> String {
+    if s.len() <= max {
+        return s.to_string();
+    }
+    let mut start = s.len() - max;
+    while !s.is_char_boundary(start) {
+        start += 1;
+    }
+    format!("…{}", &s[start..])
+}
+
+#[derive(Debug, Default)]
+struct StderrReport {
+    tail: String,
+}
+
+/// Reads the child's stderr to its end, keeping the last [`STDERR_TAIL`] bytes in whole
+/// lines (each cut to [`MAX_LINE`]).
+fn collect_stderr(child: &mut Child) -> JoinHandle<StderrReport> {
+    let stderr = child.stderr.take().expect("stderr is piped");
+    tokio::spawn(read_tail(stderr))
+}
+
+async fn read_tail(mut r: impl AsyncRead + Unpin) -> StderrReport {
+    let mut tail = std::collections::VecDeque::<String>::new();
+    let mut tail_len = 0usize;
+    let mut line = Vec::new();
+    let mut buf = [0u8; 8192];
+    let mut push = |line: &mut Vec<u8>| {
+        let text = String::from_utf8_lossy(line).into_owned();
+        line.clear();
+        tail_len += text.len() + 1;
+        tail.push_back(text);
+        while tail_len > STDERR_TAIL {
+            let old = tail.pop_front().expect("non-empty");
+            tail_len -= old.len() + 1;
+        }
+    };
+    loop {
+        let n = match r.read(&mut buf).await {
+            Ok(0) | Err(_) => break,
+            Ok(n) => n,
+        };
+        for &b in &buf[..n] {
+            if b == b'\n' {
+                push(&mut line);
+            } else if line.len() < MAX_LINE {
+                line.push(b);
+            }
+        }
+    }
+    if !line.is_empty() {
+        push(&mut line);
+    }
+    let mut text = String::with_capacity(tail_len);
+    for l in tail {
+        text.push_str(&l);
+        text.push('\n');
+    }
+    StderrReport { tail: text }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn any_error(l: &str) -> bool {
+        l.contains("ERROR")
+    }
+
+    #[tokio::test]
+    async fn a_zero_exit_with_an_error_line_fails() {
+        let mut tool = Tool::new("sh", any_error);
+        tool.cmd
+            .args(["-c", "echo data; echo 'ERROR: boom hunter2' >&2; exit 0"]);
+        tool.redact = vec!["hunter2".into()];
+        let (tx, mut rx) = mpsc::channel(4);
+        let err = run_dump(tool, &tx, &Progress::default()).await.unwrap_err();
+        assert_eq!(err.code, "dump_failed");
+        assert!(err.message.contains("ERROR: boom ***"), "{}", err.message);
+        assert_eq!(rx.recv().await.unwrap(), Bytes::from_static(b"data\n"));
+    }
+
+    #[tokio::test]
+    async fn output_arrives_in_chunks_and_a_non_zero_exit_fails() {
+        let mut tool = Tool::new("sh", any_error);
+        tool.cmd
+            .args(["-c", "head -c 600000 /dev/zero; echo warning >&2; exit 3"]);
+        let (tx, mut rx) = mpsc::channel(8);
+        let progress = Progress::default();
+        let err = run_dump(tool, &tx, &progress).await.unwrap_err();
+        assert!(err.message.contains("status 3: warning"), "{}", err.message);
+        drop(tx);
+        let mut sizes = Vec::new();
+        while let Some(c) = rx.recv().await {
+            sizes.push(c.len());
+        }
+        assert_eq!(sizes.iter().sum::<usize>(), 600000);
+        assert!(sizes[..sizes.len() - 1].iter().all(|s| *s >= CHUNK));
+        assert_eq!(progress.snapshot().0, 600000);
+    }
+
+    #[tokio::test]
+    async fn a_closed_channel_stops_the_tool() {
+        let mut tool = Tool::new("sh", any_error);
+        tool.cmd.args(["-c", "cat /dev/zero"]);
+        let (tx, rx) = mpsc::channel(1);
+        drop(rx);
+        let err = run_dump(tool, &tx, &Progress::default()).await.unwrap_err();
+        assert_eq!(err.code, "aborted");
+    }
+
+    #[tokio::test]
+    async fn restore_feeds_stdin_and_an_input_error_kills_the_tool() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("out");
+        let mut tool = Tool::new("sh", any_error);
+        tool.cmd.args(["-c", &format!("cat > {}", path.display())]);
+        let (tx, mut rx) = mpsc::channel(4);
+        tx.send(Ok(Bytes::from_static(b"b"))).await.unwrap();
+        drop(tx);
+        let n = run_restore(
+            tool,
+            vec![Bytes::from_static(b"a")],
+            &mut rx,
+            &mut Unchanged,
+            &Progress::default(),
+        )
+        .await
+        .unwrap();
+        assert_eq!((n, std::fs::read(&path).unwrap()), (2, b"ab".to_vec()));
+
+        let mut tool = Tool::new("sh", any_error);
+        tool.cmd.args(["-c", "cat > /dev/null"]);
+        let (tx, mut rx) = mpsc::channel(4);
+        tx.send(Err(Failure::permanent("checksum_mismatch", "bad")))
+            .await
+            .unwrap();
+        let err = run_restore(tool, vec![], &mut rx, &mut Unchanged, &Progress::default())
+            .await
+            .unwrap_err();
+        assert_eq!(err.code, "checksum_mismatch");
+    }
+
+    #[test]
+    fn transient_errors() {
+        assert!(is_transient(
+            "pg_dump: error: connection to server at \"h\" failed: Connection refused"
+        ));
+        assert!(!is_transient(
+            "pg_dump: error: connection to server failed: FATAL:  database \"x\" does not exist"
+        ));
+        assert!(!is_transient(
+            "psql:<stdin>:3: ERROR:  syntax error at or near \"x\""
+        ));
+    }
+
+    #[tokio::test]
+    async fn a_missing_tool_is_permanent() {
+        let tool = Tool::new("cairn-no-such-tool", any_error);
+        let (tx, _rx) = mpsc::channel(1);
+        let err = run_dump(tool, &tx, &Progress::default()).await.unwrap_err();
+        assert_eq!((err.code.as_str(), err.retryable), ("tool_missing", false));
+    }
+}
