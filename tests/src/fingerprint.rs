@@ -36,9 +36,8 @@ impl Fingerprint {
         let mut text = format!("{what}: fingerprints differ in {} section(s)\n", diff.len());
         for name in diff {
             text.push_str(&format!(
-                "== {name}\n-- expected:\n{}\n-- actual:\n{}\n",
-                shorten(self.0.get(&name)),
-                shorten(actual.0.get(&name))
+                "== {name}\n{}",
+                line_diff(self.0.get(&name), actual.0.get(&name))
             ));
         }
         panic!("{text}");
@@ -54,13 +53,46 @@ impl fmt::Display for Fingerprint {
     }
 }
 
-fn shorten(v: Option<&String>) -> String {
-    match v {
-        None => "<missing>".to_string(),
-        Some(s) if s.chars().count() > 1500 => {
-            let cut: String = s.chars().take(1500).collect();
-            format!("{cut}… ({} chars)", s.chars().count())
+/// The lines only one side has (`-` expected, `+` actual), at most 40 of each.
+fn line_diff(expected: Option<&String>, actual: Option<&String>) -> String {
+    let (Some(e), Some(a)) = (expected, actual) else {
+        return format!(
+            "-- expected: {}\n-- actual: {}\n",
+            if expected.is_some() {
+                "present"
+            } else {
+                "<missing>"
+            },
+            if actual.is_some() {
+                "present"
+            } else {
+                "<missing>"
+            }
+        );
+    };
+    let e_lines: Vec<&str> = e.lines().collect();
+    let a_lines: Vec<&str> = a.lines().collect();
+    let mut out = String::new();
+    for (sign, from, other) in [("-", &e_lines, &a_lines), ("+", &a_lines, &e_lines)] {
+        let only: Vec<&&str> = from.iter().filter(|l| !other.contains(l)).collect();
+        for line in only.iter().take(40) {
+            out.push_str(&format!("{sign} {}\n", shorten(line)));
         }
-        Some(s) => s.clone(),
+        if only.len() > 40 {
+            out.push_str(&format!("{sign} … and {} more\n", only.len() - 40));
+        }
+    }
+    if out.is_empty() {
+        out.push_str("(same lines, different order or count)\n");
+    }
+    out
+}
+
+fn shorten(s: &str) -> String {
+    if s.chars().count() > 400 {
+        let cut: String = s.chars().take(400).collect();
+        format!("{cut}… ({} chars)", s.chars().count())
+    } else {
+        s.to_string()
     }
 }

@@ -222,7 +222,11 @@ pub fn failure_codes(job: &Value) -> Vec<String> {
             events
                 .iter()
                 .filter(|e| e["type"] == "JobFailed")
-                .map(|e| e["failure"]["code"].as_str().unwrap_or("?").to_string())
+                .map(|e| {
+                    // `{type, payload: {failure}}` (adjacently tagged envelope).
+                    let failure = e["payload"].get("failure").unwrap_or(&e["failure"]);
+                    failure["code"].as_str().unwrap_or("?").to_string()
+                })
                 .collect()
         })
         .unwrap_or_default()

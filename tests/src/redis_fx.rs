@@ -155,7 +155,7 @@ impl RedisServer {
         let _: () = c.persist(format!("{tag}:ttl-string")).unwrap();
     }
 
-    /// Every db of the server: sorted keys with type, DUMP sha256 and whether a TTL is set.
+    /// Every db of the server: see `db_fingerprint`.
     pub fn fingerprint(&self) -> Fingerprint {
         let mut c = self.conn(0);
         let dbs: Vec<String> = redis::cmd("CONFIG")
@@ -170,7 +170,12 @@ impl RedisServer {
         fp
     }
 
-    /// One db's keys with type, DUMP sha256 and TTL presence, one per line, sorted.
+    /// One db: per key (sorted), its type, a hash of its logical content and whether it
+    /// has a TTL, one key per line.
+    ///
+    /// Not the `DUMP` bytes: for hashtable-encoded sets and hashes they follow the dict's
+    /// iteration order, which a faithful `RESTORE` does not keep (checked on 7.0: DUMP,
+    /// RESTORE, DUMP gives other bytes), so content is read in a canonical order instead.
     pub fn db_fingerprint(&self, db: u32) -> String {
         let mut c = self.conn(db);
         let mut keys: Vec<Vec<u8>> = Vec::new();
@@ -193,16 +198,173 @@ impl RedisServer {
         let mut lines = Vec::new();
         for key in keys {
             let kind: String = redis::cmd("TYPE").arg(&key).query(&mut c).unwrap();
-            let dump: Vec<u8> = redis::cmd("DUMP").arg(&key).query(&mut c).unwrap();
+            let content = content(&mut c, &key, &kind);
             let pttl: i64 = redis::cmd("PTTL").arg(&key).query(&mut c).unwrap();
             lines.push(format!(
                 "{} {kind} {} {}",
                 hex::encode(&key),
-                sha256_hex(&dump),
+                sha256_hex(content.as_bytes()),
                 if pttl > 0 { "ttl" } else { "no-ttl" }
             ));
         }
         lines.join("\n")
+    }
+}
+
+/// A key's value as canonical text: members sorted where the type has no order.
+fn content(c: &mut Connection, key: &[u8], kind: &str) -> String {
+    let q = |c: &mut Connection, args: &[&[u8]]| -> redis::Value {
+        let mut cmd = redis::cmd(std::str::from_utf8(args[0]).unwrap());
+        for a in &args[1..] {
+            cmd.arg(*a);
+        }
+        cmd.query(c).unwrap()
+    };
+    match kind {
+        "string" => show(&q(c, &[b"GET", key])),
+        "list" => show(&q(c, &[b"LRANGE", key, b"0", b"-1"])),
+        "set" => sorted(q(c, &[b"SMEMBERS", key])),
+        "zset" => show(&q(c, &[b"ZRANGE", key, b"0", b"-1", b"WITHSCORES"])),
+        "hash" => {
+            let mut pairs: Vec<String> = match q(c, &[b"HGETALL", key]) {
+                redis::Value::Array(items) => items
+                    .chunks(2)
+                    .map(|p| p.iter().map(show).collect::<Vec<_>>().join("="))
+                    .collect(),
+                redis::Value::Map(items) => items
+                    .iter()
+                    .map(|(k, v)| format!("{}={}", show(k), show(v)))
+                    .collect(),
+                other => vec![show(&other)],
+            };
+            pairs.sort();
+            pairs.join(",")
+        }
+        "stream" => stream_content(c, key),
+        other => format!("unknown type {other}"),
+    }
+}
+
+/// Entries, stream metadata, groups, consumers and pending entries; no idle times.
+fn stream_content(c: &mut Connection, key: &[u8]) -> String {
+    let mut out = Vec::new();
+    let entries: redis::Value = redis::cmd("XRANGE")
+        .arg(key)
+        .arg("-")
+        .arg("+")
+        .query(c)
+        .unwrap();
+    out.push(show(&entries));
+    let info = pairs(redis::cmd("XINFO").arg("STREAM").arg(key).query(c).unwrap());
+    for field in [
+        "length",
+        "last-generated-id",
+        "max-deleted-entry-id",
+        "entries-added",
+        "recorded-first-entry-id",
+    ] {
+        out.push(format!(
+            "{field}={}",
+            info.get(field).cloned().unwrap_or_default()
+        ));
+    }
+    let groups: Vec<redis::Value> = redis::cmd("XINFO").arg("GROUPS").arg(key).query(c).unwrap();
+    for group in groups {
+        let g = pairs(group);
+        let name = g.get("name").cloned().unwrap_or_default();
+        for field in [
+            "name",
+            "consumers",
+            "pending",
+            "last-delivered-id",
+            "entries-read",
+        ] {
+            out.push(format!(
+                "group {field}={}",
+                g.get(field).cloned().unwrap_or_default()
+            ));
+        }
+        let consumers: Vec<redis::Value> = redis::cmd("XINFO")
+            .arg("CONSUMERS")
+            .arg(key)
+            .arg(&name)
+            .query(c)
+            .unwrap();
+        for consumer in consumers {
+            let m = pairs(consumer);
+            out.push(format!(
+                "consumer {}={}",
+                m.get("name").cloned().unwrap_or_default(),
+                m.get("pending").cloned().unwrap_or_default()
+            ));
+        }
+        let pending: Vec<Vec<redis::Value>> = redis::cmd("XPENDING")
+            .arg(key)
+            .arg(&name)
+            .arg("-")
+            .arg("+")
+            .arg(10_000)
+            .query(c)
+            .unwrap();
+        for p in pending {
+            // id, consumer, idle ms (varies), delivery count
+            out.push(format!(
+                "pending {} {} {}",
+                p.first().map(show).unwrap_or_default(),
+                p.get(1).map(show).unwrap_or_default(),
+                p.get(3).map(show).unwrap_or_default()
+            ));
+        }
+    }
+    out.join("\n")
+}
+
+/// A RESP map or flat key/value array as field → shown value.
+fn pairs(v: redis::Value) -> std::collections::BTreeMap<String, String> {
+    match v {
+        redis::Value::Array(items) => items
+            .chunks(2)
+            .filter(|p| p.len() == 2)
+            .map(|p| (show(&p[0]), show(&p[1])))
+            .collect(),
+        redis::Value::Map(items) => items.iter().map(|(k, v)| (show(k), show(v))).collect(),
+        _ => Default::default(),
+    }
+}
+
+fn sorted(v: redis::Value) -> String {
+    let mut items: Vec<String> = match v {
+        redis::Value::Array(items) | redis::Value::Set(items) => items.iter().map(show).collect(),
+        other => vec![show(&other)],
+    };
+    items.sort();
+    items.join(",")
+}
+
+/// Lossless text of a reply: bulk strings as hex, arrays bracketed.
+fn show(v: &redis::Value) -> String {
+    match v {
+        redis::Value::Nil => "nil".into(),
+        redis::Value::Int(i) => i.to_string(),
+        redis::Value::BulkString(b) => match std::str::from_utf8(b) {
+            Ok(s) if s.chars().all(|ch| !ch.is_control()) => s.to_string(),
+            _ => format!("0x{}", hex::encode(b)),
+        },
+        redis::Value::SimpleString(s) => s.clone(),
+        redis::Value::Okay => "OK".into(),
+        redis::Value::Array(items) | redis::Value::Set(items) => {
+            format!("[{}]", items.iter().map(show).collect::<Vec<_>>().join(","))
+        }
+        redis::Value::Map(items) => format!(
+            "{{{}}}",
+            items
+                .iter()
+                .map(|(k, v)| format!("{}:{}", show(k), show(v)))
+                .collect::<Vec<_>>()
+                .join(",")
+        ),
+        redis::Value::Double(d) => d.to_string(),
+        other => format!("{other:?}"),
     }
 }
 

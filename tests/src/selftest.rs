@@ -84,6 +84,23 @@ fn redis_fingerprint_is_stable_and_sensitive() {
     let fp = redis.fingerprint();
     fp.assert_same(&redis.fingerprint(), "second look");
     assert!(fp.0["db4"].contains(&hex::encode("db4:stream")), "{fp}");
+    // A faithful copy (DUMP + RESTORE with the TTL) has the same fingerprint, even where
+    // DUMP bytes of the copy differ (hashtable-encoded sets and hashes).
+    let mut from = redis.conn(4);
+    let mut to = redis.conn(6);
+    let keys: Vec<Vec<u8>> = redis::cmd("KEYS").arg("*").query(&mut from).unwrap();
+    for key in keys {
+        let dump: Vec<u8> = redis::cmd("DUMP").arg(&key).query(&mut from).unwrap();
+        let pttl: i64 = redis::cmd("PTTL").arg(&key).query(&mut from).unwrap();
+        let _: () = redis::cmd("RESTORE")
+            .arg(&key)
+            .arg(pttl.max(0))
+            .arg(dump)
+            .query(&mut to)
+            .unwrap();
+    }
+    assert_eq!(redis.db_fingerprint(4), redis.db_fingerprint(6), "DUMP/RESTORE copy");
+    let _: () = redis::cmd("FLUSHDB").query(&mut to).unwrap();
     redis.mutate(4);
     assert_eq!(fp.diff(&redis.fingerprint()), vec!["db4".to_string()]);
 }
@@ -104,7 +121,10 @@ fn private_servers_start_and_fingerprint_stably() {
             server.my.sql(None, "CREATE DATABASE extra");
             let fp = server.my.server_fingerprint();
             assert_eq!(fp.0["databases"], "extra", "{fp}");
-            fp.assert_same(&server.my.server_fingerprint(), "private mariadb, second look");
+            fp.assert_same(
+                &server.my.server_fingerprint(),
+                "private mariadb, second look",
+            );
         }
         Err(why) => eprintln!("SKIPPED private MariaDB: {why}"),
     }
