@@ -1,11 +1,11 @@
 //! The HTTP client of the cairn API: one method per verb, errors mapped to `CliError`.
 
 use super::error::CliError;
-use cairn_domain::api::{ErrorBody, JobView};
+use cairn_domain::api::JobView;
 use cairn_domain::JobId;
 use reqwest::{RequestBuilder, Response, StatusCode};
 use serde::de::DeserializeOwned;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::time::Duration;
 
 /// Plain requests should answer quickly; only the long poll is allowed to hang.
@@ -131,10 +131,23 @@ impl Checked {
     }
 }
 
+/// The part of `ErrorBody` the CLI shows. `job_id` is set when the server recorded the
+/// refused request as a job.
+#[derive(Debug, Deserialize)]
+struct ErrorReply {
+    message: String,
+    #[serde(default)]
+    job_id: Option<String>,
+}
+
 async fn api_error(status: StatusCode, response: Response) -> CliError {
     let text = response.text().await.unwrap_or_default();
-    let message = match serde_json::from_str::<ErrorBody>(&text) {
-        Ok(body) => body.message,
+    let message = match serde_json::from_str::<ErrorReply>(&text) {
+        Ok(ErrorReply {
+            message,
+            job_id: Some(job),
+        }) => format!("{message} (recorded as job {job}: `cairn job {job}`)"),
+        Ok(reply) => reply.message,
         Err(_) => {
             let snippet: String = text.trim().chars().take(200).collect();
             if snippet.is_empty() {

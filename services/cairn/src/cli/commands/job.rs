@@ -115,7 +115,6 @@ fn detail(payload: &EventPayload) -> String {
             "backup {backup} of {source}, {} applied",
             output::bytes(*bytes)
         ),
-        E::JobSucceeded { .. } => String::new(),
         E::JobFailed {
             failure, retry_at, ..
         } => match retry_at {
@@ -129,6 +128,8 @@ fn detail(payload: &EventPayload) -> String {
         E::JobDeadLettered { attempts, reason } => format!("after {attempts} attempts: {reason}"),
         E::JobCancelled { reason } => reason.clone(),
         E::PartialArtifactRemoved { path, .. } => format!("removed {path}"),
+        // JobSucceeded says it all in its name.
+        _ => String::new(),
     };
     output::shorten(&text, 120)
 }
