@@ -4,7 +4,9 @@
 use crate::core::{actor, Scheduler};
 use async_trait::async_trait;
 use cairn_bus::{AppendReply, ClaimReply, Control, ControlError, FailReply, Grant};
-use cairn_domain::{Attempt, EventPayload, Failure, JobId, JobSpec, JobState, JobStatus, NewEvent, WorkerId};
+use cairn_domain::{
+    Attempt, EventPayload, Failure, JobId, JobSpec, JobState, JobStatus, NewEvent, WorkerId,
+};
 use cairn_ledger::LedgerError;
 use chrono::{DateTime, Utc};
 
@@ -17,12 +19,21 @@ fn unavailable(e: LedgerError) -> ControlError {
 
 impl Scheduler {
     fn job(&self, job_id: JobId) -> Result<JobState, ControlError> {
-        self.inner.ledger.job(job_id).map_err(unavailable)?.ok_or(ControlError::NotFound(job_id))
+        self.inner
+            .ledger
+            .job(job_id)
+            .map_err(unavailable)?
+            .ok_or(ControlError::NotFound(job_id))
     }
 
     /// Appends to the job's log at its current sequence, as long as `attempt` is the job's
     /// running attempt; retried on a CAS conflict with a concurrent writer.
-    async fn append_fenced(&self, job_id: JobId, attempt: Attempt, mut build: impl FnMut(&JobState) -> Vec<EventPayload>) -> Result<JobState, ControlError> {
+    async fn append_fenced(
+        &self,
+        job_id: JobId,
+        attempt: Attempt,
+        mut build: impl FnMut(&JobState) -> Vec<EventPayload>,
+    ) -> Result<JobState, ControlError> {
         for _ in 0..CAS_TRIES {
             let state = self.job(job_id)?;
             if state.status != JobStatus::Running || state.attempt != attempt.0 {
@@ -32,33 +43,66 @@ impl Scheduler {
                     reason: format!("the job is {} at attempt {}", state.status, state.attempt),
                 });
             }
-            let events = build(&state).into_iter().map(|p| NewEvent::new(actor(), p)).collect();
+            let events = build(&state)
+                .into_iter()
+                .map(|p| NewEvent::new(actor(), p))
+                .collect();
             match self.inner.ledger.append(job_id, state.seq, events).await {
                 Ok(_) => return self.job(job_id),
                 Err(LedgerError::Conflict { .. }) => continue,
-                Err(LedgerError::Transition(t)) => return Err(ControlError::Fenced { job_id, attempt, reason: t.to_string() }),
+                Err(LedgerError::Transition(t)) => {
+                    return Err(ControlError::Fenced {
+                        job_id,
+                        attempt,
+                        reason: t.to_string(),
+                    })
+                }
                 Err(e) => return Err(unavailable(e)),
             }
         }
-        Err(ControlError::Unavailable(format!("job {job_id} kept changing; try again")))
+        Err(ControlError::Unavailable(format!(
+            "job {job_id} kept changing; try again"
+        )))
     }
 
     /// Ends a running attempt whose worker went silent.
     /// The next attempt may start at `now`.
-    pub(crate) async fn expire_lease(&self, state: &JobState, now: DateTime<Utc>) -> Result<(), LedgerError> {
+    pub(crate) async fn expire_lease(
+        &self,
+        state: &JobState,
+        now: DateTime<Utc>,
+    ) -> Result<(), LedgerError> {
         let retry_at = state.attempts_left().then_some(now);
-        let mut events = vec![EventPayload::LeaseExpired { attempt: Attempt(state.attempt), retry_at }];
+        let mut events = vec![EventPayload::LeaseExpired {
+            attempt: Attempt(state.attempt),
+            retry_at,
+        }];
         if retry_at.is_none() {
-            events.push(EventPayload::JobDeadLettered { attempts: state.attempt, reason: format!("gave up after {} attempts", state.attempt) });
+            events.push(EventPayload::JobDeadLettered {
+                attempts: state.attempt,
+                reason: format!("gave up after {} attempts", state.attempt),
+            });
         }
-        let events = events.into_iter().map(|p| NewEvent::new(actor(), p)).collect();
-        match self.inner.ledger.append(state.job_id, state.seq, events).await {
+        let events = events
+            .into_iter()
+            .map(|p| NewEvent::new(actor(), p))
+            .collect();
+        match self
+            .inner
+            .ledger
+            .append(state.job_id, state.seq, events)
+            .await
+        {
             Ok(_) | Err(LedgerError::Conflict { .. }) => Ok(()),
             Err(e) => Err(e),
         }
     }
 
-    async fn try_claim(&self, job_id: JobId, worker: &WorkerId) -> Result<ClaimReply, ControlError> {
+    async fn try_claim(
+        &self,
+        job_id: JobId,
+        worker: &WorkerId,
+    ) -> Result<ClaimReply, ControlError> {
         let _one_at_a_time = self.inner.claim_lock.lock().await;
         let now = Utc::now();
         let mut state = self.job(job_id)?;
@@ -68,31 +112,61 @@ impl Scheduler {
         }
         match state.status {
             JobStatus::Running => {
-                return Ok(ClaimReply::Denied { reason: format!("attempt {} holds a live lease", state.attempt) });
+                return Ok(ClaimReply::Denied {
+                    reason: format!("attempt {} holds a live lease", state.attempt),
+                });
             }
-            s if s.is_terminal() => return Ok(ClaimReply::Denied { reason: format!("the job is {s}") }),
+            s if s.is_terminal() => {
+                return Ok(ClaimReply::Denied {
+                    reason: format!("the job is {s}"),
+                })
+            }
             _ => {}
         }
         if !state.claimable_at(now) {
-            let wait = state.retry_at.map(|t| (t - now).num_milliseconds().max(50) as u64).unwrap_or(1000);
-            return Ok(ClaimReply::Busy { retry_after_ms: wait, reason: "retry not due yet".into() });
+            let wait = state
+                .retry_at
+                .map(|t| (t - now).num_milliseconds().max(50) as u64)
+                .unwrap_or(1000);
+            return Ok(ClaimReply::Busy {
+                retry_after_ms: wait,
+                reason: "retry not due yet".into(),
+            });
         }
         let target_name = state.spec.target().clone();
-        let running = self.inner.ledger.jobs_in(&[JobStatus::Running]).map_err(unavailable)?;
-        if let Some(other) = running.iter().find(|j| j.spec.target() == &target_name && j.job_id != job_id) {
+        let running = self
+            .inner
+            .ledger
+            .jobs_in(&[JobStatus::Running])
+            .map_err(unavailable)?;
+        if let Some(other) = running
+            .iter()
+            .find(|j| j.spec.target() == &target_name && j.job_id != job_id)
+        {
             return Ok(ClaimReply::Busy {
                 retry_after_ms: 2000,
-                reason: format!("{} job {} holds target {target_name}", other.kind(), other.job_id),
+                reason: format!(
+                    "{} job {} holds target {target_name}",
+                    other.kind(),
+                    other.job_id
+                ),
             });
         }
         let ledger = &self.inner.ledger;
         let (source_name, storage_name) = match &state.spec {
             JobSpec::Backup { storage, .. } | JobSpec::Prune { storage, .. } => (None, storage),
-            JobSpec::Restore { source, storage, .. } => (Some(source), storage),
+            JobSpec::Restore {
+                source, storage, ..
+            } => (Some(source), storage),
         };
         let target = ledger.target(&target_name).map_err(unavailable)?;
         let source = match source_name {
-            Some(n) => Some(ledger.target(n).map_err(unavailable)?.ok_or_else(|| format!("source target {n} was removed"))),
+            Some(n) => Some(
+                ledger
+                    .target(n)
+                    .map_err(unavailable)?
+                    .ok_or_else(|| format!("source target {n} was removed")),
+            ),
             None => None,
         };
         let storage = ledger.storage(storage_name).map_err(unavailable)?;
@@ -103,16 +177,36 @@ impl Scheduler {
             _ => None,
         };
         if let Some(reason) = missing {
-            let cancel = NewEvent::new(actor(), EventPayload::JobCancelled { reason: reason.clone() });
-            ledger.append(job_id, state.seq, vec![cancel]).await.map_err(unavailable)?;
+            let cancel = NewEvent::new(
+                actor(),
+                EventPayload::JobCancelled {
+                    reason: reason.clone(),
+                },
+            );
+            ledger
+                .append(job_id, state.seq, vec![cancel])
+                .await
+                .map_err(unavailable)?;
             return Ok(ClaimReply::Denied { reason });
         }
         let attempt = Attempt(state.attempt + 1);
         let lease_until = self.lease_until(now);
-        let claimed = NewEvent::new(actor(), EventPayload::JobClaimed { attempt, worker_id: worker.clone(), lease_until });
+        let claimed = NewEvent::new(
+            actor(),
+            EventPayload::JobClaimed {
+                attempt,
+                worker_id: worker.clone(),
+                lease_until,
+            },
+        );
         match ledger.append(job_id, state.seq, vec![claimed]).await {
             Ok(_) => {}
-            Err(LedgerError::Conflict { .. }) => return Ok(ClaimReply::Busy { retry_after_ms: 100, reason: "the job changed meanwhile".into() }),
+            Err(LedgerError::Conflict { .. }) => {
+                return Ok(ClaimReply::Busy {
+                    retry_after_ms: 100,
+                    reason: "the job changed meanwhile".into(),
+                })
+            }
             Err(e) => return Err(unavailable(e)),
         }
         let job = self.job(job_id)?;
@@ -134,33 +228,67 @@ impl Control for Scheduler {
         self.try_claim(job_id, worker).await
     }
 
-    async fn append(&self, job_id: JobId, attempt: Attempt, events: Vec<EventPayload>) -> Result<AppendReply, ControlError> {
+    async fn append(
+        &self,
+        job_id: JobId,
+        attempt: Attempt,
+        events: Vec<EventPayload>,
+    ) -> Result<AppendReply, ControlError> {
         let lease_until = self.lease_until(Utc::now());
         let events: Vec<EventPayload> = events
             .into_iter()
             .map(|e| match e {
-                EventPayload::JobProgress { attempt, bytes_db, bytes_storage, .. } => EventPayload::JobProgress { attempt, bytes_db, bytes_storage, lease_until },
+                EventPayload::JobProgress {
+                    attempt,
+                    bytes_db,
+                    bytes_storage,
+                    ..
+                } => EventPayload::JobProgress {
+                    attempt,
+                    bytes_db,
+                    bytes_storage,
+                    lease_until,
+                },
                 other => other,
             })
             .collect();
-        let state = self.append_fenced(job_id, attempt, |_| events.clone()).await?;
-        Ok(AppendReply { lease_until: state.lease_until.unwrap_or(lease_until) })
+        let state = self
+            .append_fenced(job_id, attempt, |_| events.clone())
+            .await?;
+        Ok(AppendReply {
+            lease_until: state.lease_until.unwrap_or(lease_until),
+        })
     }
 
-    async fn fail(&self, job_id: JobId, attempt: Attempt, failure: Failure) -> Result<FailReply, ControlError> {
+    async fn fail(
+        &self,
+        job_id: JobId,
+        attempt: Attempt,
+        failure: Failure,
+    ) -> Result<FailReply, ControlError> {
         let now = Utc::now();
         let mut retry_in = None;
         self.append_fenced(job_id, attempt, |state| {
             let retry = failure.retryable && state.attempts_left();
             retry_in = retry.then(|| self.backoff(attempt.0));
-            let retry_at = retry_in.map(|d| now + chrono::Duration::from_std(d).unwrap_or_default());
-            let mut events = vec![EventPayload::JobFailed { attempt, failure: failure.clone(), retry_at }];
+            let retry_at =
+                retry_in.map(|d| now + chrono::Duration::from_std(d).unwrap_or_default());
+            let mut events = vec![EventPayload::JobFailed {
+                attempt,
+                failure: failure.clone(),
+                retry_at,
+            }];
             if failure.retryable && !retry {
-                events.push(EventPayload::JobDeadLettered { attempts: attempt.0, reason: format!("gave up after {} attempts", attempt.0) });
+                events.push(EventPayload::JobDeadLettered {
+                    attempts: attempt.0,
+                    reason: format!("gave up after {} attempts", attempt.0),
+                });
             }
             events
         })
         .await?;
-        Ok(FailReply { retry_in_ms: retry_in.map(|d| d.as_millis() as u64) })
+        Ok(FailReply {
+            retry_in_ms: retry_in.map(|d| d.as_millis() as u64),
+        })
     }
 }

@@ -1,7 +1,10 @@
 //! The scheduler's shared state and the operations the API and the control calls use.
 
 use cairn_bus::{JobBus, JobMessage};
-use cairn_domain::{Actor, EventPayload, JobId, JobSpec, JobState, NewEvent, StorageConfig, StorageKind, StorageName};
+use cairn_domain::{
+    Actor, EventPayload, Failure, JobId, JobSpec, JobState, NewEvent, StorageConfig, StorageKind,
+    StorageName,
+};
 use cairn_keyring::Keyring;
 use cairn_ledger::{Ledger, LedgerError};
 use chrono::{DateTime, Utc};
@@ -55,12 +58,24 @@ pub(crate) fn actor() -> Actor {
 impl Scheduler {
     /// Builds the control plane on an open ledger and makes sure the storage `default`
     /// (`<data_dir>/storage`) exists.
-    pub async fn new(ledger: Ledger, bus: Arc<dyn JobBus>, keyring: Keyring, data_dir: &Path, settings: Settings) -> Result<Self, LedgerError> {
+    pub async fn new(
+        ledger: Ledger,
+        bus: Arc<dyn JobBus>,
+        keyring: Keyring,
+        data_dir: &Path,
+        settings: Settings,
+    ) -> Result<Self, LedgerError> {
         let default = StorageName::default_storage();
         if ledger.storage(&default)?.is_none() {
             let path = data_dir.join("storage");
             let path = std::path::absolute(&path).unwrap_or(path);
-            let config = StorageConfig { name: default, kind: StorageKind::Local { path: path.display().to_string() }, created_at: Utc::now() };
+            let config = StorageConfig {
+                name: default,
+                kind: StorageKind::Local {
+                    path: path.display().to_string(),
+                },
+                created_at: Utc::now(),
+            };
             match ledger.put_storage(&config).await {
                 Ok(()) | Err(LedgerError::Exists(_)) => {}
                 Err(e) => return Err(e),
@@ -73,7 +88,9 @@ impl Scheduler {
             settings,
             claim_lock: tokio::sync::Mutex::new(()),
         };
-        Ok(Self { inner: Arc::new(inner) })
+        Ok(Self {
+            inner: Arc::new(inner),
+        })
     }
 
     pub fn ledger(&self) -> &Ledger {
@@ -87,17 +104,61 @@ impl Scheduler {
     }
 
     /// Records a new job and publishes it to the workers.
-    pub async fn enqueue(&self, spec: JobSpec, requested_by: &str) -> Result<JobState, LedgerError> {
+    pub async fn enqueue(
+        &self,
+        spec: JobSpec,
+        requested_by: &str,
+    ) -> Result<JobState, LedgerError> {
         let job_id = JobId::new_random();
-        let queued = EventPayload::JobQueued { spec: spec.clone(), max_attempts: self.inner.settings.max_attempts, requested_by: requested_by.to_string() };
-        self.inner.ledger.append(job_id, 0, vec![NewEvent::new(actor(), queued)]).await?;
-        let state = self.inner.ledger.job(job_id)?.expect("a job just appended exists");
+        let queued = EventPayload::JobQueued {
+            spec: spec.clone(),
+            max_attempts: self.inner.settings.max_attempts,
+            requested_by: requested_by.to_string(),
+        };
+        self.inner
+            .ledger
+            .append(job_id, 0, vec![NewEvent::new(actor(), queued)])
+            .await?;
+        let state = self
+            .inner
+            .ledger
+            .job(job_id)?
+            .expect("a job just appended exists");
         self.publish(&state).await;
         Ok(state)
     }
 
+    /// Records a refused request as a job that failed before any work (`JobRejected`), so
+    /// the history shows it. Nothing is published.
+    pub async fn reject(
+        &self,
+        spec: JobSpec,
+        requested_by: &str,
+        failure: Failure,
+    ) -> Result<JobId, LedgerError> {
+        let job_id = JobId::new_random();
+        let events = vec![
+            EventPayload::JobQueued {
+                spec,
+                max_attempts: self.inner.settings.max_attempts,
+                requested_by: requested_by.to_string(),
+            },
+            EventPayload::JobRejected { failure },
+        ];
+        let events = events
+            .into_iter()
+            .map(|p| NewEvent::new(actor(), p))
+            .collect();
+        self.inner.ledger.append(job_id, 0, events).await?;
+        Ok(job_id)
+    }
+
     pub(crate) async fn publish(&self, state: &JobState) {
-        let msg = JobMessage { job_id: state.job_id, kind: state.kind(), target: state.spec.target().clone() };
+        let msg = JobMessage {
+            job_id: state.job_id,
+            kind: state.kind(),
+            target: state.spec.target().clone(),
+        };
         if let Err(e) = self.inner.bus.publish(msg).await {
             // The job stays queued in the ledger; reconcile publishes it again.
             tracing::warn!(job_id = %state.job_id, error = %e, "publishing a job failed; reconcile will retry");
@@ -105,7 +166,8 @@ impl Scheduler {
     }
 
     pub(crate) fn lease_until(&self, now: DateTime<Utc>) -> DateTime<Utc> {
-        now + chrono::Duration::from_std(self.inner.settings.lease).unwrap_or(chrono::Duration::seconds(30))
+        now + chrono::Duration::from_std(self.inner.settings.lease)
+            .unwrap_or(chrono::Duration::seconds(30))
     }
 
     /// The delay before the attempt after `attempt` (1-based), doubling, capped.

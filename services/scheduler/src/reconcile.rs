@@ -17,7 +17,11 @@ impl Scheduler {
                 self.expire_lease(&job, now).await?;
             }
         }
-        for job in self.inner.ledger.jobs_in(&[JobStatus::Queued, JobStatus::RetryDue])? {
+        for job in self
+            .inner
+            .ledger
+            .jobs_in(&[JobStatus::Queued, JobStatus::RetryDue])?
+        {
             self.publish(&job).await;
         }
         Ok(())

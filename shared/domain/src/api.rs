@@ -174,6 +174,9 @@ pub struct ErrorBody {
     /// Stable code: `not_found`, `invalid`, `conflict`, `internal`.
     pub code: String,
     pub message: String,
+    /// A refused job request is still recorded: the id of that record (`cairn job ID`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub job_id: Option<JobId>,
 }
 
 /// The JSON Schemas of every API body, named as in `schemas/` (`<name>.json`).

@@ -95,6 +95,11 @@ pub enum EventPayload {
     JobCancelled {
         reason: String,
     },
+    /// The request was refused before any work (unknown target or backup): recorded so the
+    /// history shows who asked for what, even when nothing ran.
+    JobRejected {
+        failure: Failure,
+    },
     /// A partial upload left by an attempt was removed.
     PartialArtifactRemoved {
         attempt: Attempt,
@@ -117,6 +122,7 @@ impl EventPayload {
             EventPayload::LeaseExpired { .. } => "LeaseExpired",
             EventPayload::JobDeadLettered { .. } => "JobDeadLettered",
             EventPayload::JobCancelled { .. } => "JobCancelled",
+            EventPayload::JobRejected { .. } => "JobRejected",
             EventPayload::PartialArtifactRemoved { .. } => "PartialArtifactRemoved",
         }
     }
@@ -135,7 +141,8 @@ impl EventPayload {
             | EventPayload::PartialArtifactRemoved { attempt, .. } => Some(*attempt),
             EventPayload::JobQueued { .. }
             | EventPayload::JobDeadLettered { .. }
-            | EventPayload::JobCancelled { .. } => None,
+            | EventPayload::JobCancelled { .. }
+            | EventPayload::JobRejected { .. } => None,
         }
     }
 }
@@ -188,14 +195,20 @@ mod tests {
             target: TargetName::parse("orders").unwrap(),
             attempt: Some(Attempt(1)),
             actor: Actor::service("scheduler"),
-            payload: EventPayload::JobSucceeded { attempt: Attempt(1) },
+            payload: EventPayload::JobSucceeded {
+                attempt: Attempt(1),
+            },
         };
         let json = serde_json::to_value(&e).unwrap();
         assert_eq!(json["type"], "JobSucceeded");
         assert_eq!(json["payload"]["attempt"], 1);
         assert_eq!(json["attempt"], 1);
         let text = serde_json::to_string(&e).unwrap();
-        assert_eq!(text.matches("\"attempt\"").count(), 2, "once in the envelope, once in the payload: {text}");
+        assert_eq!(
+            text.matches("\"attempt\"").count(),
+            2,
+            "once in the envelope, once in the payload: {text}"
+        );
         assert_eq!(serde_json::from_str::<EventEnvelope>(&text).unwrap(), e);
     }
 }

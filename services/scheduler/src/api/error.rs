@@ -10,27 +10,51 @@ pub struct ApiError {
     pub status: StatusCode,
     pub code: &'static str,
     pub message: String,
+    /// Set when the refused request was recorded as a rejected job.
+    pub job_id: Option<cairn_domain::JobId>,
 }
 
 impl ApiError {
     pub fn invalid(message: impl Into<String>) -> Self {
-        Self { status: StatusCode::BAD_REQUEST, code: "invalid", message: message.into() }
+        Self {
+            status: StatusCode::BAD_REQUEST,
+            code: "invalid",
+            message: message.into(),
+            job_id: None,
+        }
     }
     pub fn not_found(message: impl Into<String>) -> Self {
-        Self { status: StatusCode::NOT_FOUND, code: "not_found", message: message.into() }
+        Self {
+            status: StatusCode::NOT_FOUND,
+            code: "not_found",
+            message: message.into(),
+            job_id: None,
+        }
     }
     pub fn conflict(message: impl Into<String>) -> Self {
-        Self { status: StatusCode::CONFLICT, code: "conflict", message: message.into() }
+        Self {
+            status: StatusCode::CONFLICT,
+            code: "conflict",
+            message: message.into(),
+            job_id: None,
+        }
     }
     pub fn internal(message: impl Into<String>) -> Self {
-        Self { status: StatusCode::INTERNAL_SERVER_ERROR, code: "internal", message: message.into() }
+        Self {
+            status: StatusCode::INTERNAL_SERVER_ERROR,
+            code: "internal",
+            message: message.into(),
+            job_id: None,
+        }
     }
 }
 
 impl From<cairn_ledger::LedgerError> for ApiError {
     fn from(e: cairn_ledger::LedgerError) -> Self {
         match e {
-            cairn_ledger::LedgerError::Exists(what) => Self::conflict(format!("{what} already exists")),
+            cairn_ledger::LedgerError::Exists(what) => {
+                Self::conflict(format!("{what} already exists"))
+            }
             other => Self::internal(other.to_string()),
         }
     }
@@ -50,7 +74,15 @@ impl IntoResponse for ApiError {
         if self.status.is_server_error() {
             tracing::error!(code = self.code, message = %self.message, "request failed");
         }
-        (self.status, Json(ErrorBody { code: self.code.to_string(), message: self.message })).into_response()
+        (
+            self.status,
+            Json(ErrorBody {
+                code: self.code.to_string(),
+                message: self.message,
+                job_id: self.job_id,
+            }),
+        )
+            .into_response()
     }
 }
 

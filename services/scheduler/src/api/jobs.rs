@@ -8,7 +8,9 @@ use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::Json;
 use cairn_domain::api::{BackupRequest, HistoryEntry, JobCreated, JobView, RestoreRequest};
-use cairn_domain::{BackupId, JobId, JobKind, JobSpec, JobStatus};
+use cairn_domain::{
+    BackupId, Failure, JobId, JobKind, JobSpec, JobStatus, StorageName, TargetName,
+};
 use cairn_ledger::HistoryQuery;
 use serde::Deserialize;
 use std::time::Duration;
@@ -18,43 +20,132 @@ fn created(state: &cairn_domain::JobState) -> JobCreated {
         JobSpec::Restore { backup, .. } => Some(backup.to_string()),
         _ => None,
     };
-    JobCreated { job_id: state.job_id, kind: state.kind(), target: state.spec.target().to_string(), backup }
+    JobCreated {
+        job_id: state.job_id,
+        kind: state.kind(),
+        target: state.spec.target().to_string(),
+        backup,
+    }
 }
 
-pub async fn backup(State(s): State<Scheduler>, Json(req): Json<BackupRequest>) -> ApiResult<(StatusCode, Json<JobCreated>)> {
-    let target = find_target(&s, &req.target)?;
-    let spec = JobSpec::Backup { target: target.name.clone(), storage: target.storage.clone() };
+/// Refuses a request with 404 after recording it as a rejected job.
+async fn reject(s: &Scheduler, spec: JobSpec, code: &str, message: String) -> ApiError {
+    match s
+        .reject(spec, "api", Failure::permanent(code, message.clone()))
+        .await
+    {
+        Ok(job_id) => ApiError {
+            job_id: Some(job_id),
+            ..ApiError::not_found(message)
+        },
+        Err(e) => ApiError::from(e),
+    }
+}
+
+fn unknown_target(name: &TargetName) -> String {
+    format!("unknown target {name:?}; list targets with `cairn target list`")
+}
+
+pub async fn backup(
+    State(s): State<Scheduler>,
+    Json(req): Json<BackupRequest>,
+) -> ApiResult<(StatusCode, Json<JobCreated>)> {
+    let name = parse_target_name(&req.target)?;
+    let Some(target) = s.ledger().target(&name)? else {
+        let spec = JobSpec::Backup {
+            target: name.clone(),
+            storage: StorageName::default_storage(),
+        };
+        return Err(reject(&s, spec, "unknown_target", unknown_target(&name)).await);
+    };
+    let spec = JobSpec::Backup {
+        target: target.name.clone(),
+        storage: target.storage.clone(),
+    };
     let state = s.enqueue(spec, "api").await?;
     tracing::info!(job_id = %state.job_id, target = %target.name, "backup queued");
     Ok((StatusCode::ACCEPTED, Json(created(&state))))
 }
 
-pub async fn restore(State(s): State<Scheduler>, Json(req): Json<RestoreRequest>) -> ApiResult<(StatusCode, Json<JobCreated>)> {
-    let target = find_target(&s, &req.target)?;
+pub async fn restore(
+    State(s): State<Scheduler>,
+    Json(req): Json<RestoreRequest>,
+) -> ApiResult<(StatusCode, Json<JobCreated>)> {
+    let requested_id = (req.backup != "latest")
+        .then(|| BackupId::parse(&req.backup))
+        .transpose()
+        .map_err(|e| ApiError::invalid(e.to_string()))?;
+    let name = parse_target_name(&req.target)?;
+    let target = match (s.ledger().target(&name)?, &requested_id) {
+        (Some(t), _) => t,
+        (None, Some(id)) => {
+            let source = req
+                .from
+                .as_deref()
+                .map(parse_target_name)
+                .transpose()?
+                .unwrap_or_else(|| name.clone());
+            let spec = JobSpec::Restore {
+                target: name.clone(),
+                source,
+                backup: id.clone(),
+                storage: StorageName::default_storage(),
+            };
+            return Err(reject(&s, spec, "unknown_target", unknown_target(&name)).await);
+        }
+        (None, None) => return Err(ApiError::not_found(unknown_target(&name))),
+    };
     let source = match req.from.as_deref() {
         Some(name) => find_target(&s, name)?,
         None => target.clone(),
     };
     let store = store_of(&s, &source)?;
-    let backup = if req.backup == "latest" {
-        let list = store.list_backups(&source.name).await?;
-        let newest = list.into_iter().next().ok_or_else(|| {
-            ApiError::not_found(format!("target {} has no backups yet; run `cairn backup {}` first", source.name, source.name))
-        })?;
-        newest.id
-    } else {
-        let id = BackupId::parse(&req.backup).map_err(|e| ApiError::invalid(e.to_string()))?;
-        store.manifest(&source.name, &id).await?;
-        id
+    let backup = match requested_id {
+        None => {
+            let list = store.list_backups(&source.name).await?;
+            let newest = list.into_iter().next().ok_or_else(|| {
+                ApiError::not_found(format!(
+                    "target {} has no backups yet; run `cairn backup {}` first",
+                    source.name, source.name
+                ))
+            })?;
+            newest.id
+        }
+        Some(id) => match store.manifest(&source.name, &id).await {
+            Ok(_) => id,
+            Err(cairn_storage::StorageError::NotFound { .. }) => {
+                let message = format!(
+                    "backup {id} of {} not found; list backups with `cairn backups {}`",
+                    source.name, source.name
+                );
+                let spec = JobSpec::Restore {
+                    target: target.name.clone(),
+                    source: source.name.clone(),
+                    backup: id,
+                    storage: source.storage.clone(),
+                };
+                return Err(reject(&s, spec, "backup_not_found", message).await);
+            }
+            Err(e) => return Err(e.into()),
+        },
     };
-    let spec = JobSpec::Restore { target: target.name.clone(), source: source.name.clone(), backup: backup.clone(), storage: source.storage.clone() };
+    let spec = JobSpec::Restore {
+        target: target.name.clone(),
+        source: source.name.clone(),
+        backup: backup.clone(),
+        storage: source.storage.clone(),
+    };
     let state = s.enqueue(spec, "api").await?;
     tracing::info!(job_id = %state.job_id, target = %target.name, source = %source.name, %backup, "restore queued");
     Ok((StatusCode::ACCEPTED, Json(created(&state))))
 }
 
 fn parse_job_id(id: &str) -> ApiResult<JobId> {
-    JobId::parse(id).map_err(|_| ApiError::invalid(format!("{id:?} is not a job id (a UUID as printed by `cairn backup`)")))
+    JobId::parse(id).map_err(|_| {
+        ApiError::invalid(format!(
+            "{id:?} is not a job id (a UUID as printed by `cairn backup`)"
+        ))
+    })
 }
 
 fn view(s: &Scheduler, job_id: JobId) -> ApiResult<JobView> {
@@ -78,16 +169,19 @@ pub struct WaitParams {
 }
 
 /// Long poll: answers as soon as the job has an event after `after_seq` or has ended.
-pub async fn wait(State(s): State<Scheduler>, Path(id): Path<String>, Query(p): Query<WaitParams>) -> ApiResult<Json<JobView>> {
+pub async fn wait(
+    State(s): State<Scheduler>,
+    Path(id): Path<String>,
+    Query(p): Query<WaitParams>,
+) -> ApiResult<Json<JobView>> {
     let job_id = parse_job_id(&id)?;
     let timeout = Duration::from_millis(p.timeout_ms.unwrap_or(25_000).min(60_000));
     let mut changes = s.ledger().subscribe();
     let deadline = tokio::time::Instant::now() + timeout;
     loop {
-        let state = s
-            .ledger()
-            .job(job_id)?
-            .ok_or_else(|| ApiError::not_found(format!("unknown job {job_id}; see `cairn history`")))?;
+        let state = s.ledger().job(job_id)?.ok_or_else(|| {
+            ApiError::not_found(format!("unknown job {job_id}; see `cairn history`"))
+        })?;
         if state.seq > p.after_seq || state.status.is_terminal() {
             return Ok(Json(view(&s, job_id)?));
         }
@@ -107,28 +201,46 @@ pub struct HistoryParams {
     limit: Option<usize>,
 }
 
-pub async fn history(State(s): State<Scheduler>, Query(p): Query<HistoryParams>) -> ApiResult<Json<Vec<HistoryEntry>>> {
+pub async fn history(
+    State(s): State<Scheduler>,
+    Query(p): Query<HistoryParams>,
+) -> ApiResult<Json<Vec<HistoryEntry>>> {
     let target = p.target.as_deref().map(parse_target_name).transpose()?;
     let kind = match p.kind.as_deref() {
         None => None,
-        Some(k) => Some(JobKind::parse(k).ok_or_else(|| ApiError::invalid(format!("unknown kind {k:?}; use backup, restore or prune")))?),
+        Some(k) => Some(JobKind::parse(k).ok_or_else(|| {
+            ApiError::invalid(format!("unknown kind {k:?}; use backup, restore or prune"))
+        })?),
     };
     let status = match p.status.as_deref() {
         None => None,
         Some(st) => Some(JobStatus::parse(st).ok_or_else(|| {
             let all: Vec<_> = JobStatus::ALL.iter().map(|s| s.as_str()).collect();
-            ApiError::invalid(format!("unknown status {st:?}; use one of {}", all.join(", ")))
+            ApiError::invalid(format!(
+                "unknown status {st:?}; use one of {}",
+                all.join(", ")
+            ))
         })?),
     };
     let since = match p.since.as_deref() {
         None => None,
         Some(t) => Some(
             chrono::DateTime::parse_from_rfc3339(t)
-                .map_err(|_| ApiError::invalid(format!("since {t:?} is not an RFC 3339 time (like 2026-11-26T03:00:00Z)")))?
+                .map_err(|_| {
+                    ApiError::invalid(format!(
+                        "since {t:?} is not an RFC 3339 time (like 2026-11-26T03:00:00Z)"
+                    ))
+                })?
                 .with_timezone(&chrono::Utc),
         ),
     };
-    let query = HistoryQuery { target, kind, status, since, limit: p.limit.unwrap_or(50).clamp(1, 10_000) };
+    let query = HistoryQuery {
+        target,
+        kind,
+        status,
+        since,
+        limit: p.limit.unwrap_or(50).clamp(1, 10_000),
+    };
     let jobs = s.ledger().history(&query)?;
     Ok(Json(jobs.iter().map(HistoryEntry::from).collect()))
 }

@@ -17,9 +17,15 @@ pub fn router(scheduler: Scheduler) -> Router {
     Router::new()
         .route("/v1/health", get(health))
         .route("/v1/targets", post(targets::add).get(targets::list))
-        .route("/v1/targets/{name}", get(targets::show).delete(targets::remove))
+        .route(
+            "/v1/targets/{name}",
+            get(targets::show).delete(targets::remove),
+        )
         .route("/v1/targets/{name}/backups", get(targets::backups))
-        .route("/v1/storages", post(targets::add_storage).get(targets::list_storages))
+        .route(
+            "/v1/storages",
+            post(targets::add_storage).get(targets::list_storages),
+        )
         .route("/v1/backups", post(jobs::backup))
         .route("/v1/restores", post(jobs::restore))
         .route("/v1/jobs/{id}", get(jobs::show))
@@ -33,6 +39,12 @@ async fn health() -> Json<serde_json::Value> {
 }
 
 /// Serves the API on `listener` until `shutdown` completes.
-pub async fn serve(listener: tokio::net::TcpListener, scheduler: Scheduler, shutdown: impl Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
-    axum::serve(listener, router(scheduler)).with_graceful_shutdown(shutdown).await
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    scheduler: Scheduler,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(listener, router(scheduler))
+        .with_graceful_shutdown(shutdown)
+        .await
 }

@@ -5,8 +5,12 @@ use crate::Scheduler;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::Json;
-use cairn_domain::api::{BackupView, PasswordInput, StorageAddRequest, StorageView, TargetAddRequest, TargetView};
-use cairn_domain::{CredentialRef, Endpoint, StorageConfig, StorageKind, StorageName, Target, TargetName};
+use cairn_domain::api::{
+    BackupView, PasswordInput, StorageAddRequest, StorageView, TargetAddRequest, TargetView,
+};
+use cairn_domain::{
+    CredentialRef, Endpoint, StorageConfig, StorageKind, StorageName, Target, TargetName,
+};
 use cairn_storage::ArtifactStore;
 use chrono::Utc;
 
@@ -23,7 +27,11 @@ pub fn target_view(t: &Target) -> TargetView {
 }
 
 fn storage_view(s: &StorageConfig) -> StorageView {
-    StorageView { name: s.name.to_string(), url: s.kind.url(), created_at: s.created_at }
+    StorageView {
+        name: s.name.to_string(),
+        url: s.kind.url(),
+        created_at: s.created_at,
+    }
 }
 
 pub fn parse_target_name(name: &str) -> ApiResult<TargetName> {
@@ -33,15 +41,19 @@ pub fn parse_target_name(name: &str) -> ApiResult<TargetName> {
 /// The target named `name`, or a 404 that says how to see the known ones.
 pub fn find_target(s: &Scheduler, name: &str) -> ApiResult<Target> {
     let parsed = parse_target_name(name)?;
-    s.ledger()
-        .target(&parsed)?
-        .ok_or_else(|| ApiError::not_found(format!("unknown target {name:?}; list targets with `cairn target list`")))
+    s.ledger().target(&parsed)?.ok_or_else(|| {
+        ApiError::not_found(format!(
+            "unknown target {name:?}; list targets with `cairn target list`"
+        ))
+    })
 }
 
 pub fn find_storage(s: &Scheduler, name: &StorageName) -> ApiResult<StorageConfig> {
-    s.ledger()
-        .storage(name)?
-        .ok_or_else(|| ApiError::not_found(format!("unknown storage {name:?}; list storages with `cairn storage list`")))
+    s.ledger().storage(name)?.ok_or_else(|| {
+        ApiError::not_found(format!(
+            "unknown storage {name:?}; list storages with `cairn storage list`"
+        ))
+    })
 }
 
 /// The artifact store a target's backups go to.
@@ -54,26 +66,39 @@ fn credential(s: &Scheduler, input: Option<PasswordInput>) -> ApiResult<Credenti
     Ok(match input {
         None => CredentialRef::None,
         Some(PasswordInput::Value { value }) if value.is_empty() => {
-            return Err(ApiError::invalid("the password is empty; pass a non-empty password or none at all"))
+            return Err(ApiError::invalid(
+                "the password is empty; pass a non-empty password or none at all",
+            ))
         }
-        Some(PasswordInput::Value { value }) => CredentialRef::Sealed { sealed: s.keyring().seal(&value) },
+        Some(PasswordInput::Value { value }) => CredentialRef::Sealed {
+            sealed: s.keyring().seal(&value),
+        },
         Some(PasswordInput::Env { var }) => {
-            let ok = !var.is_empty() && var.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') && !var.starts_with(|c: char| c.is_ascii_digit());
+            let ok = !var.is_empty()
+                && var.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+                && !var.starts_with(|c: char| c.is_ascii_digit());
             if !ok {
-                return Err(ApiError::invalid(format!("{var:?} is not an environment variable name (letters, digits, '_')")));
+                return Err(ApiError::invalid(format!(
+                    "{var:?} is not an environment variable name (letters, digits, '_')"
+                )));
             }
             CredentialRef::Env { var }
         }
         Some(PasswordInput::File { path }) => {
             if !path.starts_with('/') {
-                return Err(ApiError::invalid(format!("password file {path:?} must be an absolute path, as workers resolve it")));
+                return Err(ApiError::invalid(format!(
+                    "password file {path:?} must be an absolute path, as workers resolve it"
+                )));
             }
             CredentialRef::File { path }
         }
     })
 }
 
-pub async fn add(State(s): State<Scheduler>, Json(req): Json<TargetAddRequest>) -> ApiResult<(StatusCode, Json<TargetView>)> {
+pub async fn add(
+    State(s): State<Scheduler>,
+    Json(req): Json<TargetAddRequest>,
+) -> ApiResult<(StatusCode, Json<TargetView>)> {
     let name = parse_target_name(&req.name)?;
     let endpoint = Endpoint::parse(&req.url).map_err(|e| ApiError::invalid(e.to_string()))?;
     let storage = match req.storage.as_deref() {
@@ -82,10 +107,18 @@ pub async fn add(State(s): State<Scheduler>, Json(req): Json<TargetAddRequest>) 
     };
     find_storage(&s, &storage)?;
     if s.ledger().target(&name)?.is_some() {
-        return Err(ApiError::conflict(format!("target {name} already exists; remove it first with `cairn target remove {name}`")));
+        return Err(ApiError::conflict(format!(
+            "target {name} already exists; remove it first with `cairn target remove {name}`"
+        )));
     }
     let credential = credential(&s, req.password)?;
-    let target = Target { name, endpoint, credential, storage, created_at: Utc::now() };
+    let target = Target {
+        name,
+        endpoint,
+        credential,
+        storage,
+        created_at: Utc::now(),
+    };
     s.ledger().put_target(&target).await?;
     tracing::info!(target = %target.name, engine = %target.engine(), url = %target.endpoint, "target added");
     Ok((StatusCode::CREATED, Json(target_view(&target))))
@@ -97,7 +130,10 @@ pub async fn list(State(s): State<Scheduler>) -> ApiResult<Json<Vec<TargetView>>
     Ok(Json(targets.iter().map(target_view).collect()))
 }
 
-pub async fn show(State(s): State<Scheduler>, Path(name): Path<String>) -> ApiResult<Json<TargetView>> {
+pub async fn show(
+    State(s): State<Scheduler>,
+    Path(name): Path<String>,
+) -> ApiResult<Json<TargetView>> {
     Ok(Json(target_view(&find_target(&s, &name)?)))
 }
 
@@ -107,25 +143,43 @@ pub async fn remove(State(s): State<Scheduler>, Path(name): Path<String>) -> Api
         tracing::info!(target = %parsed, "target removed; its backups stay in storage");
         Ok(StatusCode::NO_CONTENT)
     } else {
-        Err(ApiError::not_found(format!("unknown target {name:?}; list targets with `cairn target list`")))
+        Err(ApiError::not_found(format!(
+            "unknown target {name:?}; list targets with `cairn target list`"
+        )))
     }
 }
 
-pub async fn backups(State(s): State<Scheduler>, Path(name): Path<String>) -> ApiResult<Json<Vec<BackupView>>> {
+pub async fn backups(
+    State(s): State<Scheduler>,
+    Path(name): Path<String>,
+) -> ApiResult<Json<Vec<BackupView>>> {
     let target = find_target(&s, &name)?;
     let store = store_of(&s, &target)?;
     let list = store.list_backups(&target.name).await?;
-    Ok(Json(list.iter().map(|m| BackupView::from_manifest(m, target.storage.as_str())).collect()))
+    Ok(Json(
+        list.iter()
+            .map(|m| BackupView::from_manifest(m, target.storage.as_str()))
+            .collect(),
+    ))
 }
 
-pub async fn add_storage(State(s): State<Scheduler>, Json(req): Json<StorageAddRequest>) -> ApiResult<(StatusCode, Json<StorageView>)> {
-    let name = StorageName::parse(&req.name).map_err(|e| ApiError::invalid(format!("storage {e}")))?;
+pub async fn add_storage(
+    State(s): State<Scheduler>,
+    Json(req): Json<StorageAddRequest>,
+) -> ApiResult<(StatusCode, Json<StorageView>)> {
+    let name =
+        StorageName::parse(&req.name).map_err(|e| ApiError::invalid(format!("storage {e}")))?;
     let kind = StorageKind::parse_url(&req.url).map_err(|e| ApiError::invalid(e.to_string()))?;
     if s.ledger().storage(&name)?.is_some() {
         return Err(ApiError::conflict(format!("storage {name} already exists")));
     }
-    let config = StorageConfig { name, kind, created_at: Utc::now() };
-    ArtifactStore::open(&config).map_err(|e| ApiError::invalid(format!("storage {} cannot be opened: {e}", req.url)))?;
+    let config = StorageConfig {
+        name,
+        kind,
+        created_at: Utc::now(),
+    };
+    ArtifactStore::open(&config)
+        .map_err(|e| ApiError::invalid(format!("storage {} cannot be opened: {e}", req.url)))?;
     s.ledger().put_storage(&config).await?;
     Ok((StatusCode::CREATED, Json(storage_view(&config))))
 }

@@ -258,6 +258,10 @@ impl JobState {
             (S::Failed, E::JobDeadLettered { .. }) if !current.dead_lettered => {
                 s.dead_lettered = true;
             }
+            (S::Queued, E::JobRejected { failure }) if current.attempt == 0 => {
+                s.status = S::Failed;
+                s.failure = Some(failure.clone());
+            }
             (S::Queued | S::RetryDue, E::JobCancelled { .. }) => {
                 s.status = S::Cancelled;
                 s.retry_at = None;
