@@ -9,7 +9,7 @@ use common::*;
 use std::sync::Arc;
 use std::time::Instant;
 
-const TOTAL: usize = 256 * 1024 * 1024;
+const TOTAL: usize = 128 * 1024 * 1024;
 const POOL: usize = 32 * 1024 * 1024;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
