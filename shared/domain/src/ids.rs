@@ -17,9 +17,11 @@ impl JobId {
     pub fn new_random() -> Self {
         Self(Uuid::now_v7())
     }
-    /// The first eight hex digits, used in storage folder names.
+    /// Eight hex digits used in storage folder names: the *last* eight, which are random
+    /// in a v7 id (its first digits are a timestamp shared by jobs created close together).
     pub fn short(&self) -> String {
-        self.0.simple().to_string()[..8].to_string()
+        let simple = self.0.simple().to_string();
+        simple[simple.len() - 8..].to_string()
     }
     pub fn as_bytes(&self) -> &[u8; 16] {
         self.0.as_bytes()
@@ -135,8 +137,14 @@ mod tests {
     use chrono::TimeZone;
 
     #[test]
+    fn short_ids_of_jobs_created_together_differ() {
+        let ids: std::collections::HashSet<String> = (0..1000).map(|_| JobId::new_random().short()).collect();
+        assert_eq!(ids.len(), 1000);
+    }
+
+    #[test]
     fn backup_ids_round_trip_and_reject_garbage() {
-        let job = JobId(Uuid::parse_str("1a2b3c4d-0000-7000-8000-000000000000").unwrap());
+        let job = JobId(Uuid::parse_str("00000000-0000-7000-8000-00001a2b3c4d").unwrap());
         let at = Utc.with_ymd_and_hms(2026, 11, 26, 3, 0, 0).unwrap();
         let id = BackupId::new(at, job);
         assert_eq!(id.as_str(), "20261126T030000Z-1a2b3c4d");
