@@ -99,7 +99,11 @@ fn redis_fingerprint_is_stable_and_sensitive() {
             .query(&mut to)
             .unwrap();
     }
-    assert_eq!(redis.db_fingerprint(4), redis.db_fingerprint(6), "DUMP/RESTORE copy");
+    assert_eq!(
+        redis.db_fingerprint(4),
+        redis.db_fingerprint(6),
+        "DUMP/RESTORE copy"
+    );
     let _: () = redis::cmd("FLUSHDB").query(&mut to).unwrap();
     redis.mutate(4);
     assert_eq!(fp.diff(&redis.fingerprint()), vec!["db4".to_string()]);
