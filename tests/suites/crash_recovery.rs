@@ -65,7 +65,30 @@ fn a_backup_killed_mid_dump_recovers_and_leaves_no_partial_backup() {
     for backup in &listed {
         app.assert_backup_verifies("big", backup);
     }
+    let folders: Vec<String> = std::fs::read_dir(app.storage_dir("big"))
+        .map(|d| {
+            d.flatten()
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .collect()
+        })
+        .unwrap_or_default();
     let succeeded = usize::from(status == "succeeded");
+    if succeeded == 1 {
+        // A second attempt starts only after the first one's partial upload is cleaned.
+        let incomplete: Vec<&String> = folders
+            .iter()
+            .filter(|f| {
+                !app.storage_dir("big")
+                    .join(f)
+                    .join("manifest.json")
+                    .is_file()
+            })
+            .collect();
+        assert!(
+            incomplete.is_empty(),
+            "partial uploads left after the retry succeeded: {incomplete:?}"
+        );
+    }
     assert_eq!(
         listed.len(),
         succeeded,
