@@ -127,9 +127,9 @@ fn detail(payload: &EventPayload) -> String {
         },
         E::JobDeadLettered { attempts, reason } => format!("after {attempts} attempts: {reason}"),
         E::JobCancelled { reason } => reason.clone(),
+        E::JobRejected { failure } => format!("refused: {failure}"),
         E::PartialArtifactRemoved { path, .. } => format!("removed {path}"),
-        // JobSucceeded says it all in its name.
-        _ => String::new(),
+        E::JobSucceeded { .. } => String::new(),
     };
     output::shorten(&text, 120)
 }
