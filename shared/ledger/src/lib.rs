@@ -119,6 +119,10 @@ impl Ledger {
     /// job), after checking each against the job's state machine. Returns the stored
     /// envelopes once they are flushed to disk. An empty `events` appends nothing and
     /// checks nothing.
+    ///
+    /// The transaction itself runs inline: it touches only sled's memory (under sled's
+    /// short process-wide transaction lock); the flush happens on the flusher thread,
+    /// shared with every append committed meanwhile.
     pub async fn append(
         &self,
         job_id: JobId,

@@ -113,7 +113,7 @@ fn check_format(trees: &Trees, path: &str) -> Result<(), LedgerError> {
             trees.db.flush()?;
             Ok(())
         }
-        None => Err(corrupt(path, "it holds events but no format marker")),
+        None => Err(corrupt(path, "it holds ledger data but no format marker")),
     }
 }
 

@@ -37,6 +37,7 @@ fn corrupt_detail(dir: &Path) -> String {
     match Ledger::open(dir) {
         Err(err @ LedgerError::Corrupt { .. }) => {
             let text = err.to_string();
+            eprintln!("{text}");
             assert!(text.contains(&dir.display().to_string()), "{text}");
             assert!(text.contains("corrupt"), "{text}");
             text
@@ -127,5 +128,6 @@ fn a_directory_sled_cannot_read_is_refused() {
     )
     .unwrap();
     std::fs::write(dir.path().join("db"), vec![0xa5u8; 4096]).unwrap();
-    corrupt_detail(dir.path());
+    let text = corrupt_detail(dir.path());
+    assert!(text.contains("sled"), "{text}");
 }
