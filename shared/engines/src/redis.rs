@@ -151,8 +151,7 @@ pub(crate) fn failure(conn: &Connection, e: &RedisError) -> Failure {
     if code == "LOADING" || code == "BUSY" || code == "MASTERDOWN" || code == "TRYAGAIN" {
         return Failure::retryable("busy", format!("redis at {at} is busy: {e}"));
     }
-    if e.is_io_error() || e.is_timeout() || e.is_connection_refusal() || e.is_connection_dropped()
-    {
+    if e.is_io_error() || e.is_timeout() || e.is_connection_refusal() || e.is_connection_dropped() {
         return Failure::retryable("unreachable", format!("cannot reach redis at {at}: {e}"));
     }
     Failure::permanent("redis_error", format!("redis at {at}: {e}"))

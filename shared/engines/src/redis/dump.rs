@@ -5,15 +5,18 @@
 //! `TIME`, read in the same pipeline as the keys, so a restore later (or elsewhere) does
 //! not stretch them. Keys that vanish between SCAN and DUMP are skipped. Memory stays
 //! bounded: a pipeline asks for as many keys as fit about [`BATCH_BYTES`] at the payload
-//! size seen so far, and output leaves as soon as a chunk is full.
+//! size seen so far, at most [`IN_FLIGHT`] pipelines are outstanding, and output leaves as
+//! soon as a chunk is full.
 
 use super::format::{Encoder, NO_EXPIRY};
 use super::{connect, failure, time_ms};
 use crate::{Connection, Progress, CHUNK};
 use ::redis::aio::MultiplexedConnection;
-use ::redis::Value;
+use ::redis::{RedisResult, Value};
 use bytes::{Bytes, BytesMut};
 use cairn_domain::{Failure, Scope};
+use futures::stream::{FuturesOrdered, StreamExt};
+use std::collections::VecDeque;
 use std::sync::Arc;
 use tokio::sync::mpsc;
 
@@ -23,6 +26,8 @@ const SCAN_COUNT: usize = 1000;
 const BATCH_BYTES: usize = 8 * 1024 * 1024;
 /// Keys the first pipeline of a db fetches, before payload sizes are known.
 const FIRST_BATCH: usize = 100;
+/// Pipelines sent before the oldest reply is read: the server works while we encode.
+const IN_FLIGHT: usize = 3;
 
 /// Streams a dump of the endpoint's scope into `out`.
 pub async fn dump(
@@ -84,50 +89,61 @@ async fn dump_db(
 ) -> Result<(), Failure> {
     let mut con = connect(conn, db).await?;
     let mut sizer = BatchSizer::default();
-    let mut cursor: u64 = 0;
+    let mut queue: VecDeque<Vec<u8>> = VecDeque::new();
+    let mut cursor = Some(0u64);
+    let mut in_flight = FuturesOrdered::new();
     loop {
-        let (next, keys): (u64, Vec<Vec<u8>>) = ::redis::cmd("SCAN")
-            .arg(cursor)
-            .arg("COUNT")
-            .arg(SCAN_COUNT)
-            .query_async(&mut con)
-            .await
-            .map_err(|e| failure(conn, &e))?;
-        let mut rest = keys;
-        while !rest.is_empty() {
-            let tail = rest.split_off(sizer.next().min(rest.len()));
-            let batch = std::mem::replace(&mut rest, tail);
-            let n = batch.len();
-            let bytes = fetch_batch(conn, &mut con, batch, db, enc, &mut sink.buf).await?;
-            sizer.observe(n, bytes);
-            sink.send_full().await?;
+        if let Some(at) = cursor.filter(|_| queue.len() < SCAN_COUNT) {
+            let (next, keys): (u64, Vec<Vec<u8>>) = ::redis::cmd("SCAN")
+                .arg(at)
+                .arg("COUNT")
+                .arg(SCAN_COUNT)
+                .query_async(&mut con)
+                .await
+                .map_err(|e| failure(conn, &e))?;
+            queue.extend(keys);
+            cursor = (next != 0).then_some(next);
         }
-        if next == 0 {
-            return Ok(());
+        while in_flight.len() < IN_FLIGHT && !queue.is_empty() {
+            let n = sizer.next().min(queue.len());
+            in_flight.push_back(fetch(con.clone(), queue.drain(..n).collect()));
         }
-        cursor = next;
+        match in_flight.next().await {
+            Some((keys, replies)) => {
+                let replies = replies.map_err(|e| failure(conn, &e))?;
+                let n = keys.len();
+                let bytes = encode(db, keys, replies, enc, &mut sink.buf)?;
+                sizer.observe(n, bytes);
+                sink.send_full().await?;
+            }
+            None if cursor.is_none() && queue.is_empty() => return Ok(()),
+            None => {}
+        }
     }
 }
 
-/// DUMPs and PTTLs `keys` in one pipeline and encodes those that still exist.
-/// Returns the payload bytes fetched.
-async fn fetch_batch(
-    conn: &Connection,
-    con: &mut MultiplexedConnection,
+/// Sends one pipeline: the server's `TIME`, then `DUMP` and `PTTL` of every key.
+async fn fetch(
+    mut con: MultiplexedConnection,
     keys: Vec<Vec<u8>>,
-    db: u32,
-    enc: &mut Encoder,
-    buf: &mut BytesMut,
-) -> Result<usize, Failure> {
+) -> (Vec<Vec<u8>>, RedisResult<Vec<Value>>) {
     let mut pipe = ::redis::pipe();
     pipe.cmd("TIME");
     for key in &keys {
         pipe.cmd("DUMP").arg(key).cmd("PTTL").arg(key);
     }
-    let replies: Vec<Value> = pipe
-        .query_async(con)
-        .await
-        .map_err(|e| failure(conn, &e))?;
+    let replies = pipe.query_async(&mut con).await;
+    (keys, replies)
+}
+
+/// Encodes the keys of one pipeline that still exist. Returns the bytes fetched.
+fn encode(
+    db: u32,
+    keys: Vec<Vec<u8>>,
+    replies: Vec<Value>,
+    enc: &mut Encoder,
+    buf: &mut BytesMut,
+) -> Result<usize, Failure> {
     let unexpected = |what: &str| {
         Failure::permanent(
             "redis_error",

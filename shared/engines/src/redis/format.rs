@@ -170,7 +170,7 @@ impl Decoder {
     }
 
     /// The next complete item, or `None` when more bytes are needed.
-    pub fn next(&mut self) -> Result<Option<Item>, FormatError> {
+    pub fn next_item(&mut self) -> Result<Option<Item>, FormatError> {
         if !self.header()? {
             return Ok(None);
         }

@@ -40,7 +40,7 @@ fn decode(chunks: &[&[u8]]) -> Result<Vec<Record>, FormatError> {
     let mut out = Vec::new();
     for chunk in chunks {
         dec.push(chunk);
-        while let Some(item) = dec.next()? {
+        while let Some(item) = dec.next_item()? {
             if let Item::Record(r) = item {
                 out.push(r);
             }
@@ -66,7 +66,7 @@ fn counts_consumed_bytes() {
     let (_, bytes) = sample();
     let mut dec = Decoder::new();
     dec.push(&bytes);
-    while dec.next().unwrap().is_some() {}
+    while dec.next_item().unwrap().is_some() {}
     assert_eq!(dec.consumed(), bytes.len() as u64);
 }
 
@@ -78,9 +78,21 @@ fn refuses_damaged_streams() {
         ("empty", vec![], FormatError::Truncated),
         ("half header", b"CAIRN".to_vec(), FormatError::Truncated),
         ("other magic", b"REDIS0011".to_vec(), FormatError::BadMagic),
-        ("cut mid-record", bytes[..100].to_vec(), FormatError::Truncated),
-        ("no trailer", bytes[..n - 16].to_vec(), FormatError::Truncated),
-        ("cut trailer", bytes[..n - 3].to_vec(), FormatError::Truncated),
+        (
+            "cut mid-record",
+            bytes[..100].to_vec(),
+            FormatError::Truncated,
+        ),
+        (
+            "no trailer",
+            bytes[..n - 16].to_vec(),
+            FormatError::Truncated,
+        ),
+        (
+            "cut trailer",
+            bytes[..n - 3].to_vec(),
+            FormatError::Truncated,
+        ),
         (
             "trailing data",
             [&bytes[..], b"x"].concat(),

@@ -14,6 +14,8 @@ use ::redis::aio::MultiplexedConnection;
 use ::redis::{Pipeline, RedisResult, Value};
 use bytes::Bytes;
 use cairn_domain::{Failure, Manifest, Scope};
+use futures::future::BoxFuture;
+use futures::stream::{FuturesOrdered, StreamExt};
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Instant;
@@ -23,6 +25,11 @@ use tokio::sync::mpsc;
 const BATCH_KEYS: usize = 500;
 /// Most payload bytes one pipeline carries.
 const BATCH_BYTES: usize = 8 * 1024 * 1024;
+/// Pipelines sent before the oldest reply is read: the server works while we decode.
+const IN_FLIGHT: usize = 3;
+
+/// A sent pipeline: its key count and artifact bytes, and the server's replies.
+type Sent = BoxFuture<'static, (usize, u64, RedisResult<Vec<RedisResult<Value>>>)>;
 
 /// Makes the target what the backup was; returns the artifact bytes applied.
 pub async fn restore(
@@ -51,7 +58,7 @@ pub async fn restore(
     }
     let mut target = Target::open(conn, manifest, progress.clone()).await?;
     loop {
-        while let Some(item) = dec.next().map_err(corrupt)? {
+        while let Some(item) = dec.next_item().map_err(corrupt)? {
             if let Item::Record(record) = item {
                 target.add(record).await?;
             }
@@ -63,7 +70,7 @@ pub async fn restore(
         }
     }
     dec.finish().map_err(corrupt)?;
-    target.flush().await?;
+    target.finish().await?;
     // Header and trailer bytes, which no batch counted.
     progress.add_db(dec.consumed().saturating_sub(target.counted));
     tracing::debug!(
@@ -87,6 +94,8 @@ struct Target<'a> {
     only_db: Option<u32>,
     cons: HashMap<u32, MultiplexedConnection>,
     batch: Batch,
+    /// Pipelines sent whose replies were not read yet, oldest first.
+    in_flight: FuturesOrdered<Sent>,
     /// The target's clock: its `TIME` when the restore began, advanced locally.
     clock: (i64, Instant),
     /// Artifact bytes of the records applied (or skipped) so far.
@@ -128,7 +137,9 @@ impl<'a> Target<'a> {
             Scope::Database { name } => {
                 return Err(Failure::permanent(
                     "bad_scope",
-                    format!("a redis target cannot name database {name:?}; use redis://host:port/N"),
+                    format!(
+                        "a redis target cannot name database {name:?}; use redis://host:port/N"
+                    ),
                 ))
             }
         };
@@ -141,7 +152,11 @@ impl<'a> Target<'a> {
         let now = time_ms(&now).ok_or_else(|| {
             Failure::permanent("redis_error", "the target's TIME reply was not understood")
         })?;
-        let flush = if only_db.is_some() { "FLUSHDB" } else { "FLUSHALL" };
+        let flush = if only_db.is_some() {
+            "FLUSHDB"
+        } else {
+            "FLUSHALL"
+        };
         let _: () = ::redis::cmd(flush)
             .arg("SYNC")
             .query_async(&mut con)
@@ -155,6 +170,7 @@ impl<'a> Target<'a> {
             only_db,
             cons: HashMap::from([(first_db, con)]),
             batch: Batch::new(),
+            in_flight: FuturesOrdered::new(),
             clock: (now, Instant::now()),
             counted: 0,
             restored: 0,
@@ -176,7 +192,11 @@ impl<'a> Target<'a> {
         let cmd = self.batch.pipe.cmd("RESTORE").arg(&record.key[..]);
         match record.expire_at_ms {
             NO_EXPIRY => cmd.arg(0).arg(&record.value[..]).arg("REPLACE"),
-            at => cmd.arg(at).arg(&record.value[..]).arg("REPLACE").arg("ABSTTL"),
+            at => cmd
+                .arg(at)
+                .arg(&record.value[..])
+                .arg("REPLACE")
+                .arg("ABSTTL"),
         };
         self.batch.keys += 1;
         self.batch.bytes += record.key.len() + record.value.len();
@@ -186,36 +206,60 @@ impl<'a> Target<'a> {
         Ok(())
     }
 
-    /// Sends the batch being built and checks every reply.
+    /// Sends the batch being built; reads the oldest reply once [`IN_FLIGHT`] are out.
     async fn flush(&mut self) -> Result<(), Failure> {
         let mut batch = std::mem::replace(&mut self.batch, Batch::new());
-        if batch.keys > 0 {
-            let conn = self.conn;
-            let con = match self.cons.get_mut(&batch.db) {
-                Some(con) => con,
-                None => {
-                    let con = connect(conn, batch.db).await?;
-                    self.cons.entry(batch.db).or_insert(con)
-                }
-            };
-            let replies: Vec<RedisResult<Value>> = batch
-                .pipe
-                .ignore_errors()
-                .query_async(con)
-                .await
-                .map_err(|e| failure(conn, &e))?;
-            if let Some(e) = replies.into_iter().find_map(Result::err) {
-                return Err(self.restore_failure(&e));
-            }
-            self.restored += batch.keys as u64;
+        if batch.keys == 0 {
+            // Only expired keys: nothing to send.
+            self.counted += batch.artifact_bytes;
+            self.progress.add_db(batch.artifact_bytes);
+            return Ok(());
         }
-        self.counted += batch.artifact_bytes;
-        self.progress.add_db(batch.artifact_bytes);
+        let mut con = match self.cons.get(&batch.db) {
+            Some(con) => con.clone(),
+            None => {
+                let con = connect(self.conn, batch.db).await?;
+                self.cons.entry(batch.db).or_insert(con).clone()
+            }
+        };
+        self.in_flight.push_back(Box::pin(async move {
+            let replies = batch.pipe.ignore_errors().query_async(&mut con).await;
+            (batch.keys, batch.artifact_bytes, replies)
+        }));
+        while self.in_flight.len() >= IN_FLIGHT {
+            self.settle_one().await?;
+        }
+        Ok(())
+    }
+
+    /// Sends what is left and waits for every reply.
+    async fn finish(&mut self) -> Result<(), Failure> {
+        self.flush().await?;
+        while !self.in_flight.is_empty() {
+            self.settle_one().await?;
+        }
+        Ok(())
+    }
+
+    /// Reads the oldest outstanding reply and checks every `RESTORE` in it.
+    async fn settle_one(&mut self) -> Result<(), Failure> {
+        let Some((keys, artifact_bytes, replies)) = self.in_flight.next().await else {
+            return Ok(());
+        };
+        let replies = replies.map_err(|e| failure(self.conn, &e))?;
+        if let Some(e) = replies.into_iter().find_map(Result::err) {
+            return Err(self.restore_failure(&e));
+        }
+        self.restored += keys as u64;
+        self.counted += artifact_bytes;
+        self.progress.add_db(artifact_bytes);
         Ok(())
     }
 
     fn restore_failure(&self, e: &::redis::RedisError) -> Failure {
-        if e.to_string().contains("payload version or checksum are wrong") {
+        if e.to_string()
+            .contains("payload version or checksum are wrong")
+        {
             return Failure::permanent(
                 "incompatible_payload",
                 format!(
