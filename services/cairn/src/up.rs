@@ -17,6 +17,9 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
+/// How long open API requests may take to finish once shutdown starts.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(2);
+
 /// Flags of `cairn up`.
 #[derive(Debug, Args)]
 pub struct UpArgs {
@@ -43,7 +46,9 @@ pub struct UpArgs {
 /// Runs every service until Ctrl-C or SIGTERM.
 pub async fn run(args: UpArgs) -> anyhow::Result<()> {
     let data_dir = prepare_data_dir(&args.data_dir)?;
-    let ledger = Ledger::open(&data_dir.join("ledger")).with_context(|| format!("opening the ledger in {}", data_dir.display()))?;
+    let ledger = Ledger::open(&data_dir.join("ledger")).with_context(|| {
+        format!("cannot open the ledger in {} (if another `cairn up` uses this data directory, stop it or pass another --data-dir)", data_dir.display())
+    })?;
     let keyring = Keyring::load_or_create(&data_dir)?;
     let bus = Arc::new(InProcessBus::new());
     let settings = Settings {
@@ -52,16 +57,25 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
         retry_backoff: Duration::from_secs(args.retry_backoff_seconds),
         ..Settings::default()
     };
-    let scheduler = Scheduler::new(ledger, bus.clone(), keyring.clone(), &data_dir, settings).await?;
+    let scheduler =
+        Scheduler::new(ledger, bus.clone(), keyring.clone(), &data_dir, settings).await?;
     let orphaned = scheduler.expire_orphaned_attempts().await?;
     if orphaned > 0 {
-        tracing::warn!(orphaned, "attempts that were running when cairn stopped were expired and will be retried");
+        tracing::warn!(
+            orphaned,
+            "attempts that were running when cairn stopped were expired and will be retried"
+        );
     }
     sweep_at_start(&scheduler).await;
 
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
-        .with_context(|| format!("cannot listen on {}; is another cairn running? choose another with --listen", args.listen))?;
+        .with_context(|| {
+            format!(
+                "cannot listen on {}; is another cairn running? choose another with --listen",
+                args.listen
+            )
+        })?;
     let stop = CancellationToken::new();
     spawn_signal_handler(stop.clone());
 
@@ -69,8 +83,16 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
     let control: Arc<dyn Control> = Arc::new(scheduler.clone());
     let bus: Arc<dyn JobBus> = bus;
     let workers: [(JobKind, Arc<dyn AttemptRunner>); 2] = [
-        (JobKind::Backup, Arc::new(cairn_dump_worker::DumpRunner { keyring: keyring.clone() })),
-        (JobKind::Restore, Arc::new(cairn_restore_worker::RestoreRunner { keyring })),
+        (
+            JobKind::Backup,
+            Arc::new(cairn_dump_worker::DumpRunner {
+                keyring: keyring.clone(),
+            }),
+        ),
+        (
+            JobKind::Restore,
+            Arc::new(cairn_restore_worker::RestoreRunner { keyring }),
+        ),
     ];
     for (kind, runner) in workers {
         let config = WorkerConfig {
@@ -92,7 +114,21 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
     }
     let addr = listener.local_addr()?;
     tracing::info!(%addr, data_dir = %data_dir.display(), "cairn is up: API at http://{addr}/v1");
-    cairn_scheduler::api::serve(listener, scheduler, stop.clone().cancelled_owned()).await?;
+    let mut server = tokio::spawn(cairn_scheduler::api::serve(
+        listener,
+        scheduler,
+        stop.clone().cancelled_owned(),
+    ));
+    tokio::select! {
+        served = &mut server => served??,
+        _ = stop.cancelled() => {
+            // Long-poll requests (`--wait`) may hold connections open; they get a moment,
+            // not their whole timeout.
+            if tokio::time::timeout(SHUTDOWN_GRACE, &mut server).await.is_err() {
+                server.abort();
+            }
+        }
+    }
     stop.cancel();
     while tasks.join_next().await.is_some() {}
     tracing::info!("cairn stopped");
@@ -131,7 +167,15 @@ async fn sweep_at_start(scheduler: &Scheduler) {
     let storages = scheduler.ledger().storages().unwrap_or_default();
     for config in storages {
         let result = match cairn_storage::ArtifactStore::open(&config) {
-            Ok(store) => cairn_retention_sweeper::sweep_incomplete(&store, chrono::Duration::zero(), &busy, chrono::Utc::now()).await,
+            Ok(store) => {
+                cairn_retention_sweeper::sweep_incomplete(
+                    &store,
+                    chrono::Duration::zero(),
+                    &busy,
+                    chrono::Utc::now(),
+                )
+                .await
+            }
             Err(e) => Err(e),
         };
         if let Err(e) = result {
@@ -142,7 +186,8 @@ async fn sweep_at_start(scheduler: &Scheduler) {
 
 fn spawn_signal_handler(stop: CancellationToken) {
     tokio::spawn(async move {
-        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).expect("installing a SIGTERM handler");
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+            .expect("installing a SIGTERM handler");
         tokio::select! {
             _ = tokio::signal::ctrl_c() => {}
             _ = term.recv() => {}

@@ -43,7 +43,7 @@ async fn reject(s: &Scheduler, spec: JobSpec, code: &str, message: String) -> Ap
 }
 
 fn unknown_target(name: &TargetName) -> String {
-    format!("unknown target {name:?}; list targets with `cairn target list`")
+    format!("unknown target \"{name}\"; list targets with `cairn target list`")
 }
 
 pub async fn backup(

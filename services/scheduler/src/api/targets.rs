@@ -51,7 +51,7 @@ pub fn find_target(s: &Scheduler, name: &str) -> ApiResult<Target> {
 pub fn find_storage(s: &Scheduler, name: &StorageName) -> ApiResult<StorageConfig> {
     s.ledger().storage(name)?.ok_or_else(|| {
         ApiError::not_found(format!(
-            "unknown storage {name:?}; list storages with `cairn storage list`"
+            "unknown storage \"{name}\"; list storages with `cairn storage list`"
         ))
     })
 }
