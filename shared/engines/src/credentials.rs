@@ -94,13 +94,15 @@ fn pgpass_escape(s: &str) -> String {
 }
 
 /// A value for a MySQL option file: double-quoted (so `#`, `;` and spaces are kept) with
-/// the escapes the option-file parser understands for backslash and line breaks.
+/// the escapes the option-file parser understands (checked with `--print-defaults`):
+/// backslash, double quote and line breaks.
 fn option_value(s: &str) -> String {
     let mut out = String::with_capacity(s.len() + 2);
     out.push('"');
     for c in s.chars() {
         match c {
             '\\' => out.push_str("\\\\"),
+            '"' => out.push_str("\\\""),
             '\n' => out.push_str("\\n"),
             '\r' => out.push_str("\\r"),
             '\t' => out.push_str("\\t"),
@@ -134,7 +136,7 @@ mod tests {
 
     #[test]
     fn option_values_are_quoted() {
-        assert_eq!(option_value(r#"p"a#s;s\"#), r#""p"a#s;s\\""#);
+        assert_eq!(option_value(r#"p"a#s;s\'"#), r#""p\"a#s;s\\'""#);
         let f = CredentialFile::mycnf("db", 3306, Some("root"), None).unwrap();
         let text = std::fs::read_to_string(f.path()).unwrap();
         assert!(text.contains("user=\"root\"") && !text.contains("password"));

@@ -7,6 +7,7 @@
 //! and never contains a credential.
 
 mod child;
+mod compat;
 mod credentials;
 mod mysql;
 mod pg;
@@ -124,67 +125,7 @@ pub fn check_restore(
     target: &Endpoint,
     server: &ServerInfo,
 ) -> Result<(), Failure> {
-    if manifest.engine != target.engine {
-        return Err(Failure::permanent(
-            "engine_mismatch",
-            format!(
-                "backup {} is a {} backup and cannot be restored onto the {} target {target}",
-                manifest.id, manifest.engine, target.engine
-            ),
-        ));
-    }
-    if std::mem::discriminant(&manifest.scope) != std::mem::discriminant(&target.scope) {
-        return Err(Failure::permanent(
-            "scope_mismatch",
-            format!(
-                "backup {} holds {} but the target {target} is {}; restore a {} backup onto it, or point a target at the matching scope",
-                manifest.id,
-                scope_words(&manifest.scope),
-                scope_words(&target.scope),
-                scope_words(&target.scope),
-            ),
-        ));
-    }
-    let expected = dump_format(target);
-    if manifest.format_name != expected.format_name {
-        return Err(Failure::permanent(
-            "unsupported_format",
-            format!(
-                "backup {} has format {:?}; this target restores {:?}",
-                manifest.id, manifest.format_name, expected.format_name
-            ),
-        ));
-    }
-    let Some(backup_major) = version::major(manifest.engine, &manifest.server_version) else {
-        return Err(Failure::permanent(
-            "version_unknown",
-            format!(
-                "cannot read a major version from the backup's server version {:?}",
-                manifest.server_version
-            ),
-        ));
-    };
-    let comparable = manifest.engine != Engine::Mysql
-        || version::mysql_family(&manifest.server_version)
-            == version::mysql_family(&server.version);
-    if comparable && backup_major > server.major {
-        return Err(Failure::permanent(
-            "version_downgrade",
-            format!(
-                "backup {} was taken from {} {} (major {backup_major}); the target runs {} (major {}): restoring onto an older major version is refused, upgrade the target first",
-                manifest.id, manifest.engine, manifest.server_version, server.version, server.major
-            ),
-        ));
-    }
-    Ok(())
-}
-
-fn scope_words(scope: &Scope) -> String {
-    match scope {
-        Scope::Server => "a whole server".to_string(),
-        Scope::Database { name } => format!("one database ({name})"),
-        Scope::RedisDb { index } => format!("one redis db ({index})"),
-    }
+    compat::check_restore(manifest, target, server)
 }
 
 /// Makes the target exactly what the backup was, reading raw (decompressed) chunks from

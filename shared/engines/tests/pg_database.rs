@@ -49,7 +49,10 @@ async fn round_trip_restores_exactly_the_backup() {
         .unwrap();
     assert_eq!(audited, 503);
     drop(c);
-    assert_eq!(leftover_temp_databases(&db.name).await, Vec::<String>::new());
+    assert_eq!(
+        leftover_temp_databases(&db.name).await,
+        Vec::<String>::new()
+    );
 
     // The same backup restores under another (new) database name.
     let copy = format!("{}_copy", db.name);
@@ -73,8 +76,15 @@ async fn a_failed_restore_leaves_the_target_untouched() {
     let target = conn(&db.url(), None);
     let info = cairn_engines::preflight(&target).await.unwrap();
     let data = dump_to_vec(&target).await.unwrap();
-    assert!(data.len() > 3 * cairn_engines::CHUNK, "big enough to stop midway");
-    pg::exec(&mut c, "DELETE FROM t WHERE x > 10; CREATE TABLE later (y int);").await;
+    assert!(
+        data.len() > 3 * cairn_engines::CHUNK,
+        "big enough to stop midway"
+    );
+    pg::exec(
+        &mut c,
+        "DELETE FROM t WHERE x > 10; CREATE TABLE later (y int);",
+    )
+    .await;
     let current = pg::fingerprint(&mut c).await;
     drop(c);
     let m = manifest(&target.endpoint, &info, data.len());
@@ -93,17 +103,34 @@ async fn a_failed_restore_leaves_the_target_untouched() {
     assert!(err.message.contains("syntax error"), "{}", err.message);
 
     let mut c = db.connect().await;
-    assert_same(&current, &pg::fingerprint(&mut c).await, "after failed restores");
+    assert_same(
+        &current,
+        &pg::fingerprint(&mut c).await,
+        "after failed restores",
+    );
     drop(c);
-    assert_eq!(leftover_temp_databases(&db.name).await, Vec::<String>::new());
+    assert_eq!(
+        leftover_temp_databases(&db.name).await,
+        Vec::<String>::new()
+    );
 }
 
 #[tokio::test]
 async fn preflight_and_dump_errors_say_what_is_wrong() {
-    let missing = conn("postgres://postgres@127.0.0.1:5432/cairn_t_no_such_db", None);
+    let missing = conn(
+        "postgres://postgres@127.0.0.1:5432/cairn_t_no_such_db",
+        None,
+    );
     let err = cairn_engines::preflight(&missing).await.unwrap_err();
-    assert_eq!((err.code.as_str(), err.retryable), ("database_missing", false));
-    assert!(err.message.contains("cairn_t_no_such_db"), "{}", err.message);
+    assert_eq!(
+        (err.code.as_str(), err.retryable),
+        ("database_missing", false)
+    );
+    assert!(
+        err.message.contains("cairn_t_no_such_db"),
+        "{}",
+        err.message
+    );
     let err = dump_to_vec(&missing).await.unwrap_err();
     assert_eq!((err.code.as_str(), err.retryable), ("dump_failed", false));
     assert!(err.message.contains("does not exist"), "{}", err.message);
@@ -112,7 +139,11 @@ async fn preflight_and_dump_errors_say_what_is_wrong() {
     let nowhere = conn(&format!("postgres://postgres@127.0.0.1:{port}/x"), None);
     let err = cairn_engines::preflight(&nowhere).await.unwrap_err();
     assert_eq!((err.code.as_str(), err.retryable), ("unreachable", true));
-    assert!(err.message.contains(&format!("127.0.0.1:{port}")), "{}", err.message);
+    assert!(
+        err.message.contains(&format!("127.0.0.1:{port}")),
+        "{}",
+        err.message
+    );
     let err = dump_to_vec(&nowhere).await.unwrap_err();
     assert!(err.retryable, "{err:?}");
 
@@ -128,7 +159,10 @@ async fn a_dump_tool_error_fails_the_dump() {
     let mut c = db.connect().await;
     pg::exec(
         &mut c,
-        &format!("CREATE TABLE secret_t (x int); CREATE ROLE {} LOGIN;", pg::q(&role)),
+        &format!(
+            "CREATE TABLE secret_t (x int); CREATE ROLE {} LOGIN;",
+            pg::q(&role)
+        ),
     )
     .await;
     let weak = conn(
@@ -136,7 +170,11 @@ async fn a_dump_tool_error_fails_the_dump() {
         None,
     );
     let result = dump_to_vec(&weak).await;
-    pg::exec(&mut c, &format!("DROP OWNED BY {0}; DROP ROLE {0};", pg::q(&role))).await;
+    pg::exec(
+        &mut c,
+        &format!("DROP OWNED BY {0}; DROP ROLE {0};", pg::q(&role)),
+    )
+    .await;
     let err = result.unwrap_err();
     assert_eq!((err.code.as_str(), err.retryable), ("dump_failed", false));
     assert!(err.message.contains("permission denied"), "{}", err.message);

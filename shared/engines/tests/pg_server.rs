@@ -52,7 +52,11 @@ async fn server_round_trip_restores_databases_and_roles() {
     pg::exec(&mut app, "ALTER TABLE public.audit OWNER TO alice;").await;
     drop(app);
     let mut u = cluster.connect("ünï db").await;
-    pg::exec(&mut u, "CREATE TABLE \"ü\" (x text); INSERT INTO \"ü\" VALUES ('✓');").await;
+    pg::exec(
+        &mut u,
+        "CREATE TABLE \"ü\" (x text); INSERT INTO \"ü\" VALUES ('✓');",
+    )
+    .await;
     drop(u);
     let before = snapshot(&cluster).await;
 
@@ -115,10 +119,15 @@ async fn passwords_never_reach_argv_or_the_environment() {
         let task = tokio::spawn(async move { cairn_engines::dump(&t, tx, Progress::new()).await });
         let port = cluster.port.to_string();
         let (pid, args) = common::wait_for(30, "the dump tool", || {
-            common::processes_with(&["pg_dump", &port]).into_iter().next()
+            common::processes_with(&["pg_dump", &port])
+                .into_iter()
+                .next()
         })
         .await;
-        assert_eq!(common::processes_leaking(&cluster.password), Vec::<String>::new());
+        assert_eq!(
+            common::processes_leaking(&cluster.password),
+            Vec::<String>::new()
+        );
         let environ = std::fs::read(format!("/proc/{pid}/environ")).unwrap();
         let passfile = environ
             .split(|b| *b == 0)
@@ -129,7 +138,10 @@ async fn passwords_never_reach_argv_or_the_environment() {
         assert_eq!(std::fs::metadata(&passfile).unwrap().mode() & 0o777, 0o600);
         while rx.recv().await.is_some() {}
         task.await.unwrap().unwrap();
-        assert!(!std::path::Path::new(&passfile).exists(), "password file removed");
+        assert!(
+            !std::path::Path::new(&passfile).exists(),
+            "password file removed"
+        );
     }
 }
 
@@ -140,14 +152,22 @@ async fn a_wrong_password_is_refused_for_good() {
     let target = conn(&cluster.url(""), Some(wrong));
     let err = cairn_engines::preflight(&target).await.unwrap_err();
     assert_eq!((err.code.as_str(), err.retryable), ("auth_failed", false));
-    assert!(err.message.contains("postgres"), "names the user: {}", err.message);
+    assert!(
+        err.message.contains("postgres"),
+        "names the user: {}",
+        err.message
+    );
     assert!(err.message.contains("cairn target add"), "{}", err.message);
     assert!(!err.message.contains(wrong));
     // pg_dump names the cause; pg_dumpall only says it could not connect.
     let one_db = conn(&cluster.url("postgres"), Some(wrong));
     let err = dump_to_vec(&one_db).await.unwrap_err();
     assert!(!err.retryable, "{err:?}");
-    assert!(err.message.contains("password authentication failed"), "{}", err.message);
+    assert!(
+        err.message.contains("password authentication failed"),
+        "{}",
+        err.message
+    );
     assert!(!err.message.contains(wrong));
     let err = dump_to_vec(&target).await.unwrap_err();
     assert_eq!(err.code, "dump_failed");

@@ -12,15 +12,16 @@ use crate::{Progress, CHUNK};
 use bytes::{Bytes, BytesMut};
 use cairn_domain::Failure;
 use std::process::{ExitStatus, Stdio};
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::process::{Child, Command};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
-/// Stderr kept for the failure message (the end of it).
-const STDERR_TAIL: usize = 64 * 1024;
-/// Longest single stderr line kept; the rest of a longer line is dropped.
-const MAX_LINE: usize = 4096;
+mod stderr;
+
+pub(crate) use stderr::redact;
+use stderr::{collect_stderr, is_transient, last_chars, StderrReport};
+
 /// How much stderr text a failure message carries.
 const MESSAGE_TAIL: usize = 2000;
 
@@ -246,111 +247,6 @@ async fn finish(
     })
 }
 
-/// Errors a later attempt may not see again (the server went away, was busy or
-/// restarting) — unless the text also names a cause that a retry cannot fix.
-fn is_transient(text: &str) -> bool {
-    let t = text.to_ascii_lowercase();
-    let permanent = [
-        "does not exist",
-        "authentication failed",
-        "access denied",
-        "permission denied",
-        "unknown database",
-        "syntax error",
-        "already exists",
-        "violates",
-        "invalid command",
-    ];
-    let transient = [
-        "could not connect",
-        "connection refused",
-        "server closed the connection",
-        "terminating connection",
-        "connection to server",
-        "lost connection",
-        "can't connect",
-        "gone away",
-        "timed out",
-        "timeout",
-        "too many connections",
-        "starting up",
-        "shutting down",
-        "could not translate host name",
-        "deadlock",
-    ];
-    !permanent.iter().any(|p| t.contains(p)) && transient.iter().any(|p| t.contains(p))
-}
-
-pub(crate) fn redact(text: &str, secrets: &[String]) -> String {
-    let mut out = text.to_string();
-    for s in secrets.iter().filter(|s| !s.is_empty()) {
-        out = out.replace(s.as_str(), "***");
-    }
-    out
-}
-
-fn last_chars(s: &str, max: usize) -> String {
-    if s.len() <= max {
-        return s.to_string();
-    }
-    let mut start = s.len() - max;
-    while !s.is_char_boundary(start) {
-        start += 1;
-    }
-    format!("…{}", &s[start..])
-}
-
-#[derive(Debug, Default)]
-struct StderrReport {
-    tail: String,
-}
-
-/// Reads the child's stderr to its end, keeping the last [`STDERR_TAIL`] bytes in whole
-/// lines (each cut to [`MAX_LINE`]).
-fn collect_stderr(child: &mut Child) -> JoinHandle<StderrReport> {
-    let stderr = child.stderr.take().expect("stderr is piped");
-    tokio::spawn(read_tail(stderr))
-}
-
-async fn read_tail(mut r: impl AsyncRead + Unpin) -> StderrReport {
-    let mut tail = std::collections::VecDeque::<String>::new();
-    let mut tail_len = 0usize;
-    let mut line = Vec::new();
-    let mut buf = [0u8; 8192];
-    let mut push = |line: &mut Vec<u8>| {
-        let text = String::from_utf8_lossy(line).into_owned();
-        line.clear();
-        tail_len += text.len() + 1;
-        tail.push_back(text);
-        while tail_len > STDERR_TAIL {
-            let old = tail.pop_front().expect("non-empty");
-            tail_len -= old.len() + 1;
-        }
-    };
-    loop {
-        let n = match r.read(&mut buf).await {
-            Ok(0) | Err(_) => break,
-            Ok(n) => n,
-        };
-        for &b in &buf[..n] {
-            if b == b'\n' {
-                push(&mut line);
-            } else if line.len() < MAX_LINE {
-                line.push(b);
-            }
-        }
-    }
-    if !line.is_empty() {
-        push(&mut line);
-    }
-    let mut text = String::with_capacity(tail_len);
-    for l in tail {
-        text.push_str(&l);
-        text.push('\n');
-    }
-    StderrReport { tail: text }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -431,19 +327,6 @@ mod tests {
             .await
             .unwrap_err();
         assert_eq!(err.code, "checksum_mismatch");
-    }
-
-    #[test]
-    fn transient_errors() {
-        assert!(is_transient(
-            "pg_dump: error: connection to server at \"h\" failed: Connection refused"
-        ));
-        assert!(!is_transient(
-            "pg_dump: error: connection to server failed: FATAL:  database \"x\" does not exist"
-        ));
-        assert!(!is_transient(
-            "psql:<stdin>:3: ERROR:  syntax error at or near \"x\""
-        ));
     }
 
     #[tokio::test]

@@ -60,7 +60,14 @@ impl SharedDb {
     pub async fn create() -> Self {
         let name = super::unique("cairn_t");
         let mut c = connect(SHARED_PORT, None).await;
-        exec(&mut c, &[&format!("CREATE DATABASE {} CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci", q(&name))]).await;
+        exec(
+            &mut c,
+            &[&format!(
+                "CREATE DATABASE {} CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci",
+                q(&name)
+            )],
+        )
+        .await;
         Self { name }
     }
     pub fn url(&self) -> String {
@@ -97,20 +104,34 @@ impl PrivateServer {
         let out = Command::new("mariadb-install-db")
             .arg("--no-defaults")
             .arg(format!("--datadir={}", data.display()))
-            .args(["--user=root", "--auth-root-authentication-method=normal", "--skip-test-db"])
+            .args([
+                "--user=root",
+                "--auth-root-authentication-method=normal",
+                "--skip-test-db",
+            ])
             .output()
             .unwrap();
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         let port = super::free_port();
         let child = Command::new("mariadbd")
             .arg("--no-defaults")
             .arg(format!("--datadir={}", data.display()))
             .arg(format!("--socket={}", dir.path().join("sock").display()))
             .arg(format!("--pid-file={}", dir.path().join("pid").display()))
-            .arg(format!("--log-error={}", dir.path().join("err.log").display()))
+            .arg(format!(
+                "--log-error={}",
+                dir.path().join("err.log").display()
+            ))
             .arg(format!("--port={port}"))
             .args(["--bind-address=127.0.0.1", "--user=root", "--skip-log-bin"])
-            .args(["--innodb-buffer-pool-size=32M", "--innodb-log-file-size=16M"])
+            .args([
+                "--innodb-buffer-pool-size=32M",
+                "--innodb-log-file-size=16M",
+            ])
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
@@ -196,7 +217,7 @@ pub const AWKWARD: &[&str] = &[
         bin VARBINARY(64),
         blb LONGBLOB,
         emoji TEXT COLLATE utf8mb4_bin,
-        doubled INT AS (id * 2) STORED,
+        doubled INT AS (CHAR_LENGTH(`cölumn ✓`) * 2) STORED,
         virt VARCHAR(120) AS (CONCAT('v', `cölumn ✓`)) VIRTUAL,
         js JSON
     ) DEFAULT CHARSET=utf8mb4",

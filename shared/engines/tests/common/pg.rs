@@ -70,7 +70,16 @@ impl Drop for SharedDb {
 /// Drops a database on the shared server (sync, so it also runs when a test panics).
 pub fn drop_shared_database(name: &str) {
     let _ = Command::new("psql")
-        .args(["-X", "-q", "-h", "127.0.0.1", "-U", "postgres", "-d", "postgres"])
+        .args([
+            "-X",
+            "-q",
+            "-h",
+            "127.0.0.1",
+            "-U",
+            "postgres",
+            "-d",
+            "postgres",
+        ])
         .arg("-c")
         .arg(format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", q(name)))
         .status();
@@ -174,8 +183,16 @@ impl PrivateCluster {
             .unwrap();
         chown_postgres(dir.path());
         let pass = dir.path().join("pgpass");
-        std::fs::write(&pass, format!("*:*:*:*:{}\n", pgpass_escape(&self.password))).unwrap();
-        let ok = Command::new("chmod").arg("600").arg(&pass).status().unwrap();
+        std::fs::write(
+            &pass,
+            format!("*:*:*:*:{}\n", pgpass_escape(&self.password)),
+        )
+        .unwrap();
+        let ok = Command::new("chmod")
+            .arg("600")
+            .arg(&pass)
+            .status()
+            .unwrap();
         assert!(ok.success());
         chown_postgres(dir.path());
         let data = dir.path().join("data");
@@ -183,7 +200,14 @@ impl PrivateCluster {
             .args(["-u", "postgres", "--", "env"])
             .arg(format!("PGPASSFILE={}", pass.display()))
             .arg(format!("{BIN}/pg_basebackup"))
-            .args(["-h", "127.0.0.1", "-p", &self.port.to_string(), "-U", "postgres"])
+            .args([
+                "-h",
+                "127.0.0.1",
+                "-p",
+                &self.port.to_string(),
+                "-U",
+                "postgres",
+            ])
             .args(["-R", "-X", "stream", "-D"])
             .arg(&data)
             .output()
