@@ -29,12 +29,29 @@ pub const FORMAT: DumpFormat = DumpFormat {
 
 /// How long establishing a connection (TCP + AUTH + SELECT) may take.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long preflight's queries may take once connected.
+const PREFLIGHT_TIMEOUT: Duration = Duration::from_secs(20);
 /// How long one reply may take: generous, since FLUSHALL of a large server or a big
 /// pipeline can legitimately take a while.
 const RESPONSE_TIMEOUT: Duration = Duration::from_secs(600);
 
 /// Checks the server: credentials, version, and that it is a primary.
 pub async fn preflight(conn: &Connection) -> Result<ServerInfo, Failure> {
+    let deadline = CONNECT_TIMEOUT + PREFLIGHT_TIMEOUT;
+    match tokio::time::timeout(deadline, check(conn)).await {
+        Ok(result) => result,
+        Err(_) => Err(Failure::retryable(
+            "unreachable",
+            format!(
+                "redis at {} did not answer preflight within {}s",
+                addr(conn),
+                deadline.as_secs()
+            ),
+        )),
+    }
+}
+
+async fn check(conn: &Connection) -> Result<ServerInfo, Failure> {
     let mut con = connect(conn, scope_db(conn)).await?;
     let role: Vec<Value> = ::redis::cmd("ROLE")
         .query_async(&mut con)

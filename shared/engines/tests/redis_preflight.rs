@@ -76,3 +76,27 @@ async fn a_db_beyond_the_servers_count_is_refused() {
     assert_eq!(err.code, "no_such_db", "{err}");
     assert!(!err.retryable);
 }
+
+#[tokio::test]
+async fn a_server_that_never_answers_times_out_as_retryable() {
+    // Accepts connections and never replies.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let hold = tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((socket, _)) = listener.accept().await {
+            held.push(socket);
+        }
+    });
+    let conn = Connection {
+        endpoint: Endpoint::parse(&format!("redis://127.0.0.1:{port}/")).unwrap(),
+        password: None,
+    };
+    let started = Instant::now();
+    let err = engine::preflight(&conn).await.unwrap_err();
+    assert_eq!(err.code, "unreachable", "{err}");
+    assert!(err.retryable);
+    assert!(err.message.contains(&format!("127.0.0.1:{port}")), "{err}");
+    assert!(started.elapsed() < Duration::from_secs(35), "{:?}", started.elapsed());
+    hold.abort();
+}
