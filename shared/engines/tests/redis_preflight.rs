@@ -97,6 +97,10 @@ async fn a_server_that_never_answers_times_out_as_retryable() {
     assert_eq!(err.code, "unreachable", "{err}");
     assert!(err.retryable);
     assert!(err.message.contains(&format!("127.0.0.1:{port}")), "{err}");
-    assert!(started.elapsed() < Duration::from_secs(35), "{:?}", started.elapsed());
+    assert!(
+        started.elapsed() < Duration::from_secs(35),
+        "{:?}",
+        started.elapsed()
+    );
     hold.abort();
 }
