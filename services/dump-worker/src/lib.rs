@@ -28,7 +28,10 @@ pub fn connect(target: &Target, keyring: &Keyring) -> Result<Connection, Failure
         .resolve(&target.credential)
         .map_err(|e| Failure::permanent("credential", format!("target {}: {e}", target.name)))?
         .map(Secret::new);
-    Ok(Connection { endpoint: target.endpoint.clone(), password })
+    Ok(Connection {
+        endpoint: target.endpoint.clone(),
+        password,
+    })
 }
 
 fn storage_failure(e: StorageError) -> Failure {
@@ -59,7 +62,11 @@ async fn backup(ctx: &AttemptCtx, keyring: &Keyring) -> Result<(), Failure> {
     }
 
     let server = cairn_engines::preflight(&conn).await?;
-    ctx.append(vec![EventPayload::JobStarted { attempt, server_version: server.version.clone() }]).await?;
+    ctx.append(vec![EventPayload::JobStarted {
+        attempt,
+        server_version: server.version.clone(),
+    }])
+    .await?;
 
     let format = cairn_engines::dump_format(&target.endpoint);
     let progress = Progress::new();
@@ -67,7 +74,10 @@ async fn backup(ctx: &AttemptCtx, keyring: &Keyring) -> Result<(), Failure> {
     ctx.report_progress_from(Box::new(move || counters.snapshot()));
     let created_at = Utc::now();
     let started = Instant::now();
-    let upload = store.begin_upload(&target.name, &backup_id, format.artifact).await.map_err(storage_failure)?;
+    let upload = store
+        .begin_upload(&target.name, &backup_id, format.artifact)
+        .await
+        .map_err(storage_failure)?;
     let (tx, rx) = mpsc::channel(RAW_CHANNEL);
     let sink: Arc<dyn ProgressSink> = progress.clone();
     let (dumped, compressed) = tokio::join!(
@@ -105,21 +115,43 @@ async fn backup(ctx: &AttemptCtx, keyring: &Keyring) -> Result<(), Failure> {
     };
     // Recorded before the manifest is written: a fenced (stale) attempt stops here and
     // never publishes a backup that the ledger does not know.
-    ctx.append(vec![EventPayload::BackupStored { attempt, manifest: manifest.clone() }]).await?;
-    store.write_manifest(&manifest).await.map_err(storage_failure)?;
-    ctx.append(vec![EventPayload::JobSucceeded { attempt }]).await
+    ctx.append(vec![EventPayload::BackupStored {
+        attempt,
+        manifest: manifest.clone(),
+    }])
+    .await?;
+    store
+        .write_manifest(&manifest)
+        .await
+        .map_err(storage_failure)?;
+    ctx.append(vec![EventPayload::JobSucceeded { attempt }])
+        .await
 }
 
 /// A retried attempt first removes what an earlier attempt of the same job left in its folder.
-async fn remove_leftovers(ctx: &AttemptCtx, store: &ArtifactStore, backup_id: &BackupId) -> Result<(), Failure> {
+async fn remove_leftovers(
+    ctx: &AttemptCtx,
+    store: &ArtifactStore,
+    backup_id: &BackupId,
+) -> Result<(), Failure> {
     let target = &ctx.grant.target.name;
-    let leftovers = store.incomplete_uploads(Some(target)).await.map_err(storage_failure)?;
+    let leftovers = store
+        .incomplete_uploads(Some(target))
+        .await
+        .map_err(storage_failure)?;
     let complete = store.manifest(target, backup_id).await.is_ok();
     if complete || leftovers.iter().any(|u| u.folder == backup_id.as_str()) {
-        store.remove_folder(target, backup_id.as_str()).await.map_err(storage_failure)?;
+        store
+            .remove_folder(target, backup_id.as_str())
+            .await
+            .map_err(storage_failure)?;
         let path = format!("{target}/{backup_id}/");
         tracing::info!(%path, "removed what an earlier attempt left");
-        ctx.append(vec![EventPayload::PartialArtifactRemoved { attempt: ctx.attempt(), path }]).await?;
+        ctx.append(vec![EventPayload::PartialArtifactRemoved {
+            attempt: ctx.attempt(),
+            path,
+        }])
+        .await?;
     }
     Ok(())
 }

@@ -28,28 +28,46 @@ async fn restore(ctx: &AttemptCtx, keyring: &Keyring) -> Result<(), Failure> {
     let grant = &ctx.grant;
     let attempt = grant.attempt;
     let JobSpec::Restore { source, backup, .. } = &grant.job.spec else {
-        return Err(Failure::permanent("wrong_kind", "the restore worker got a job that is not a restore"));
+        return Err(Failure::permanent(
+            "wrong_kind",
+            "the restore worker got a job that is not a restore",
+        ));
     };
     let target = &grant.target;
     let conn = cairn_dump_worker::connect(target, keyring)?;
     let store = ArtifactStore::open(&grant.storage).map_err(|e| e.to_failure())?;
-    let manifest = store.manifest(source, backup).await.map_err(|e| e.to_failure())?;
+    let manifest = store
+        .manifest(source, backup)
+        .await
+        .map_err(|e| e.to_failure())?;
 
     let server = cairn_engines::preflight(&conn).await?;
-    ctx.append(vec![EventPayload::JobStarted { attempt, server_version: server.version.clone() }]).await?;
+    ctx.append(vec![EventPayload::JobStarted {
+        attempt,
+        server_version: server.version.clone(),
+    }])
+    .await?;
     cairn_engines::check_restore(&manifest, &target.endpoint, &server)?;
     store.verify(&manifest).await.map_err(|e| e.to_failure())?;
 
     let progress = Progress::new();
     let counters = progress.clone();
     ctx.report_progress_from(Box::new(move || counters.snapshot()));
-    let stored = store.read_artifact(&manifest).await.map_err(|e| e.to_failure())?;
+    let stored = store
+        .read_artifact(&manifest)
+        .await
+        .map_err(|e| e.to_failure())?;
     let sink: Arc<dyn ProgressSink> = progress.clone();
     let raw = pipeline::decompress(stored, sink);
     let bytes = cairn_engines::restore(&conn, &manifest, raw, progress).await?;
     tracing::info!(%source, %backup, bytes, "restore applied");
     ctx.append(vec![
-        EventPayload::RestoreApplied { attempt, source: source.clone(), backup: backup.clone(), bytes },
+        EventPayload::RestoreApplied {
+            attempt,
+            source: source.clone(),
+            backup: backup.clone(),
+            bytes,
+        },
         EventPayload::JobSucceeded { attempt },
     ])
     .await

@@ -17,7 +17,9 @@ pub async fn sweep_incomplete(
 ) -> Result<Vec<IncompleteUpload>, StorageError> {
     let mut removed = Vec::new();
     for upload in store.incomplete_uploads(None).await? {
-        let Ok(target) = TargetName::parse(upload.target.clone()) else { continue };
+        let Ok(target) = TargetName::parse(upload.target.clone()) else {
+            continue;
+        };
         if busy.contains(&target) || upload.last_modified > now - grace {
             continue;
         }

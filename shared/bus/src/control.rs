@@ -3,7 +3,9 @@
 //! over `cairn.ctl.*`).
 
 use async_trait::async_trait;
-use cairn_domain::{Attempt, EventPayload, Failure, JobId, JobState, StorageConfig, Target, WorkerId};
+use cairn_domain::{
+    Attempt, EventPayload, Failure, JobId, JobState, StorageConfig, Target, WorkerId,
+};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use std::time::Duration;
@@ -28,9 +30,14 @@ pub struct Grant {
 pub enum ClaimReply {
     Granted(Box<Grant>),
     /// Another job holds the target, or a retry is not due yet: nak and come back later.
-    Busy { retry_after_ms: u64, reason: String },
+    Busy {
+        retry_after_ms: u64,
+        reason: String,
+    },
     /// The job runs elsewhere under a live lease, ended, or was cancelled: ack and move on.
-    Denied { reason: String },
+    Denied {
+        reason: String,
+    },
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -55,7 +62,11 @@ impl FailReply {
 pub enum ControlError {
     /// The attempt is no longer the job's current one: stop working, do not ack.
     #[error("attempt {attempt} of job {job_id} is fenced: {reason}")]
-    Fenced { job_id: JobId, attempt: Attempt, reason: String },
+    Fenced {
+        job_id: JobId,
+        attempt: Attempt,
+        reason: String,
+    },
     #[error("job {0} not found")]
     NotFound(JobId),
     #[error("control plane unavailable: {0}")]
@@ -68,7 +79,17 @@ pub trait Control: Send + Sync + 'static {
     /// Appends events of the current attempt (`JobStarted`, `JobProgress`, `BackupStored`,
     /// `RestoreApplied`, `PartialArtifactRemoved`, `JobSucceeded`). `JobProgress` renews the
     /// lease (its `lease_until` is set by the control plane).
-    async fn append(&self, job_id: JobId, attempt: Attempt, events: Vec<EventPayload>) -> Result<AppendReply, ControlError>;
+    async fn append(
+        &self,
+        job_id: JobId,
+        attempt: Attempt,
+        events: Vec<EventPayload>,
+    ) -> Result<AppendReply, ControlError>;
     /// Ends the attempt as failed; the control plane decides whether and when it is retried.
-    async fn fail(&self, job_id: JobId, attempt: Attempt, failure: Failure) -> Result<FailReply, ControlError>;
+    async fn fail(
+        &self,
+        job_id: JobId,
+        attempt: Attempt,
+        failure: Failure,
+    ) -> Result<FailReply, ControlError>;
 }

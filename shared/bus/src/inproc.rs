@@ -41,10 +41,21 @@ impl InProcessBus {
             .into_iter()
             .map(|k| {
                 let (tx, rx) = mpsc::unbounded_channel();
-                (k, Queue { tx, rx: Arc::new(tokio::sync::Mutex::new(rx)) })
+                (
+                    k,
+                    Queue {
+                        tx,
+                        rx: Arc::new(tokio::sync::Mutex::new(rx)),
+                    },
+                )
             })
             .collect();
-        Self { inner: Arc::new(Inner { queues, pending: Mutex::new(HashSet::new()) }) }
+        Self {
+            inner: Arc::new(Inner {
+                queues,
+                pending: Mutex::new(HashSet::new()),
+            }),
+        }
     }
 
     fn send(&self, item: Item) -> Result<(), BusError> {
@@ -61,7 +72,12 @@ impl InProcessBus {
 #[async_trait]
 impl JobBus for InProcessBus {
     async fn publish(&self, msg: JobMessage) -> Result<(), BusError> {
-        let fresh = self.inner.pending.lock().expect("bus lock").insert(msg.job_id);
+        let fresh = self
+            .inner
+            .pending
+            .lock()
+            .expect("bus lock")
+            .insert(msg.job_id);
         if fresh {
             self.send((msg, 1))?;
         }
@@ -70,7 +86,10 @@ impl JobBus for InProcessBus {
 
     async fn subscribe(&self, kind: JobKind) -> Result<Box<dyn Subscription>, BusError> {
         let rx = self.inner.queues[&kind].rx.clone();
-        Ok(Box::new(InProcessSubscription { bus: self.clone(), rx }))
+        Ok(Box::new(InProcessSubscription {
+            bus: self.clone(),
+            rx,
+        }))
     }
 }
 
@@ -83,7 +102,11 @@ struct InProcessSubscription {
 impl Subscription for InProcessSubscription {
     async fn next(&mut self) -> Option<Delivery> {
         let (msg, delivered) = self.rx.lock().await.recv().await?;
-        let acker = InProcessAcker { bus: self.bus.clone(), msg: msg.clone(), delivered };
+        let acker = InProcessAcker {
+            bus: self.bus.clone(),
+            msg: msg.clone(),
+            delivered,
+        };
         Some(Delivery::new(msg, delivered, Box::new(acker)))
     }
 }
@@ -97,7 +120,12 @@ struct InProcessAcker {
 #[async_trait]
 impl Acker for InProcessAcker {
     async fn ack(&self) {
-        self.bus.inner.pending.lock().expect("bus lock").remove(&self.msg.job_id);
+        self.bus
+            .inner
+            .pending
+            .lock()
+            .expect("bus lock")
+            .remove(&self.msg.job_id);
     }
 
     async fn nak(&self, delay: Duration) {
@@ -120,7 +148,11 @@ mod tests {
     use cairn_domain::TargetName;
 
     fn msg(n: u128) -> JobMessage {
-        JobMessage { job_id: JobId(uuid::Uuid::from_u128(n)), kind: JobKind::Backup, target: TargetName::parse("t").unwrap() }
+        JobMessage {
+            job_id: JobId(uuid::Uuid::from_u128(n)),
+            kind: JobKind::Backup,
+            target: TargetName::parse("t").unwrap(),
+        }
     }
 
     #[tokio::test]
@@ -132,7 +164,11 @@ mod tests {
         bus.publish(msg(2)).await.unwrap();
         let d1 = sub.next().await.unwrap();
         let d2 = sub.next().await.unwrap();
-        assert_eq!((d1.msg.clone(), d2.msg.clone()), (msg(1), msg(2)), "the duplicate of job 1 was dropped");
+        assert_eq!(
+            (d1.msg.clone(), d2.msg.clone()),
+            (msg(1), msg(2)),
+            "the duplicate of job 1 was dropped"
+        );
         d1.nak(Duration::from_millis(1)).await;
         let again = sub.next().await.unwrap();
         assert_eq!((again.msg.clone(), again.delivered), (msg(1), 2));
@@ -140,6 +176,10 @@ mod tests {
         d2.ack().await;
         assert_eq!(bus.pending(), 0);
         bus.publish(msg(1)).await.unwrap();
-        assert_eq!(sub.next().await.unwrap().msg, msg(1), "after ack the id may be published again");
+        assert_eq!(
+            sub.next().await.unwrap().msg,
+            msg(1),
+            "after ack the id may be published again"
+        );
     }
 }

@@ -66,13 +66,20 @@ pub struct Delivery {
 
 impl std::fmt::Debug for Delivery {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Delivery").field("msg", &self.msg).field("delivered", &self.delivered).finish()
+        f.debug_struct("Delivery")
+            .field("msg", &self.msg)
+            .field("delivered", &self.delivered)
+            .finish()
     }
 }
 
 impl Delivery {
     pub fn new(msg: JobMessage, delivered: u32, acker: Box<dyn Acker>) -> Self {
-        Self { msg, delivered, acker }
+        Self {
+            msg,
+            delivered,
+            acker,
+        }
     }
     /// Done with the message: it is removed from the queue.
     pub async fn ack(self) {

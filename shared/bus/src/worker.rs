@@ -35,7 +35,11 @@ impl AttemptCtx {
 
     /// Appends events of this attempt; a fenced attempt cancels itself.
     pub async fn append(&self, events: Vec<EventPayload>) -> Result<(), Failure> {
-        match self.control.append(self.job_id(), self.attempt(), events).await {
+        match self
+            .control
+            .append(self.job_id(), self.attempt(), events)
+            .await
+        {
             Ok(_) => Ok(()),
             Err(e @ ControlError::Fenced { .. }) => {
                 self.cancel.cancel();
@@ -51,7 +55,11 @@ impl AttemptCtx {
     }
 
     fn snapshot(&self) -> Option<(u64, u64)> {
-        self.progress.lock().expect("progress lock").as_ref().map(|f| f())
+        self.progress
+            .lock()
+            .expect("progress lock")
+            .as_ref()
+            .map(|f| f())
     }
 }
 
@@ -96,7 +104,12 @@ pub async fn run_worker(
             _ = &mut shutdown => break,
             d = sub.next() => match d { Some(d) => d, None => break },
         };
-        let (config, control, runner, stop) = (config.clone(), control.clone(), runner.clone(), stop.child_token());
+        let (config, control, runner, stop) = (
+            config.clone(),
+            control.clone(),
+            runner.clone(),
+            stop.child_token(),
+        );
         tasks.spawn(async move {
             handle(config, control, runner, delivery, stop).await;
             drop(permit);
@@ -108,13 +121,24 @@ pub async fn run_worker(
     Ok(())
 }
 
-async fn handle(config: WorkerConfig, control: Arc<dyn Control>, runner: Arc<dyn AttemptRunner>, delivery: Delivery, stop: CancellationToken) {
+async fn handle(
+    config: WorkerConfig,
+    control: Arc<dyn Control>,
+    runner: Arc<dyn AttemptRunner>,
+    delivery: Delivery,
+    stop: CancellationToken,
+) {
     let job_id = delivery.msg.job_id;
     let grant = match control.claim(job_id, &config.worker_id).await {
         Ok(ClaimReply::Granted(g)) => *g,
-        Ok(ClaimReply::Busy { retry_after_ms, reason }) => {
+        Ok(ClaimReply::Busy {
+            retry_after_ms,
+            reason,
+        }) => {
             tracing::debug!(%job_id, %reason, "claim busy; redelivering later");
-            delivery.nak(Duration::from_millis(retry_after_ms.max(50))).await;
+            delivery
+                .nak(Duration::from_millis(retry_after_ms.max(50)))
+                .await;
             return;
         }
         Ok(ClaimReply::Denied { reason }) => {
@@ -160,13 +184,23 @@ async fn handle(config: WorkerConfig, control: Arc<dyn Control>, runner: Arc<dyn
 async fn heartbeat(ctx: &AttemptCtx, delivery: &Delivery) {
     delivery.progress().await;
     let (bytes_db, bytes_storage) = ctx.snapshot().unwrap_or_default();
-    let progress = EventPayload::JobProgress { attempt: ctx.attempt(), bytes_db, bytes_storage, lease_until: Utc::now() };
+    let progress = EventPayload::JobProgress {
+        attempt: ctx.attempt(),
+        bytes_db,
+        bytes_storage,
+        lease_until: Utc::now(),
+    };
     if let Err(f) = ctx.append(vec![progress]).await {
         tracing::warn!(failure = %f, "progress report refused");
     }
 }
 
-async fn settle(ctx: &AttemptCtx, control: &dyn Control, delivery: Delivery, outcome: Result<(), Failure>) {
+async fn settle(
+    ctx: &AttemptCtx,
+    control: &dyn Control,
+    delivery: Delivery,
+    outcome: Result<(), Failure>,
+) {
     let failure = match outcome {
         Ok(()) => {
             tracing::info!("attempt succeeded");
