@@ -7,12 +7,19 @@
 //! indexes must hold each job once. Anything off refuses the open; nothing is repaired or
 //! dropped silently.
 
-use crate::codec::{corrupt, split_event_key, u64_from};
+use crate::codec::{corrupt, split_event_key, u64_from, EVENT_KEY_LEN};
 use crate::config::{meta, Trees};
 use crate::indexes::IndexKeys;
 use crate::record;
 use crate::LedgerError;
 use cairn_domain::{EventEnvelope, JobId, JobState};
+
+type EventKey = [u8; EVENT_KEY_LEN];
+
+fn describe(key: &EventKey) -> String {
+    let (job, seq) = split_event_key(key).expect("event key length");
+    format!("event {seq} of job {job}")
+}
 
 /// What a sound ledger holds, as far as `open` needs to know.
 #[derive(Debug, Clone, Copy, Default)]
@@ -39,6 +46,9 @@ pub fn verify(trees: &Trees, path: &str) -> Result<Summary, LedgerError> {
         ..Summary::default()
     };
     let mut current: Option<(JobId, JobState)> = None;
+    // Which event holds each global sequence, so the log is checked without reading the
+    // events a second time. Sized by checksummed event data, never by `meta` alone.
+    let mut holders: Vec<Option<EventKey>> = Vec::new();
     for item in trees.events.iter() {
         let (key, value) = item?;
         let (job_id, seq) = split_event_key(&key)
@@ -54,6 +64,18 @@ pub fn verify(trees: &Trees, path: &str) -> Result<Summary, LedgerError> {
         if event.global_seq == 0 || event.global_seq > last_global {
             return Err(bad(format!(
                 "event {seq} of job {job_id} has global sequence {} beyond the recorded last {last_global}",
+                event.global_seq
+            )));
+        }
+        let slot = event.global_seq as usize - 1;
+        if holders.len() <= slot {
+            holders.resize(slot + 1, None);
+        }
+        let key: EventKey = key.as_ref().try_into().expect("checked length");
+        if let Some(other) = holders[slot].replace(key) {
+            return Err(bad(format!(
+                "event {seq} of job {job_id} and {} both hold global sequence {}",
+                describe(&other),
                 event.global_seq
             )));
         }
@@ -90,7 +112,7 @@ pub fn verify(trees: &Trees, path: &str) -> Result<Summary, LedgerError> {
         )));
     }
 
-    check_log(trees, path, summary)?;
+    check_log(trees, path, summary, &holders)?;
     check_index_sizes(trees, path, summary.jobs)?;
     Ok(summary)
 }
@@ -149,7 +171,12 @@ fn check_job(
 }
 
 /// The log must be 1..=last, one entry per event, each pointing at the event holding it.
-fn check_log(trees: &Trees, path: &str, summary: Summary) -> Result<(), LedgerError> {
+fn check_log(
+    trees: &Trees,
+    path: &str,
+    summary: Summary,
+    holders: &[Option<EventKey>],
+) -> Result<(), LedgerError> {
     let bad = |detail: String| corrupt(path, detail);
     let mut expected = 1;
     for item in trees.log.iter() {
@@ -161,18 +188,18 @@ fn check_log(trees: &Trees, path: &str, summary: Summary) -> Result<(), LedgerEr
                 expected - 1
             )));
         }
-        let (job_id, seq) = split_event_key(&value)
-            .ok_or_else(|| bad(format!("global log entry {global} is unreadable")))?;
-        let stored = trees
-            .events
-            .get(&value)?
-            .ok_or_else(|| bad(format!("global log entry {global} points at event {seq} of job {job_id}, which does not exist")))?;
-        let event: EventEnvelope = record::decode_event(&stored)
-            .map_err(|e| bad(format!("event {seq} of job {job_id}: {e}")))?;
-        if event.global_seq != global {
+        let holder = holders.get(global as usize - 1).copied().flatten();
+        if holder.as_ref().map(|k| &k[..]) != Some(value.as_ref()) {
+            let pointed = match split_event_key(&value) {
+                Some((job, seq)) => format!("event {seq} of job {job}"),
+                None => "an unreadable event key".to_string(),
+            };
+            let held = match holder {
+                Some(k) => format!("{} holds that sequence", describe(&k)),
+                None => "no event holds that sequence".to_string(),
+            };
             return Err(bad(format!(
-                "global log entry {global} points at event {seq} of job {job_id}, which has global sequence {}",
-                event.global_seq
+                "global log entry {global} points at {pointed}, but {held}"
             )));
         }
         expected += 1;

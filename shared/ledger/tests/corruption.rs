@@ -93,6 +93,22 @@ async fn a_gap_in_the_global_log_is_caught() {
 }
 
 #[tokio::test]
+async fn a_log_entry_pointing_at_the_wrong_event_is_caught() {
+    let dir = tempfile::tempdir().unwrap();
+    written_ledger(dir.path()).await;
+    tamper(dir.path(), |db| {
+        let log = db.open_tree("log").unwrap();
+        let first = log.get(1u64.to_be_bytes()).unwrap().unwrap();
+        log.insert(2u64.to_be_bytes(), first).unwrap();
+    });
+    let text = corrupt_detail(dir.path());
+    assert!(
+        text.contains("global log entry 2 points at event 1"),
+        "{text}"
+    );
+}
+
+#[tokio::test]
 async fn a_job_state_that_disagrees_with_its_events_is_caught() {
     let dir = tempfile::tempdir().unwrap();
     let job = written_ledger(dir.path()).await;
