@@ -19,7 +19,9 @@ pub const KEY_ENV: &str = "CAIRN_SECRET_KEY";
 
 #[derive(Debug, thiserror::Error)]
 pub enum KeyringError {
-    #[error("{KEY_ENV} must be 64 hex digits (32 bytes); generate one with `openssl rand -hex 32`")]
+    #[error(
+        "{KEY_ENV} must be 64 hex digits (32 bytes); generate one with `openssl rand -hex 32`"
+    )]
     BadEnvKey,
     #[error("secret key file {0} is unreadable or malformed: {1}; restore it from your copy (sealed passwords cannot be opened without it)")]
     BadKeyFile(String, String),
@@ -52,11 +54,13 @@ impl Keyring {
         let path = data_dir.join("secret.key");
         let shown = path.display().to_string();
         match std::fs::read_to_string(&path) {
-            Ok(text) => Self::from_hex(text.trim()).ok_or_else(|| KeyringError::BadKeyFile(shown, "not 64 hex digits".into())),
+            Ok(text) => Self::from_hex(text.trim())
+                .ok_or_else(|| KeyringError::BadKeyFile(shown, "not 64 hex digits".into())),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                 let mut key = [0u8; 32];
                 rand::thread_rng().fill_bytes(&mut key);
-                write_private(&path, hex::encode(key).as_bytes()).map_err(|e| KeyringError::BadKeyFile(shown, e.to_string()))?;
+                write_private(&path, hex::encode(key).as_bytes())
+                    .map_err(|e| KeyringError::BadKeyFile(shown, e.to_string()))?;
                 Ok(Self { key })
             }
             Err(e) => Err(KeyringError::BadKeyFile(shown, e.to_string())),
@@ -65,7 +69,9 @@ impl Keyring {
 
     pub fn from_hex(s: &str) -> Option<Self> {
         let bytes = hex::decode(s).ok()?;
-        Some(Self { key: bytes.try_into().ok()? })
+        Some(Self {
+            key: bytes.try_into().ok()?,
+        })
     }
 
     fn cipher(&self) -> ChaCha20Poly1305 {
@@ -87,12 +93,17 @@ impl Keyring {
 
     /// Decrypts a sealed password.
     pub fn open(&self, sealed: &str) -> Result<String, KeyringError> {
-        let raw = base64::engine::general_purpose::STANDARD.decode(sealed).map_err(|_| KeyringError::Unseal)?;
+        let raw = base64::engine::general_purpose::STANDARD
+            .decode(sealed)
+            .map_err(|_| KeyringError::Unseal)?;
         if raw.len() < 12 {
             return Err(KeyringError::Unseal);
         }
         let (nonce, ct) = raw.split_at(12);
-        let pt = self.cipher().decrypt(Nonce::from_slice(nonce), ct).map_err(|_| KeyringError::Unseal)?;
+        let pt = self
+            .cipher()
+            .decrypt(Nonce::from_slice(nonce), ct)
+            .map_err(|_| KeyringError::Unseal)?;
         String::from_utf8(pt).map_err(|_| KeyringError::Unseal)
     }
 
@@ -101,7 +112,9 @@ impl Keyring {
         match cred {
             CredentialRef::None => Ok(None),
             CredentialRef::Sealed { sealed } => self.open(sealed).map(Some),
-            CredentialRef::Env { var } => std::env::var(var).map(Some).map_err(|_| KeyringError::MissingEnv(var.clone())),
+            CredentialRef::Env { var } => std::env::var(var)
+                .map(Some)
+                .map_err(|_| KeyringError::MissingEnv(var.clone())),
             CredentialRef::File { path } => std::fs::read_to_string(path)
                 .map(|s| Some(s.trim_end_matches(['\n', '\r']).to_string()))
                 .map_err(|e| KeyringError::MissingFile(path.clone(), e.to_string())),
@@ -115,7 +128,12 @@ fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
         std::fs::create_dir_all(parent)?;
     }
     let tmp = path.with_extension("tmp");
-    let mut f = std::fs::OpenOptions::new().write(true).create(true).truncate(true).mode(0o600).open(&tmp)?;
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(&tmp)?;
     f.write_all(bytes)?;
     f.sync_all()?;
     std::fs::rename(&tmp, path)
@@ -136,8 +154,13 @@ mod tests {
         // The same data dir yields the same key.
         let again = Keyring::load_or_create(dir.path()).unwrap();
         assert_eq!(again.open(&sealed).unwrap(), "hunter2-ü");
-        let mode = std::fs::metadata(dir.path().join("secret.key")).unwrap().permissions();
-        assert_eq!(std::os::unix::fs::PermissionsExt::mode(&mode) & 0o777, 0o600);
+        let mode = std::fs::metadata(dir.path().join("secret.key"))
+            .unwrap()
+            .permissions();
+        assert_eq!(
+            std::os::unix::fs::PermissionsExt::mode(&mode) & 0o777,
+            0o600
+        );
         let other = Keyring::from_hex(&"11".repeat(32)).unwrap();
         assert!(matches!(other.open(&sealed), Err(KeyringError::Unseal)));
         assert!(format!("{k:?}").contains("***"));
@@ -149,10 +172,16 @@ mod tests {
         let k = Keyring::from_hex(&"22".repeat(32)).unwrap();
         let file = dir.path().join("pw");
         std::fs::write(&file, "from-file\n").unwrap();
-        let got = k.resolve(&CredentialRef::File { path: file.display().to_string() }).unwrap();
+        let got = k
+            .resolve(&CredentialRef::File {
+                path: file.display().to_string(),
+            })
+            .unwrap();
         assert_eq!(got.as_deref(), Some("from-file"));
         assert!(matches!(
-            k.resolve(&CredentialRef::Env { var: "CAIRN_TEST_SURELY_UNSET_VAR".into() }),
+            k.resolve(&CredentialRef::Env {
+                var: "CAIRN_TEST_SURELY_UNSET_VAR".into()
+            }),
             Err(KeyringError::MissingEnv(_))
         ));
         assert_eq!(k.resolve(&CredentialRef::None).unwrap(), None);
