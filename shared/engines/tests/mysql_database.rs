@@ -84,6 +84,7 @@ async fn a_password_user_works_and_its_password_never_reaches_a_process_list() {
     let db = SharedDb::create().await;
     let user = common::unique("cairn_t_u");
     let password = "p\"a#s; s\\'wörd=1";
+    let _cleanup = DropUser(user.clone());
     let mut root = mysql::connect(mysql::SHARED_PORT, None).await;
     mysql::exec(
         &mut root,
@@ -99,7 +100,6 @@ async fn a_password_user_works_and_its_password_never_reaches_a_process_list() {
         ],
     )
     .await;
-    let _cleanup = DropUser(user.clone());
     let url = format!("mysql://{user}@127.0.0.1:3306/{}", db.name);
 
     let target = conn(&url, Some(password));

@@ -116,6 +116,56 @@ async fn a_failed_restore_leaves_the_target_untouched() {
 }
 
 #[tokio::test]
+async fn a_cancelled_restore_cleans_up_after_itself() {
+    let db = SharedDb::create().await;
+    let mut c = db.connect().await;
+    pg::exec(
+        &mut c,
+        "CREATE TABLE t AS SELECT g AS x, repeat('p', 300) AS pad FROM generate_series(1, 5000) g",
+    )
+    .await;
+    let target = conn(&db.url(), None);
+    let info = cairn_engines::preflight(&target).await.unwrap();
+    let data = dump_to_vec(&target).await.unwrap();
+    pg::exec(&mut c, "DELETE FROM t WHERE x > 10").await;
+    let current = pg::fingerprint(&mut c).await;
+    let m = manifest(&target.endpoint, &info, data.len());
+
+    // Half the artifact arrives, then nothing: the job is cancelled while loading.
+    let (tx, rx) = tokio::sync::mpsc::channel(64);
+    for piece in data[..data.len() / 2].chunks(cairn_engines::CHUNK) {
+        tx.send(Ok(bytes::Bytes::copy_from_slice(piece)))
+            .await
+            .unwrap();
+    }
+    let t = target.clone();
+    let task = tokio::spawn(async move {
+        cairn_engines::restore(&t, &m, rx, cairn_engines::Progress::new()).await
+    });
+    poll(|| async { leftover_temp_databases(&db.name).await.len() == 1 }).await;
+    task.abort();
+    poll(|| async { leftover_temp_databases(&db.name).await.is_empty() }).await;
+    drop(tx);
+    assert_same(
+        &current,
+        &pg::fingerprint(&mut c).await,
+        "after a cancelled restore",
+    );
+}
+
+/// Polls an async condition until it holds, for at most 30 s.
+async fn poll<F: std::future::Future<Output = bool>>(mut f: impl FnMut() -> F) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while !f().await {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "condition not reached in time"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test]
 async fn preflight_and_dump_errors_say_what_is_wrong() {
     let missing = conn(
         "postgres://postgres@127.0.0.1:5432/cairn_t_no_such_db",

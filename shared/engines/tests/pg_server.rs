@@ -188,3 +188,24 @@ async fn a_replica_is_refused() {
     let primary = conn(&cluster.url(""), Some(&cluster.password));
     assert_eq!(cairn_engines::preflight(&primary).await.unwrap().major, 15);
 }
+
+#[tokio::test]
+async fn the_postgres_database_itself_restores_in_place() {
+    let cluster = PrivateCluster::start();
+    let mut c = cluster.connect("postgres").await;
+    pg::exec(
+        &mut c,
+        "CREATE TABLE kept (x int); INSERT INTO kept VALUES (1);",
+    )
+    .await;
+    let before = pg::fingerprint(&mut c).await;
+    let target = conn(&cluster.url("postgres"), Some(&cluster.password));
+    let info = cairn_engines::preflight(&target).await.unwrap();
+    let data = dump_to_vec(&target).await.unwrap();
+    pg::exec(&mut c, "DROP TABLE kept; CREATE TABLE later (y int);").await;
+    let m = manifest(&target.endpoint, &info, data.len());
+    // Our own open session is disconnected by the restore.
+    restore_from(&target, &m, &data, None).await.unwrap();
+    let mut c = cluster.connect("postgres").await;
+    assert_same(&before, &pg::fingerprint(&mut c).await, "postgres database");
+}

@@ -20,7 +20,7 @@ use tokio::task::JoinHandle;
 mod stderr;
 
 pub(crate) use stderr::redact;
-use stderr::{collect_stderr, is_transient, last_chars, StderrReport};
+use stderr::{collect_stderr, first_chars, is_transient, last_chars, StderrReport};
 
 /// How much stderr text a failure message carries.
 const MESSAGE_TAIL: usize = 2000;
@@ -104,7 +104,7 @@ pub(crate) async fn run_dump(
     progress: &Progress,
 ) -> Result<u64, Failure> {
     let mut child = tool.spawn(Stdio::null(), Stdio::piped())?;
-    let stderr = collect_stderr(&mut child);
+    let stderr = collect_stderr(&mut child, tool.is_error);
     let mut stdout = child.stdout.take().expect("stdout is piped");
     let mut buf = BytesMut::with_capacity(CHUNK);
     let mut total = 0u64;
@@ -155,7 +155,7 @@ pub(crate) async fn run_restore(
     progress: &Progress,
 ) -> Result<u64, Failure> {
     let mut child = tool.spawn(Stdio::piped(), Stdio::null())?;
-    let stderr = collect_stderr(&mut child);
+    let stderr = collect_stderr(&mut child, tool.is_error);
     let mut stdin = child.stdin.take().expect("stdin is piped");
     let mut total = 0u64;
     let mut stopped_reading = false;
@@ -214,7 +214,7 @@ async fn finish(
     code: &str,
 ) -> Result<(), Failure> {
     let report = stderr.await.unwrap_or_default();
-    let errors: Vec<&str> = report.tail.lines().filter(|l| (tool.is_error)(l)).collect();
+    let errors = &report.errors;
     let status = status
         .map_err(|e| Failure::retryable(code, format!("waiting for {} failed: {e}", tool.name)))?;
     if status.success() && errors.is_empty() {
@@ -228,12 +228,13 @@ async fn finish(
         Some(c) => format!("exited with status {c}"),
         None => "was killed by a signal".to_string(),
     };
+    // The first errors say what went wrong; without any, the end of the output does.
     let detail = if errors.is_empty() {
-        report.tail.trim().to_string()
+        last_chars(report.tail.trim(), MESSAGE_TAIL)
     } else {
-        errors.join("\n")
+        first_chars(&errors.join("\n"), MESSAGE_TAIL)
     };
-    let detail = redact(&last_chars(&detail, MESSAGE_TAIL), &tool.redact);
+    let detail = redact(&detail, &tool.redact);
     let retryable = status.code().is_none() || is_transient(&detail);
     let message = if detail.is_empty() {
         format!("{} {how}", tool.name)

@@ -53,6 +53,17 @@ pub(crate) fn redact(text: &str, secrets: &[String]) -> String {
     out
 }
 
+pub(super) fn first_chars(s: &str, max: usize) -> String {
+    if s.len() <= max {
+        return s.to_string();
+    }
+    let mut end = max;
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}…", &s[..end])
+}
+
 pub(super) fn last_chars(s: &str, max: usize) -> String {
     if s.len() <= max {
         return s.to_string();
@@ -64,26 +75,39 @@ pub(super) fn last_chars(s: &str, max: usize) -> String {
     format!("…{}", &s[start..])
 }
 
+/// Error lines kept (the first ones: later errors are usually consequences).
+const MAX_ERRORS: usize = 20;
+
 #[derive(Debug, Default)]
 pub(super) struct StderrReport {
+    /// The last lines, at most [`STDERR_TAIL`] bytes.
     pub(super) tail: String,
+    /// The first [`MAX_ERRORS`] error lines, wherever they were.
+    pub(super) errors: Vec<String>,
 }
 
 /// Reads the child's stderr to its end, keeping the last [`STDERR_TAIL`] bytes in whole
-/// lines (each cut to [`MAX_LINE`]).
-pub(super) fn collect_stderr(child: &mut Child) -> JoinHandle<StderrReport> {
+/// lines (each cut to [`MAX_LINE`]) and the first error lines (`is_error`).
+pub(super) fn collect_stderr(
+    child: &mut Child,
+    is_error: fn(&str) -> bool,
+) -> JoinHandle<StderrReport> {
     let stderr = child.stderr.take().expect("stderr is piped");
-    tokio::spawn(read_tail(stderr))
+    tokio::spawn(read_tail(stderr, is_error))
 }
 
-async fn read_tail(mut r: impl AsyncRead + Unpin) -> StderrReport {
+async fn read_tail(mut r: impl AsyncRead + Unpin, is_error: fn(&str) -> bool) -> StderrReport {
     let mut tail = std::collections::VecDeque::<String>::new();
     let mut tail_len = 0usize;
+    let mut errors = Vec::new();
     let mut line = Vec::new();
     let mut buf = [0u8; 8192];
     let mut push = |line: &mut Vec<u8>| {
         let text = String::from_utf8_lossy(line).into_owned();
         line.clear();
+        if errors.len() < MAX_ERRORS && is_error(&text) {
+            errors.push(text.clone());
+        }
         tail_len += text.len() + 1;
         tail.push_back(text);
         while tail_len > STDERR_TAIL {
@@ -112,7 +136,7 @@ async fn read_tail(mut r: impl AsyncRead + Unpin) -> StderrReport {
         text.push_str(&l);
         text.push('\n');
     }
-    StderrReport { tail: text }
+    StderrReport { tail: text, errors }
 }
 
 #[cfg(test)]
@@ -139,7 +163,9 @@ mod tests {
             text.extend_from_slice(format!("line {i} {}\n", "x".repeat(10)).as_bytes());
         }
         text.extend_from_slice(&vec![b'y'; 10_000]);
-        let report = read_tail(&text[..]).await;
+        text.extend_from_slice(b"\n");
+        let report = read_tail(&text[..], |l| l.starts_with("line 3 ")).await;
+        assert_eq!(report.errors, vec!["line 3 xxxxxxxxxx".to_string()]);
         assert!(report.tail.len() <= STDERR_TAIL + MAX_LINE);
         assert!(report.tail.contains("line 19999 "));
         assert!(!report.tail.contains("line 0 "));

@@ -63,12 +63,18 @@ async fn restore_database(
     progress: &Progress,
 ) -> Result<u64, Failure> {
     let tmp = temp_name(name);
-    let mut admin = connect(conn, MAINTENANCE_DB).await?;
+    // A database cannot drop itself: restoring `postgres` works from `template1`.
+    let admin_db = if name == MAINTENANCE_DB {
+        "template1"
+    } else {
+        MAINTENANCE_DB
+    };
+    let mut admin = connect(conn, admin_db).await?;
     let like = existing_database_options(&mut admin, conn, name).await?;
     exec(
         &mut admin,
         conn,
-        MAINTENANCE_DB,
+        admin_db,
         format!(
             "CREATE DATABASE {} TEMPLATE template0{like}",
             quote_ident(&tmp)
@@ -105,18 +111,18 @@ async fn restore_database(
 
     // Swap: the old database goes only now that the new one is complete.
     let swap = async {
-        let mut admin = connect(conn, MAINTENANCE_DB).await?;
+        let mut admin = connect(conn, admin_db).await?;
         exec(
             &mut admin,
             conn,
-            MAINTENANCE_DB,
+            admin_db,
             format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", quote_ident(name)),
         )
         .await?;
         exec(
             &mut admin,
             conn,
-            MAINTENANCE_DB,
+            admin_db,
             format!(
                 "ALTER DATABASE {} RENAME TO {}",
                 quote_ident(&tmp),
