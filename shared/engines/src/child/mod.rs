@@ -25,6 +25,23 @@ use stderr::{collect_stderr, first_chars, is_transient, last_chars, StderrReport
 /// How much stderr text a failure message carries.
 const MESSAGE_TAIL: usize = 2000;
 
+/// Environment variables a tool inherits from the worker: locale, paths and TLS settings.
+/// Everything else (credentials above all) is left out.
+fn inherited(var: &str) -> bool {
+    const EXACT: &[&str] = &[
+        "PATH", "HOME", "TMPDIR", "TZ", "LANG", "LC_ALL", "LC_CTYPE", "USER", "LOGNAME",
+    ];
+    const TLS: &[&str] = &[
+        "PGSSLMODE",
+        "PGSSLROOTCERT",
+        "PGSSLCERT",
+        "PGSSLKEY",
+        "PGSSLCRL",
+        "PGSSLCRLDIR",
+    ];
+    EXACT.contains(&var) || TLS.contains(&var)
+}
+
 /// One tool invocation, ready to spawn.
 pub(crate) struct Tool {
     /// Shown in messages (`pg_dump`).
@@ -37,20 +54,16 @@ pub(crate) struct Tool {
 }
 
 impl Tool {
-    /// A command for `program` with an environment that cannot leak or pick up a password.
+    /// A command for `program` with an environment that cannot leak or pick up a password:
+    /// the child starts from an empty environment plus a short allowlist, so neither a
+    /// `--password-env` variable of any target nor `PGPASSWORD`/`MYSQL_PWD` reaches it.
     pub(crate) fn new(program: &str, is_error: fn(&str) -> bool) -> Self {
         let mut cmd = Command::new(program);
-        for var in [
-            "PGPASSWORD",
-            "PGPASSFILE",
-            "PGSERVICE",
-            "PGSERVICEFILE",
-            "MYSQL_PWD",
-            "MYSQL_HOST",
-            "MYSQL_TCP_PORT",
-            "LANGUAGE",
-        ] {
-            cmd.env_remove(var);
+        cmd.env_clear();
+        for (var, value) in std::env::vars_os() {
+            if var.to_str().is_some_and(inherited) {
+                cmd.env(var, value);
+            }
         }
         // English messages, so error lines can be recognised.
         cmd.env("LC_MESSAGES", "C");
@@ -147,8 +160,13 @@ pub(crate) async fn run_dump(
 
 /// Runs a load tool, writing every chunk of `input` (after `rewrite`) into its stdin.
 /// `first` are chunks already taken from `input` by the caller. Returns the input bytes.
+///
+/// The input must add up to `expected` bytes (the manifest's dump size): closing stdin
+/// lets the tool finish (psql commits its single transaction), so an input that ends
+/// short — without an error item — kills the tool instead, exactly like an error.
 pub(crate) async fn run_restore(
     mut tool: Tool,
+    expected: u64,
     first: Vec<Bytes>,
     input: &mut mpsc::Receiver<Result<Bytes, Failure>>,
     rewrite: &mut dyn Rewrite,
@@ -168,6 +186,14 @@ pub(crate) async fn run_restore(
             None => input.recv().await,
         };
         let chunk = match item {
+            None if total != expected => {
+                let _ = child.kill().await;
+                let _ = stderr.await;
+                return Err(Failure::permanent(
+                    "artifact_truncated",
+                    format!("the artifact ended after {total} of {expected} bytes; nothing was committed by {}", tool.name),
+                ));
+            }
             None => {
                 let tail = rewrite.finish();
                 if !tail.is_empty() && stdin.write_all(&tail).await.is_err() {
@@ -309,6 +335,7 @@ mod tests {
         drop(tx);
         let n = run_restore(
             tool,
+            2,
             vec![Bytes::from_static(b"a")],
             &mut rx,
             &mut Unchanged,
@@ -324,10 +351,47 @@ mod tests {
         tx.send(Err(Failure::permanent("checksum_mismatch", "bad")))
             .await
             .unwrap();
-        let err = run_restore(tool, vec![], &mut rx, &mut Unchanged, &Progress::default())
-            .await
-            .unwrap_err();
+        let err = run_restore(
+            tool,
+            9,
+            vec![],
+            &mut rx,
+            &mut Unchanged,
+            &Progress::default(),
+        )
+        .await
+        .unwrap_err();
         assert_eq!(err.code, "checksum_mismatch");
+    }
+
+    #[tokio::test]
+    async fn an_input_that_ends_short_never_reaches_eof() {
+        let dir = tempfile::tempdir().unwrap();
+        let marker = dir.path().join("finished");
+        let mut tool = Tool::new("sh", any_error);
+        tool.cmd.args([
+            "-c",
+            &format!("cat > /dev/null && touch {}", marker.display()),
+        ]);
+        let (tx, mut rx) = mpsc::channel(4);
+        tx.send(Ok(Bytes::from_static(b"ab"))).await.unwrap();
+        drop(tx);
+        let err = run_restore(
+            tool,
+            3,
+            vec![],
+            &mut rx,
+            &mut Unchanged,
+            &Progress::default(),
+        )
+        .await
+        .unwrap_err();
+        assert_eq!(
+            (err.code.as_str(), err.retryable),
+            ("artifact_truncated", false)
+        );
+        assert!(err.message.contains("2 of 3"), "{}", err.message);
+        assert!(!marker.exists(), "the tool was killed, not given EOF");
     }
 
     #[tokio::test]
@@ -336,5 +400,25 @@ mod tests {
         let (tx, _rx) = mpsc::channel(1);
         let err = run_dump(tool, &tx, &Progress::default()).await.unwrap_err();
         assert_eq!((err.code.as_str(), err.retryable), ("tool_missing", false));
+    }
+}
+
+#[cfg(test)]
+mod env_tests {
+    #[test]
+    fn only_the_allowlist_is_inherited() {
+        for ok in ["PATH", "HOME", "LANG", "PGSSLMODE"] {
+            assert!(super::inherited(ok), "{ok}");
+        }
+        for secret in [
+            "PGPASSWORD",
+            "MYSQL_PWD",
+            "ORDERS_DB_PASSWORD",
+            "CAIRN_SECRET_KEY",
+            "PGPASSFILE",
+            "AWS_SECRET_ACCESS_KEY",
+        ] {
+            assert!(!super::inherited(secret), "{secret}");
+        }
     }
 }
