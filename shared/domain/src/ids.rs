@@ -138,7 +138,8 @@ mod tests {
 
     #[test]
     fn short_ids_of_jobs_created_together_differ() {
-        let ids: std::collections::HashSet<String> = (0..1000).map(|_| JobId::new_random().short()).collect();
+        let ids: std::collections::HashSet<String> =
+            (0..1000).map(|_| JobId::new_random().short()).collect();
         assert_eq!(ids.len(), 1000);
     }
 
