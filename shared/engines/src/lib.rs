@@ -149,8 +149,8 @@ pub async fn restore(
         ));
     }
     match conn.endpoint.engine {
-        Engine::Postgres => pg::restore(conn, input, progress).await,
-        Engine::Mysql => mysql::restore(conn, input, progress).await,
+        Engine::Postgres => pg::restore(conn, manifest.size_bytes, input, progress).await,
+        Engine::Mysql => mysql::restore(conn, manifest.size_bytes, input, progress).await,
         Engine::Redis => redis::restore(conn, manifest, input, progress).await,
     }
 }

@@ -94,10 +94,18 @@ async fn a_failed_restore_leaves_the_target_untouched() {
         .await
         .unwrap_err();
     assert_eq!(err.code, "checksum_mismatch");
+    // The artifact ends early without an error: nothing may be committed.
+    let err = restore_from(&target, &m, &data[..data.len() / 2], None)
+        .await
+        .unwrap_err();
+    assert_eq!(err.code, "artifact_truncated");
     // A dump that fails to load (a bad statement at the end).
     let mut broken = data.clone();
     broken.extend_from_slice(b"\nTHIS IS NOT SQL;\n");
-    let err = restore_from(&target, &m, &broken, None).await.unwrap_err();
+    let m_broken = manifest(&target.endpoint, &info, broken.len());
+    let err = restore_from(&target, &m_broken, &broken, None)
+        .await
+        .unwrap_err();
     assert_eq!(err.code, "restore_failed");
     assert!(!err.retryable);
     assert!(err.message.contains("syntax error"), "{}", err.message);

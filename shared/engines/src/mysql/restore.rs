@@ -24,6 +24,7 @@ const HEADER_LIMIT: usize = 64 * 1024;
 
 pub(crate) async fn restore(
     conn: &Connection,
+    expected: u64,
     mut input: mpsc::Receiver<Result<Bytes, Failure>>,
     progress: Arc<Progress>,
 ) -> Result<u64, Failure> {
@@ -86,15 +87,22 @@ pub(crate) async fn restore(
     if let Some(db) = database {
         client.cmd.arg(format!("--database={db}"));
     }
-    run_restore(client, first, &mut input, &mut Unchanged, &progress)
-        .await
-        .map_err(|f| Failure {
-            message: format!(
-                "{}; the target is partly restored: run the restore again",
-                f.message
-            ),
-            ..f
-        })
+    run_restore(
+        client,
+        expected,
+        first,
+        &mut input,
+        &mut Unchanged,
+        &progress,
+    )
+    .await
+    .map_err(|f| Failure {
+        message: format!(
+            "{}; the target is partly restored: run the restore again",
+            f.message
+        ),
+        ..f
+    })
 }
 
 async fn exec(c: &mut MySqlConnection, conn: &Connection, sql: String) -> Result<(), Failure> {

@@ -31,12 +31,15 @@ const LOAD_OPTIONS: &str = "-c maintenance_work_mem=256MB -c synchronous_commit=
 
 pub(crate) async fn restore(
     conn: &Connection,
+    expected: u64,
     mut input: mpsc::Receiver<Result<Bytes, Failure>>,
     progress: Arc<Progress>,
 ) -> Result<u64, Failure> {
     match &conn.endpoint.scope {
-        Scope::Database { name } => restore_database(conn, name, &mut input, &progress).await,
-        Scope::Server => restore_server(conn, &mut input, &progress).await,
+        Scope::Database { name } => {
+            restore_database(conn, name, expected, &mut input, &progress).await
+        }
+        Scope::Server => restore_server(conn, expected, &mut input, &progress).await,
         Scope::RedisDb { .. } => Err(Failure::permanent(
             "unsupported",
             "a redis db index is not a postgres scope",
@@ -59,6 +62,7 @@ async fn exec(
 async fn restore_database(
     conn: &Connection,
     name: &str,
+    expected: u64,
     input: &mut mpsc::Receiver<Result<Bytes, Failure>>,
     progress: &Progress,
 ) -> Result<u64, Failure> {
@@ -98,7 +102,7 @@ async fn restore_database(
             .arg("--dbname")
             .arg(conninfo(conn, Some(&tmp)))
             .env("PGOPTIONS", LOAD_OPTIONS);
-        run_restore(psql, Vec::new(), input, &mut Unchanged, progress).await
+        run_restore(psql, expected, Vec::new(), input, &mut Unchanged, progress).await
     }
     .await;
     let bytes = match loaded {
@@ -110,48 +114,39 @@ async fn restore_database(
     };
 
     // Swap: the old database goes only now that the new one is complete.
-    let swap = async {
+    let dropped = async {
         let mut admin = connect(conn, admin_db).await?;
-        exec(
-            &mut admin,
-            conn,
-            admin_db,
-            format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", quote_ident(name)),
-        )
-        .await?;
-        exec(
-            &mut admin,
-            conn,
-            admin_db,
-            format!(
-                "ALTER DATABASE {} RENAME TO {}",
-                quote_ident(&tmp),
-                quote_ident(name)
-            ),
-        )
-        .await?;
-        let _ = sqlx::Connection::close(admin).await;
-        Ok::<_, Failure>(())
+        let sql = format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", quote_ident(name));
+        exec(&mut admin, conn, admin_db, sql).await?;
+        Ok::<_, Failure>(admin)
     }
     .await;
-    match swap {
-        Ok(()) => {
-            guard.disarm();
-            Ok(bytes)
-        }
+    let mut admin = match dropped {
+        Ok(admin) => admin,
         Err(f) => {
-            // If the old database is already gone, the loaded copy is the only one left:
-            // keep it and say where it is.
-            guard.disarm();
-            Err(Failure {
-                message: format!(
-                    "{}; the restored data is complete in database {tmp:?}: rename it to {name:?} by hand",
-                    f.message
-                ),
-                ..f
-            })
+            // The old database is still there, untouched.
+            guard.drop_now().await;
+            return Err(f);
         }
+    };
+    // From here the loaded copy is the only one: never drop it.
+    guard.disarm();
+    let sql = format!(
+        "ALTER DATABASE {} RENAME TO {}",
+        quote_ident(&tmp),
+        quote_ident(name)
+    );
+    if let Err(f) = exec(&mut admin, conn, admin_db, sql).await {
+        return Err(Failure {
+            message: format!(
+                "{}; the restored data is complete in database {tmp:?}: rename it to {name:?}",
+                f.message
+            ),
+            ..f
+        });
     }
+    let _ = sqlx::Connection::close(admin).await;
+    Ok(bytes)
 }
 
 /// ` OWNER … ENCODING … LC_COLLATE … LC_CTYPE …` copied from the database being
@@ -260,6 +255,7 @@ async fn drop_database(conn: Connection, name: String) {
 
 async fn restore_server(
     conn: &Connection,
+    expected: u64,
     input: &mut mpsc::Receiver<Result<Bytes, Failure>>,
     progress: &Progress,
 ) -> Result<u64, Failure> {
@@ -281,15 +277,22 @@ async fn restore_server(
         .arg(conninfo(conn, Some(MAINTENANCE_DB)))
         .env("PGOPTIONS", LOAD_OPTIONS);
     let mut rewrite: Box<dyn Rewrite> = Box::new(DumpallRewrite::new(&me, &bootstrap));
-    run_restore(psql, Vec::new(), input, rewrite.as_mut(), progress)
-        .await
-        .map_err(|f| Failure {
-            message: format!(
-                "{}; the server is partly restored: run the restore again",
-                f.message
-            ),
-            ..f
-        })
+    run_restore(
+        psql,
+        expected,
+        Vec::new(),
+        input,
+        rewrite.as_mut(),
+        progress,
+    )
+    .await
+    .map_err(|f| Failure {
+        message: format!(
+            "{}; the server is partly restored: run the restore again",
+            f.message
+        ),
+        ..f
+    })
 }
 
 /// Drops what the dump would not: all user databases and all roles but the kept ones.
