@@ -230,30 +230,14 @@ impl JobState {
                     failure, retry_at, ..
                 },
             ) => {
-                s.status = if retry_at.is_some() {
-                    S::RetryDue
-                } else {
-                    S::Failed
-                };
-                s.retry_at = *retry_at;
-                s.lease_until = None;
-                s.failure = Some(failure.clone());
-                end_attempt(&mut s, at, "failed", Some(failure.clone()));
+                end_unsuccessfully(&mut s, at, "failed", failure.clone(), *retry_at);
             }
             (S::Running, E::LeaseExpired { retry_at, .. }) => {
-                s.status = if retry_at.is_some() {
-                    S::RetryDue
-                } else {
-                    S::Failed
-                };
-                s.retry_at = *retry_at;
-                s.lease_until = None;
-                let failure = crate::failure::Failure::retryable(
+                let failure = Failure::retryable(
                     "lease_expired",
                     "the worker stopped reporting before the attempt ended (crash, kill or lost connection)",
                 );
-                s.failure = Some(failure.clone());
-                end_attempt(&mut s, at, "lease_expired", Some(failure));
+                end_unsuccessfully(&mut s, at, "lease_expired", failure, *retry_at);
             }
             (S::Failed, E::JobDeadLettered { .. }) if !current.dead_lettered => {
                 s.dead_lettered = true;
@@ -288,6 +272,25 @@ impl JobState {
     pub fn attempts_left(&self) -> bool {
         self.attempt < self.max_attempts
     }
+}
+
+/// The attempt ended without success: retry at `retry_at`, or end the job failed.
+fn end_unsuccessfully(
+    s: &mut JobState,
+    at: DateTime<Utc>,
+    outcome: &str,
+    failure: Failure,
+    retry_at: Option<DateTime<Utc>>,
+) {
+    s.status = if retry_at.is_some() {
+        JobStatus::RetryDue
+    } else {
+        JobStatus::Failed
+    };
+    s.retry_at = retry_at;
+    s.lease_until = None;
+    s.failure = Some(failure.clone());
+    end_attempt(s, at, outcome, Some(failure));
 }
 
 fn end_attempt(s: &mut JobState, at: DateTime<Utc>, outcome: &str, failure: Option<Failure>) {
