@@ -68,3 +68,22 @@ fn mariadb_backup_of_a_restores_onto_b_by_explicit_id() {
         "the restore used A's backup"
     );
 }
+
+#[test]
+fn postgres_restore_creates_a_database_that_does_not_exist_yet() {
+    let pg = Pg::shared();
+    let a = pg.create_db();
+    a.load_awkward();
+    // A guard for a database that is only created by the restore.
+    let b = pg.create_db();
+    pg.psql("postgres", &format!("DROP DATABASE {}", b.name));
+    let app = App::start();
+    app.add_target("source-a", &a.url());
+    app.add_target("new-b", &b.url());
+
+    app.backup_wait("source-a");
+    let out = app.restore_wait("new-b", "latest", Some("source-a"));
+    out.expect_code(0, "restore new-b --from source-a (database missing)");
+    a.fingerprint()
+        .assert_same(&b.fingerprint(), "the new database after the restore");
+}

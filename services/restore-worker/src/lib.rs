@@ -5,8 +5,8 @@
 
 use async_trait::async_trait;
 use cairn_bus::worker::{AttemptCtx, AttemptRunner};
-use cairn_domain::{EventPayload, Failure, JobSpec};
-use cairn_engines::Progress;
+use cairn_domain::{Endpoint, EventPayload, Failure, JobSpec, Scope};
+use cairn_engines::{Connection, Progress, ServerInfo};
 use cairn_keyring::Keyring;
 use cairn_storage::pipeline::{self, ProgressSink};
 use cairn_storage::ArtifactStore;
@@ -21,6 +21,25 @@ pub struct RestoreRunner {
 impl AttemptRunner for RestoreRunner {
     async fn run(&self, ctx: Arc<AttemptCtx>) -> Result<(), Failure> {
         restore(&ctx, &self.keyring).await
+    }
+}
+
+/// Preflight of the restore target. A database that does not exist yet is fine (the
+/// restore creates it): then the server itself is checked (version, primary).
+async fn preflight_target(conn: &Connection) -> Result<ServerInfo, Failure> {
+    match cairn_engines::preflight(conn).await {
+        Err(f) if f.code == "database_missing" => {
+            let endpoint = Endpoint {
+                scope: Scope::Server,
+                ..conn.endpoint.clone()
+            };
+            let server = Connection {
+                endpoint,
+                password: conn.password.clone(),
+            };
+            cairn_engines::preflight(&server).await
+        }
+        other => other,
     }
 }
 
@@ -41,7 +60,7 @@ async fn restore(ctx: &AttemptCtx, keyring: &Keyring) -> Result<(), Failure> {
         .await
         .map_err(|e| e.to_failure())?;
 
-    let server = cairn_engines::preflight(&conn).await?;
+    let server = preflight_target(&conn).await?;
     ctx.append(vec![EventPayload::JobStarted {
         attempt,
         server_version: server.version.clone(),
