@@ -22,6 +22,10 @@ mod stderr;
 pub(crate) use stderr::redact;
 use stderr::{collect_stderr, first_chars, is_transient, last_chars, StderrReport};
 
+/// How long to wait for a killed tool's stderr to close: a process it started may still
+/// hold the pipe, and nothing it says then changes the outcome.
+const STDERR_AFTER_KILL: std::time::Duration = std::time::Duration::from_secs(5);
+
 /// How much stderr text a failure message carries.
 const MESSAGE_TAIL: usize = 2000;
 
@@ -188,7 +192,8 @@ pub(crate) async fn run_restore(
         let chunk = match item {
             None if total != expected => {
                 let _ = child.kill().await;
-                let _ = stderr.await;
+                drop(stdin);
+                let _ = tokio::time::timeout(STDERR_AFTER_KILL, stderr).await;
                 return Err(Failure::permanent(
                     "artifact_truncated",
                     format!("the artifact ended after {total} of {expected} bytes; nothing was committed by {}", tool.name),
@@ -206,7 +211,8 @@ pub(crate) async fn run_restore(
             Some(Err(failure)) => {
                 // Killing the loader aborts its open transaction.
                 let _ = child.kill().await;
-                let _ = stderr.await;
+                drop(stdin);
+                let _ = tokio::time::timeout(STDERR_AFTER_KILL, stderr).await;
                 return Err(failure);
             }
             Some(Ok(chunk)) => chunk,
