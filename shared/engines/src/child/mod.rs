@@ -26,6 +26,9 @@ use stderr::{collect_stderr, first_chars, is_transient, last_chars, StderrReport
 /// hold the pipe, and nothing it says then changes the outcome.
 const STDERR_AFTER_KILL: std::time::Duration = std::time::Duration::from_secs(5);
 
+/// The pipe buffer between a dump tool and cairn.
+const PIPE_SIZE: usize = 1 << 20;
+
 /// How much stderr text a failure message carries.
 const MESSAGE_TAIL: usize = 2000;
 
@@ -123,6 +126,11 @@ pub(crate) async fn run_dump(
     let mut child = tool.spawn(Stdio::null(), Stdio::piped())?;
     let stderr = collect_stderr(&mut child, tool.is_error);
     let mut stdout = child.stdout.take().expect("stdout is piped");
+    // A 64 KiB pipe makes the tool stop at every scheduling gap of the reader; 1 MiB lets
+    // it run ahead. Best effort: the kernel may cap it (`/proc/sys/fs/pipe-max-size`).
+    if let Err(e) = rustix::pipe::fcntl_setpipe_size(&stdout, PIPE_SIZE) {
+        tracing::debug!(error = %e, "could not enlarge the dump pipe");
+    }
     let mut buf = BytesMut::with_capacity(CHUNK);
     let mut total = 0u64;
     loop {
