@@ -6,11 +6,11 @@
 use async_trait::async_trait;
 use cairn_bus::worker::{AttemptCtx, AttemptRunner};
 use cairn_domain::manifest::MANIFEST_FORMAT;
-use cairn_domain::{BackupId, EventPayload, Failure, Manifest, Target};
-use cairn_engines::{Connection, Progress, Secret};
+use cairn_domain::{BackupId, EventPayload, Failure, Manifest};
+use cairn_engines::{Connection, Progress};
 use cairn_keyring::Keyring;
 use cairn_storage::pipeline::{self, ProgressSink};
-use cairn_storage::{ArtifactStore, StorageError};
+use cairn_storage::ArtifactStore;
 use chrono::Utc;
 use std::sync::Arc;
 use std::time::Instant;
@@ -21,22 +21,6 @@ pub const ZSTD_LEVEL: i32 = 3;
 
 /// Raw chunks in flight between the dump and the compressor.
 const RAW_CHANNEL: usize = 8;
-
-/// The connection to a target, with its password resolved on this worker.
-pub fn connect(target: &Target, keyring: &Keyring) -> Result<Connection, Failure> {
-    let password = keyring
-        .resolve(&target.credential)
-        .map_err(|e| Failure::permanent("credential", format!("target {}: {e}", target.name)))?
-        .map(Secret::new);
-    Ok(Connection {
-        endpoint: target.endpoint.clone(),
-        password,
-    })
-}
-
-fn storage_failure(e: StorageError) -> Failure {
-    e.to_failure()
-}
 
 /// Runs backup attempts.
 pub struct DumpRunner {
@@ -54,8 +38,8 @@ async fn backup(ctx: &AttemptCtx, keyring: &Keyring) -> Result<(), Failure> {
     let grant = &ctx.grant;
     let target = &grant.target;
     let attempt = grant.attempt;
-    let conn = connect(target, keyring)?;
-    let store = ArtifactStore::open(&grant.storage).map_err(storage_failure)?;
+    let conn = Connection::for_target(target, keyring)?;
+    let store = ArtifactStore::open(&grant.storage)?;
     let backup_id = BackupId::new(grant.job.queued_at, grant.job.job_id);
     if attempt.0 > 1 {
         remove_leftovers(ctx, &store, &backup_id).await?;
@@ -76,8 +60,7 @@ async fn backup(ctx: &AttemptCtx, keyring: &Keyring) -> Result<(), Failure> {
     let started = Instant::now();
     let upload = store
         .begin_upload(&target.name, &backup_id, format.artifact)
-        .await
-        .map_err(storage_failure)?;
+        .await?;
     let (tx, rx) = mpsc::channel(RAW_CHANNEL);
     let sink: Arc<dyn ProgressSink> = progress.clone();
     let (dumped, compressed) = tokio::join!(
@@ -93,9 +76,9 @@ async fn backup(ctx: &AttemptCtx, keyring: &Keyring) -> Result<(), Failure> {
             return Err(failure);
         }
         // A storage failure closes the channel under the dump, so it is the cause.
-        (_, Err(e)) => return Err(storage_failure(e)),
+        (_, Err(e)) => return Err(e.into()),
     };
-    let stored = upload.finish().await.map_err(storage_failure)?;
+    let stored = upload.finish().await?;
     let manifest = Manifest {
         format: MANIFEST_FORMAT,
         id: backup_id,
@@ -120,10 +103,7 @@ async fn backup(ctx: &AttemptCtx, keyring: &Keyring) -> Result<(), Failure> {
         manifest: manifest.clone(),
     }])
     .await?;
-    store
-        .write_manifest(&manifest)
-        .await
-        .map_err(storage_failure)?;
+    store.write_manifest(&manifest).await?;
     ctx.append(vec![EventPayload::JobSucceeded { attempt }])
         .await
 }
@@ -135,16 +115,10 @@ async fn remove_leftovers(
     backup_id: &BackupId,
 ) -> Result<(), Failure> {
     let target = &ctx.grant.target.name;
-    let leftovers = store
-        .incomplete_uploads(Some(target))
-        .await
-        .map_err(storage_failure)?;
+    let leftovers = store.incomplete_uploads(Some(target)).await?;
     let complete = store.manifest(target, backup_id).await.is_ok();
     if complete || leftovers.iter().any(|u| u.folder == backup_id.as_str()) {
-        store
-            .remove_folder(target, backup_id.as_str())
-            .await
-            .map_err(storage_failure)?;
+        store.remove_folder(target, backup_id.as_str()).await?;
         let path = format!("{target}/{backup_id}/");
         tracing::info!(%path, "removed what an earlier attempt left");
         ctx.append(vec![EventPayload::PartialArtifactRemoved {

@@ -53,12 +53,9 @@ async fn restore(ctx: &AttemptCtx, keyring: &Keyring) -> Result<(), Failure> {
         ));
     };
     let target = &grant.target;
-    let conn = cairn_dump_worker::connect(target, keyring)?;
-    let store = ArtifactStore::open(&grant.storage).map_err(|e| e.to_failure())?;
-    let manifest = store
-        .manifest(source, backup)
-        .await
-        .map_err(|e| e.to_failure())?;
+    let conn = Connection::for_target(target, keyring)?;
+    let store = ArtifactStore::open(&grant.storage)?;
+    let manifest = store.manifest(source, backup).await?;
 
     let server = preflight_target(&conn).await?;
     ctx.append(vec![EventPayload::JobStarted {
@@ -67,15 +64,12 @@ async fn restore(ctx: &AttemptCtx, keyring: &Keyring) -> Result<(), Failure> {
     }])
     .await?;
     cairn_engines::check_restore(&manifest, &target.endpoint, &server)?;
-    store.verify(&manifest).await.map_err(|e| e.to_failure())?;
+    store.verify(&manifest).await?;
 
     let progress = Progress::new();
     let counters = progress.clone();
     ctx.report_progress_from(Box::new(move || counters.snapshot()));
-    let stored = store
-        .read_artifact(&manifest)
-        .await
-        .map_err(|e| e.to_failure())?;
+    let stored = store.read_artifact(&manifest).await?;
     let sink: Arc<dyn ProgressSink> = progress.clone();
     let raw = pipeline::decompress(stored, sink);
     let bytes = cairn_engines::restore(&conn, &manifest, raw, progress).await?;

@@ -110,11 +110,7 @@ impl Scheduler {
         requested_by: &str,
     ) -> Result<JobState, LedgerError> {
         let job_id = JobId::new_random();
-        let queued = EventPayload::JobQueued {
-            spec: spec.clone(),
-            max_attempts: self.inner.settings.max_attempts,
-            requested_by: requested_by.to_string(),
-        };
+        let queued = self.queued(spec, requested_by);
         self.inner
             .ledger
             .append(job_id, 0, vec![NewEvent::new(actor(), queued)])
@@ -138,11 +134,7 @@ impl Scheduler {
     ) -> Result<JobId, LedgerError> {
         let job_id = JobId::new_random();
         let events = vec![
-            EventPayload::JobQueued {
-                spec,
-                max_attempts: self.inner.settings.max_attempts,
-                requested_by: requested_by.to_string(),
-            },
+            self.queued(spec, requested_by),
             EventPayload::JobRejected { failure },
         ];
         let events = events
@@ -151,6 +143,15 @@ impl Scheduler {
             .collect();
         self.inner.ledger.append(job_id, 0, events).await?;
         Ok(job_id)
+    }
+
+    /// The first event of every job this scheduler records.
+    fn queued(&self, spec: JobSpec, requested_by: &str) -> EventPayload {
+        EventPayload::JobQueued {
+            spec,
+            max_attempts: self.inner.settings.max_attempts,
+            requested_by: requested_by.to_string(),
+        }
     }
 
     pub(crate) async fn publish(&self, state: &JobState) {

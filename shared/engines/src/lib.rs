@@ -34,6 +34,24 @@ pub struct Connection {
     pub password: Option<Secret>,
 }
 
+impl Connection {
+    /// The connection to a target, with its password resolved now (on the worker that runs
+    /// the job): opened from its sealed value, or read from the referenced env var or file.
+    pub fn for_target(
+        target: &cairn_domain::Target,
+        keyring: &cairn_keyring::Keyring,
+    ) -> Result<Self, Failure> {
+        let password = keyring
+            .resolve(&target.credential)
+            .map_err(|e| Failure::permanent("credential", format!("target {}: {e}", target.name)))?
+            .map(Secret::new);
+        Ok(Self {
+            endpoint: target.endpoint.clone(),
+            password,
+        })
+    }
+}
+
 /// What preflight learned about the server.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ServerInfo {

@@ -60,3 +60,10 @@ impl StorageError {
         }
     }
 }
+
+/// So a job's code can use `?` on storage calls: the failure keeps the retry decision.
+impl From<StorageError> for Failure {
+    fn from(e: StorageError) -> Self {
+        e.to_failure()
+    }
+}
