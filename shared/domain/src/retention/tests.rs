@@ -1,1 +1,515 @@
-//! Retention tables.
+//! Retention tables: each row lists backups (any order) and the verdicts expected, newest
+//! first. Every row is also checked with failed and incomplete backups mixed in, which must
+//! change nothing.
+
+use super::*;
+use crate::ids::JobId;
+use uuid::Uuid;
+use BackupOutcome::{Failed, Incomplete, Succeeded};
+
+fn utc(s: &str) -> DateTime<Utc> {
+    DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc)
+}
+
+fn backup(i: usize, at: &str, outcome: BackupOutcome) -> BackupInfo {
+    let at = utc(at);
+    BackupInfo {
+        id: BackupId::new(at, JobId(Uuid::from_u128(0x1000 + i as u128))),
+        at,
+        outcome,
+    }
+}
+
+fn n(v: u32) -> Option<NonZeroU32> {
+    NonZeroU32::new(v)
+}
+
+fn keep(last: u32) -> Keep {
+    Keep::last(NonZeroU32::new(last).unwrap())
+}
+
+struct Row {
+    what: &'static str,
+    keep: Keep,
+    zone: &'static str,
+    backups: Vec<(&'static str, BackupOutcome)>,
+    /// (time, "remove" or the reasons joined by '+'), newest first.
+    want: Vec<(&'static str, &'static str)>,
+}
+
+fn show(v: &Verdict) -> String {
+    match v {
+        Verdict::Remove => "remove".into(),
+        Verdict::Keep(reasons) => reasons
+            .iter()
+            .map(|r| format!("{r:?}").to_lowercase())
+            .collect::<Vec<_>>()
+            .join("+"),
+    }
+}
+
+fn run(keep: &Keep, backups: &[BackupInfo], zone: Zone) -> Vec<(String, String)> {
+    let at: std::collections::HashMap<_, _> =
+        backups.iter().map(|b| (b.id.clone(), b.at)).collect();
+    apply(keep, backups, zone)
+        .into_iter()
+        .map(|(id, v)| {
+            let t = at[&id].to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+            (t, show(&v))
+        })
+        .collect()
+}
+
+fn check(rows: Vec<Row>) {
+    let mut wrong = Vec::new();
+    for r in &rows {
+        let zone = Zone::parse(r.zone).unwrap();
+        let backups: Vec<BackupInfo> = r
+            .backups
+            .iter()
+            .enumerate()
+            .map(|(i, (at, o))| backup(i, at, *o))
+            .collect();
+        let want: Vec<(String, String)> = r
+            .want
+            .iter()
+            .map(|(t, v)| {
+                (
+                    utc(t).to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+                    v.to_string(),
+                )
+            })
+            .collect();
+        let got = run(&r.keep, &backups, zone);
+        if got != want {
+            wrong.push(format!("{}:\n   want {want:?}\n   got  {got:?}", r.what));
+            continue;
+        }
+        // Failures and partial uploads around and between the backups change nothing.
+        let mut noisy = backups.clone();
+        for (i, b) in backups.iter().enumerate() {
+            for (j, outcome) in [Failed, Incomplete, Failed].into_iter().enumerate() {
+                let at = b.at + chrono::TimeDelta::minutes(j as i64 + 1);
+                noisy.push(BackupInfo {
+                    id: BackupId::new(at, JobId(Uuid::from_u128(0x9000 + (i * 3 + j) as u128))),
+                    at,
+                    outcome,
+                });
+            }
+        }
+        noisy.reverse();
+        let noisy_got = run(&r.keep, &noisy, zone);
+        if noisy_got != want {
+            wrong.push(format!(
+                "{} (with failures mixed in):\n   want {want:?}\n   got  {noisy_got:?}",
+                r.what
+            ));
+        }
+        // The newest successful backup is always kept.
+        if let Some((_, v)) = got.first() {
+            assert_ne!(v, "remove", "{}", r.what);
+        }
+    }
+    assert!(wrong.is_empty(), "\n{}", wrong.join("\n"));
+}
+
+#[test]
+fn keep_last() {
+    check(vec![
+        Row {
+            what: "five backups, keep 3: the newest three stay",
+            keep: keep(3),
+            zone: "UTC",
+            backups: vec![
+                ("2026-06-01T03:00:00Z", Succeeded),
+                ("2026-06-02T03:00:00Z", Succeeded),
+                ("2026-06-03T03:00:00Z", Succeeded),
+                ("2026-06-04T03:00:00Z", Succeeded),
+                ("2026-06-05T03:00:00Z", Succeeded),
+            ],
+            want: vec![
+                ("2026-06-05T03:00:00Z", "last"),
+                ("2026-06-04T03:00:00Z", "last"),
+                ("2026-06-03T03:00:00Z", "last"),
+                ("2026-06-02T03:00:00Z", "remove"),
+                ("2026-06-01T03:00:00Z", "remove"),
+            ],
+        },
+        Row {
+            what: "fewer backups than keep: all stay",
+            keep: Keep::default(),
+            zone: "UTC",
+            backups: vec![
+                ("2026-06-01T03:00:00Z", Succeeded),
+                ("2026-06-02T03:00:00Z", Succeeded),
+            ],
+            want: vec![
+                ("2026-06-02T03:00:00Z", "last"),
+                ("2026-06-01T03:00:00Z", "last"),
+            ],
+        },
+        Row {
+            what: "keep 1: only the newest",
+            keep: keep(1),
+            zone: "UTC",
+            backups: vec![
+                ("2026-06-02T03:00:00Z", Succeeded),
+                ("2026-06-01T03:00:00Z", Succeeded),
+            ],
+            want: vec![
+                ("2026-06-02T03:00:00Z", "last"),
+                ("2026-06-01T03:00:00Z", "remove"),
+            ],
+        },
+        Row {
+            what: "a run of failures after the last success removes nothing",
+            keep: keep(3),
+            zone: "UTC",
+            backups: vec![
+                ("2026-06-01T03:00:00Z", Succeeded),
+                ("2026-06-02T03:00:00Z", Succeeded),
+                ("2026-06-03T03:00:00Z", Succeeded),
+                ("2026-06-04T03:00:00Z", Failed),
+                ("2026-06-05T03:00:00Z", Failed),
+                ("2026-06-06T03:00:00Z", Incomplete),
+                ("2026-06-07T03:00:00Z", Failed),
+            ],
+            want: vec![
+                ("2026-06-03T03:00:00Z", "last"),
+                ("2026-06-02T03:00:00Z", "last"),
+                ("2026-06-01T03:00:00Z", "last"),
+            ],
+        },
+        Row {
+            what: "failures take no place among the newest N",
+            keep: keep(2),
+            zone: "UTC",
+            backups: vec![
+                ("2026-06-01T03:00:00Z", Succeeded),
+                ("2026-06-02T03:00:00Z", Failed),
+                ("2026-06-03T03:00:00Z", Succeeded),
+                ("2026-06-04T03:00:00Z", Incomplete),
+                ("2026-06-05T03:00:00Z", Succeeded),
+            ],
+            want: vec![
+                ("2026-06-05T03:00:00Z", "last"),
+                ("2026-06-03T03:00:00Z", "last"),
+                ("2026-06-01T03:00:00Z", "remove"),
+            ],
+        },
+        Row {
+            what: "only failures: nothing to decide",
+            keep: keep(1),
+            zone: "UTC",
+            backups: vec![
+                ("2026-06-01T03:00:00Z", Failed),
+                ("2026-06-02T03:00:00Z", Incomplete),
+            ],
+            want: vec![],
+        },
+        Row {
+            what: "no backups",
+            keep: keep(1),
+            zone: "UTC",
+            backups: vec![],
+            want: vec![],
+        },
+        Row {
+            what: "input order does not matter",
+            keep: keep(2),
+            zone: "UTC",
+            backups: vec![
+                ("2026-06-02T03:00:00Z", Succeeded),
+                ("2026-06-04T03:00:00Z", Succeeded),
+                ("2026-06-01T03:00:00Z", Succeeded),
+                ("2026-06-03T03:00:00Z", Succeeded),
+            ],
+            want: vec![
+                ("2026-06-04T03:00:00Z", "last"),
+                ("2026-06-03T03:00:00Z", "last"),
+                ("2026-06-02T03:00:00Z", "remove"),
+                ("2026-06-01T03:00:00Z", "remove"),
+            ],
+        },
+    ]);
+}
+
+#[test]
+fn grandfather_father_son() {
+    let six_hourly: Vec<(&'static str, BackupOutcome)> = [
+        "2026-06-01T00:00:00Z",
+        "2026-06-01T06:00:00Z",
+        "2026-06-01T12:00:00Z",
+        "2026-06-01T18:00:00Z",
+        "2026-06-02T00:00:00Z",
+        "2026-06-02T06:00:00Z",
+        "2026-06-02T12:00:00Z",
+        "2026-06-02T18:00:00Z",
+        "2026-06-03T00:00:00Z",
+        "2026-06-03T06:00:00Z",
+        "2026-06-03T12:00:00Z",
+        "2026-06-03T18:00:00Z",
+    ]
+    .into_iter()
+    .map(|t| (t, Succeeded))
+    .collect();
+    check(vec![
+        Row {
+            what: "daily 2 over three days of six-hourly backups",
+            keep: Keep {
+                daily: n(2),
+                ..keep(1)
+            },
+            zone: "UTC",
+            backups: six_hourly.clone(),
+            want: vec![
+                ("2026-06-03T18:00:00Z", "last+daily"),
+                ("2026-06-03T12:00:00Z", "remove"),
+                ("2026-06-03T06:00:00Z", "remove"),
+                ("2026-06-03T00:00:00Z", "remove"),
+                ("2026-06-02T18:00:00Z", "daily"),
+                ("2026-06-02T12:00:00Z", "remove"),
+                ("2026-06-02T06:00:00Z", "remove"),
+                ("2026-06-02T00:00:00Z", "remove"),
+                ("2026-06-01T18:00:00Z", "remove"),
+                ("2026-06-01T12:00:00Z", "remove"),
+                ("2026-06-01T06:00:00Z", "remove"),
+                ("2026-06-01T00:00:00Z", "remove"),
+            ],
+        },
+        Row {
+            what: "hourly 3 and last 2 overlap on the newest",
+            keep: Keep {
+                hourly: n(3),
+                ..keep(2)
+            },
+            zone: "UTC",
+            backups: six_hourly[8..].to_vec(),
+            want: vec![
+                ("2026-06-03T18:00:00Z", "last+hourly"),
+                ("2026-06-03T12:00:00Z", "last+hourly"),
+                ("2026-06-03T06:00:00Z", "hourly"),
+                ("2026-06-03T00:00:00Z", "remove"),
+            ],
+        },
+        Row {
+            what: "a rule with counts left keeps the oldest backup too (restic)",
+            keep: Keep {
+                daily: n(7),
+                ..keep(1)
+            },
+            zone: "UTC",
+            backups: vec![
+                ("2026-06-01T01:00:00Z", Succeeded),
+                ("2026-06-01T02:00:00Z", Succeeded),
+                ("2026-06-01T03:00:00Z", Succeeded),
+            ],
+            want: vec![
+                ("2026-06-01T03:00:00Z", "last+daily"),
+                ("2026-06-01T02:00:00Z", "remove"),
+                ("2026-06-01T01:00:00Z", "daily"),
+            ],
+        },
+        Row {
+            what: "weekly buckets are ISO weeks: Sunday and the next Monday differ",
+            keep: Keep {
+                weekly: n(2),
+                ..keep(1)
+            },
+            zone: "UTC",
+            backups: vec![
+                ("2026-06-01T10:00:00Z", Succeeded), // Mon, week 23
+                ("2026-06-06T10:00:00Z", Succeeded), // Sat, week 23
+                ("2026-06-07T10:00:00Z", Succeeded), // Sun, week 23
+                ("2026-06-08T10:00:00Z", Succeeded), // Mon, week 24
+            ],
+            want: vec![
+                ("2026-06-08T10:00:00Z", "last+weekly"),
+                ("2026-06-07T10:00:00Z", "weekly"),
+                ("2026-06-06T10:00:00Z", "remove"),
+                ("2026-06-01T10:00:00Z", "remove"),
+            ],
+        },
+        Row {
+            what: "ISO week 53 of 2026 spans the new year",
+            keep: Keep {
+                weekly: n(3),
+                ..keep(1)
+            },
+            zone: "UTC",
+            backups: vec![
+                ("2026-12-27T10:00:00Z", Succeeded), // Sun, 2026-W52
+                ("2026-12-31T10:00:00Z", Succeeded), // Thu, 2026-W53
+                ("2027-01-03T10:00:00Z", Succeeded), // Sun, 2026-W53
+                ("2027-01-04T10:00:00Z", Succeeded), // Mon, 2027-W01
+            ],
+            want: vec![
+                ("2027-01-04T10:00:00Z", "last+weekly"),
+                ("2027-01-03T10:00:00Z", "weekly"),
+                ("2026-12-31T10:00:00Z", "remove"),
+                ("2026-12-27T10:00:00Z", "weekly"),
+            ],
+        },
+        Row {
+            what: "monthly 3 and yearly 2",
+            keep: Keep {
+                monthly: n(3),
+                yearly: n(2),
+                ..keep(1)
+            },
+            zone: "UTC",
+            backups: vec![
+                ("2024-06-01T00:00:00Z", Succeeded),
+                ("2025-11-01T00:00:00Z", Succeeded),
+                ("2025-12-01T00:00:00Z", Succeeded),
+                ("2026-01-01T00:00:00Z", Succeeded),
+                ("2026-02-01T00:00:00Z", Succeeded),
+                ("2026-03-01T00:00:00Z", Succeeded),
+            ],
+            want: vec![
+                ("2026-03-01T00:00:00Z", "last+monthly+yearly"),
+                ("2026-02-01T00:00:00Z", "monthly"),
+                ("2026-01-01T00:00:00Z", "monthly"),
+                ("2025-12-01T00:00:00Z", "yearly"),
+                ("2025-11-01T00:00:00Z", "remove"),
+                ("2024-06-01T00:00:00Z", "remove"),
+            ],
+        },
+        Row {
+            what: "every rule at once names every reason",
+            keep: Keep {
+                hourly: n(1),
+                daily: n(1),
+                weekly: n(1),
+                monthly: n(1),
+                yearly: n(1),
+                ..keep(1)
+            },
+            zone: "UTC",
+            backups: vec![
+                ("2026-06-01T00:00:00Z", Succeeded),
+                ("2026-06-02T00:00:00Z", Succeeded),
+            ],
+            want: vec![
+                (
+                    "2026-06-02T00:00:00Z",
+                    "last+hourly+daily+weekly+monthly+yearly",
+                ),
+                ("2026-06-01T00:00:00Z", "remove"),
+            ],
+        },
+    ]);
+}
+
+#[test]
+fn buckets_follow_the_schedule_zone() {
+    // 21:30Z and 22:30Z on 1 June are the same UTC day but 23:30 and 00:30 in Berlin (CEST).
+    let backups = vec![
+        ("2026-06-01T10:00:00Z", Succeeded),
+        ("2026-06-01T21:30:00Z", Succeeded),
+        ("2026-06-01T22:30:00Z", Succeeded),
+    ];
+    check(vec![
+        Row {
+            what: "daily in UTC: one day, its newest and (oldest rule) its oldest",
+            keep: Keep {
+                daily: n(2),
+                ..keep(1)
+            },
+            zone: "UTC",
+            backups: backups.clone(),
+            want: vec![
+                ("2026-06-01T22:30:00Z", "last+daily"),
+                ("2026-06-01T21:30:00Z", "remove"),
+                ("2026-06-01T10:00:00Z", "daily"),
+            ],
+        },
+        Row {
+            what: "daily in Europe/Berlin: two days, the newest of each",
+            keep: Keep {
+                daily: n(2),
+                ..keep(1)
+            },
+            zone: "Europe/Berlin",
+            backups,
+            want: vec![
+                ("2026-06-01T22:30:00Z", "last+daily"),
+                ("2026-06-01T21:30:00Z", "daily"),
+                ("2026-06-01T10:00:00Z", "remove"),
+            ],
+        },
+        Row {
+            what: "hourly in Berlin on fall-back: both 02:xx hours share one local bucket",
+            keep: Keep {
+                hourly: n(2),
+                ..keep(1)
+            },
+            zone: "Europe/Berlin",
+            backups: vec![
+                ("2026-10-24T23:10:00Z", Succeeded), // 01:10 CEST
+                ("2026-10-25T00:10:00Z", Succeeded), // 02:10 CEST
+                ("2026-10-25T01:10:00Z", Succeeded), // 02:10 CET
+            ],
+            want: vec![
+                ("2026-10-25T01:10:00Z", "last+hourly"),
+                ("2026-10-25T00:10:00Z", "remove"),
+                ("2026-10-24T23:10:00Z", "hourly"),
+            ],
+        },
+        Row {
+            what: "monthly in Asia/Kathmandu: 18:15Z on the 31st is already the 1st",
+            keep: Keep {
+                monthly: n(2),
+                ..keep(1)
+            },
+            zone: "Asia/Kathmandu",
+            backups: vec![
+                ("2026-05-31T18:00:00Z", Succeeded), // 23:45 on 31 May
+                ("2026-05-31T18:15:00Z", Succeeded), // 00:00 on 1 June
+                ("2026-05-31T19:00:00Z", Succeeded),
+            ],
+            want: vec![
+                ("2026-05-31T19:00:00Z", "last+monthly"),
+                ("2026-05-31T18:15:00Z", "remove"),
+                ("2026-05-31T18:00:00Z", "monthly"),
+            ],
+        },
+    ]);
+}
+
+#[test]
+fn same_instant_ties_break_by_id() {
+    let a = backup(1, "2026-06-01T00:00:00Z", Succeeded);
+    let b = backup(2, "2026-06-01T00:00:00Z", Succeeded);
+    let want = vec![
+        (b.id.clone(), Verdict::Keep(vec![KeepReason::Last])),
+        (a.id.clone(), Verdict::Remove),
+    ];
+    assert_eq!(apply(&keep(1), &[a.clone(), b.clone()], Zone::UTC), want);
+    assert_eq!(apply(&keep(1), &[b, a], Zone::UTC), want);
+}
+
+#[test]
+fn keep_stored_form() {
+    let k: Keep = serde_json::from_str("{}").unwrap();
+    assert_eq!(k, Keep::default());
+    assert_eq!(k.last.get(), 5);
+    assert_eq!(serde_json::to_string(&k).unwrap(), r#"{"last":5}"#);
+    let k: Keep = serde_json::from_str(r#"{"last":3,"daily":7,"yearly":2}"#).unwrap();
+    assert_eq!(
+        k,
+        Keep {
+            daily: n(7),
+            yearly: n(2),
+            ..keep(3)
+        }
+    );
+    for bad in [
+        r#"{"last":0}"#,
+        r#"{"daily":0}"#,
+        r#"{"last":-1}"#,
+        r#"{"weeks":2}"#,
+    ] {
+        assert!(serde_json::from_str::<Keep>(bad).is_err(), "{bad}");
+    }
+}
