@@ -150,9 +150,12 @@ pub struct DueCheck {
     pub catch_up: CatchUp,
     /// Whether the target's previous job still runs.
     pub previous_running: bool,
+    /// The target's [`jitter`]: each slot comes due that long after its time, and its
+    /// lateness counts from then. The slot (and so its job id) stays the schedule's own.
+    pub jitter: Duration,
 }
 
-/// The decisions for the slots of `schedule` in `(handled_through, now]`, oldest first:
+/// The decisions for the slots of `schedule` in `(handled_through, now - jitter]`, oldest first:
 /// the newest slot fires (or is skipped, when the previous job still runs) if it is at most
 /// the catch-up window old; every other slot is missed. At most one fire per call, so a long
 /// outage costs one catch-up backup, not one per slot. Empty when nothing is due.
@@ -160,12 +163,18 @@ pub struct DueCheck {
 /// The caller records every decision and moves `handled_through` to the last one's
 /// [`Decision::slot`]. Cost: one step per slot in the range.
 pub fn decide(schedule: &Schedule, check: &DueCheck) -> Vec<Decision> {
+    let Some(now) = TimeDelta::from_std(check.jitter)
+        .ok()
+        .and_then(|j| check.now.checked_sub_signed(j))
+    else {
+        return Vec::new();
+    };
     let mut count = 0u64;
     let mut first_slots = Vec::with_capacity(MISSED_LISTED + 1);
     let (mut newest, mut before_newest) = (None, None);
     for slot in schedule
         .fires_after(check.handled_through)
-        .take_while(|s| *s <= check.now)
+        .take_while(|s| *s <= now)
     {
         count += 1;
         if first_slots.len() <= MISSED_LISTED {
@@ -177,17 +186,18 @@ pub fn decide(schedule: &Schedule, check: &DueCheck) -> Vec<Decision> {
     let Some(newest) = newest else {
         return Vec::new();
     };
-    let on_time = check.now - newest <= check.catch_up.window();
+    let on_time = now - newest <= check.catch_up.window();
     let (missed, last_missed) = if on_time {
         (count - 1, before_newest)
     } else {
         (count, Some(newest))
     };
     let mut decisions = Vec::new();
-    if missed as usize <= MISSED_LISTED {
+    if missed <= MISSED_LISTED as u64 {
         decisions.extend(
-            first_slots[..missed as usize]
+            first_slots
                 .iter()
+                .take(missed as usize)
                 .map(|&slot| Decision::Missed { slot }),
         );
     } else if let Some(last) = last_missed {

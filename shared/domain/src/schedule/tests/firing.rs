@@ -26,6 +26,7 @@ struct Row {
     now: &'static str,
     catch_up_minutes: u64,
     previous_running: bool,
+    jitter_minutes: u64,
     want: Vec<Decision>,
 }
 
@@ -40,6 +41,7 @@ fn decisions() {
             now: "2026-06-01T10:59:59Z",
             catch_up_minutes: 60,
             previous_running: false,
+            jitter_minutes: 0,
             want: vec![],
         },
         Row {
@@ -49,6 +51,7 @@ fn decisions() {
             now: "2026-06-01T11:00:00Z",
             catch_up_minutes: 60,
             previous_running: false,
+            jitter_minutes: 0,
             want: vec![fire("2026-06-01T11:00:00Z")],
         },
         Row {
@@ -58,6 +61,7 @@ fn decisions() {
             now: "2026-06-01T11:00:30Z",
             catch_up_minutes: 60,
             previous_running: false,
+            jitter_minutes: 0,
             want: vec![],
         },
         Row {
@@ -67,6 +71,7 @@ fn decisions() {
             now: "2026-06-01T11:59:00Z",
             catch_up_minutes: 60,
             previous_running: false,
+            jitter_minutes: 0,
             want: vec![fire("2026-06-01T11:00:00Z")],
         },
         Row {
@@ -76,6 +81,7 @@ fn decisions() {
             now: "2026-06-01T11:30:00Z",
             catch_up_minutes: 30,
             previous_running: false,
+            jitter_minutes: 0,
             want: vec![fire("2026-06-01T11:00:00Z")],
         },
         Row {
@@ -85,6 +91,7 @@ fn decisions() {
             now: "2026-06-01T11:20:00Z",
             catch_up_minutes: 60,
             previous_running: false,
+            jitter_minutes: 0,
             want: vec![
                 missed("2026-06-01T09:00:00Z"),
                 missed("2026-06-01T10:00:00Z"),
@@ -98,6 +105,7 @@ fn decisions() {
             now: "2026-06-03T02:00:00Z",
             catch_up_minutes: 60,
             previous_running: false,
+            jitter_minutes: 0,
             want: vec![
                 missed("2026-06-02T00:00:00Z"),
                 missed("2026-06-03T00:00:00Z"),
@@ -110,6 +118,7 @@ fn decisions() {
             now: "2026-06-03T02:00:00Z",
             catch_up_minutes: 180,
             previous_running: false,
+            jitter_minutes: 0,
             want: vec![missed("2026-06-02T00:00:00Z"), fire("2026-06-03T00:00:00Z")],
         },
         Row {
@@ -119,6 +128,7 @@ fn decisions() {
             now: "2026-06-01T11:00:01Z",
             catch_up_minutes: 60,
             previous_running: true,
+            jitter_minutes: 0,
             want: vec![skipped("2026-06-01T11:00:00Z")],
         },
         Row {
@@ -128,6 +138,7 @@ fn decisions() {
             now: "2026-06-01T11:00:01Z",
             catch_up_minutes: 60,
             previous_running: true,
+            jitter_minutes: 0,
             want: vec![
                 missed("2026-06-01T10:00:00Z"),
                 skipped("2026-06-01T11:00:00Z"),
@@ -140,6 +151,7 @@ fn decisions() {
             now: "2026-06-01T11:30:00Z",
             catch_up_minutes: 10,
             previous_running: true,
+            jitter_minutes: 0,
             want: vec![
                 missed("2026-06-01T10:00:00Z"),
                 missed("2026-06-01T11:00:00Z"),
@@ -152,6 +164,7 @@ fn decisions() {
             now: "2026-06-01T11:00:00Z",
             catch_up_minutes: 60,
             previous_running: false,
+            jitter_minutes: 0,
             want: (1..=10)
                 .map(|h| missed(&format!("2026-06-01T{h:02}:00:00Z")))
                 .chain([fire("2026-06-01T11:00:00Z")])
@@ -164,6 +177,7 @@ fn decisions() {
             now: "2026-06-08T00:05:00Z",
             catch_up_minutes: 60,
             previous_running: false,
+            jitter_minutes: 0,
             want: vec![
                 Decision::MissedRun {
                     first: utc("2026-06-01T00:15:00Z"),
@@ -180,6 +194,7 @@ fn decisions() {
             now: "2026-06-02T00:30:00Z",
             catch_up_minutes: 10,
             previous_running: false,
+            jitter_minutes: 0,
             want: vec![Decision::MissedRun {
                 first: utc("2026-06-01T01:00:00Z"),
                 last: utc("2026-06-02T00:00:00Z"),
@@ -193,6 +208,7 @@ fn decisions() {
             now: "2026-03-29T01:00:00Z",
             catch_up_minutes: 60,
             previous_running: false,
+            jitter_minutes: 0,
             want: vec![fire("2026-03-29T01:00:00Z")],
         },
         Row {
@@ -202,7 +218,28 @@ fn decisions() {
             now: "2026-10-25T01:45:00Z",
             catch_up_minutes: 60,
             previous_running: false,
+            jitter_minutes: 0,
             want: vec![],
+        },
+        Row {
+            what: "jitter: a slot is not due before its delay has passed",
+            schedule: hourly.clone(),
+            handled_through: "2026-06-01T10:00:00Z",
+            now: "2026-06-01T12:29:00Z",
+            catch_up_minutes: 60,
+            previous_running: false,
+            jitter_minutes: 90,
+            want: vec![],
+        },
+        Row {
+            what: "jitter longer than the window: lateness counts from the delayed time",
+            schedule: hourly.clone(),
+            handled_through: "2026-06-01T10:00:00Z",
+            now: "2026-06-01T12:31:00Z",
+            catch_up_minutes: 60,
+            previous_running: false,
+            jitter_minutes: 90,
+            want: vec![fire("2026-06-01T11:00:00Z")],
         },
     ];
     let mut wrong = Vec::new();
@@ -214,6 +251,7 @@ fn decisions() {
                 now: utc(r.now),
                 catch_up: CatchUp::new(Duration::from_secs(r.catch_up_minutes * 60)),
                 previous_running: r.previous_running,
+                jitter: Duration::from_secs(r.jitter_minutes * 60),
             },
         );
         if got != r.want {
@@ -236,6 +274,7 @@ fn handling_every_decision_leaves_nothing_due() {
         now: utc("2026-06-01T05:07:00Z"),
         catch_up: CatchUp::default(),
         previous_running: false,
+        jitter: Duration::ZERO,
     };
     let first = decide(&s, &check);
     check.handled_through = first.last().unwrap().slot();
