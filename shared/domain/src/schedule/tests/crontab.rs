@@ -95,6 +95,22 @@ fn day_of_month_or_day_of_week() {
                 "2026-07-27T00:00:00Z",
             ],
         },
+        Case {
+            what: "the rule reads the first character, as Vixie does: `*,10` is unrestricted",
+            schedule: cron("0 12 *,10 * tue"),
+            after: "2026-06-01T00:00:00Z",
+            fires: &["2026-06-02T12:00:00Z", "2026-06-09T12:00:00Z"],
+        },
+        Case {
+            what: "... and `10,*` is restricted, so either matches: every day",
+            schedule: cron("0 12 10,* * tue"),
+            after: "2026-06-01T00:00:00Z",
+            fires: &[
+                "2026-06-01T12:00:00Z",
+                "2026-06-02T12:00:00Z",
+                "2026-06-03T12:00:00Z",
+            ],
+        },
     ]);
 }
 
