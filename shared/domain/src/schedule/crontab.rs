@@ -5,8 +5,8 @@
 //! field's end, step S); month and day names (`jan`, `mon-fri`), case-insensitive;
 //! day-of-week 0 and 7 are Sunday; macros `@hourly @daily @midnight @weekly @monthly @yearly
 //! @annually`. When both day-of-month and day-of-week are restricted, a day matching either
-//! fires; a field written starting with `*` (also `*/2` or `*,10`) counts as unrestricted for that rule,
-//! exactly as in Vixie cron and cronie.
+//! fires; a field written starting with `*` (also `*/2` or `*,10`) counts as unrestricted
+//! for that rule, exactly as in Vixie cron and cronie.
 
 use super::calendar::{days_in_month, span, Calendar, DayRule};
 use super::error::{CronError, CronField, FieldProblem};
