@@ -65,6 +65,49 @@ impl Keep {
     }
 }
 
+/// Why `--keep …` flags were refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum KeepError {
+    #[error("--keep 0 would keep no backup; keep at least 1 (the default is 5)")]
+    NoneKept,
+    #[error("--keep-{0} 0 keeps nothing; give a count from 1, or leave the flag out")]
+    ZeroBucket(&'static str),
+}
+
+/// The retention flags of `cairn schedule set`, as typed by the user.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct KeepFlags {
+    pub last: Option<u32>,
+    pub hourly: Option<u32>,
+    pub daily: Option<u32>,
+    pub weekly: Option<u32>,
+    pub monthly: Option<u32>,
+    pub yearly: Option<u32>,
+}
+
+impl Keep {
+    /// Parses `--keep N` (default 5) and `--keep-hourly` … `--keep-yearly`; zero is refused.
+    pub fn from_flags(f: KeepFlags) -> Result<Self, KeepError> {
+        let bucket = |name, v: Option<u32>| match v {
+            None => Ok(None),
+            Some(n) => NonZeroU32::new(n)
+                .map(Some)
+                .ok_or(KeepError::ZeroBucket(name)),
+        };
+        Ok(Self {
+            last: match f.last {
+                None => default_last(),
+                Some(n) => NonZeroU32::new(n).ok_or(KeepError::NoneKept)?,
+            },
+            hourly: bucket("hourly", f.hourly)?,
+            daily: bucket("daily", f.daily)?,
+            weekly: bucket("weekly", f.weekly)?,
+            monthly: bucket("monthly", f.monthly)?,
+            yearly: bucket("yearly", f.yearly)?,
+        })
+    }
+}
+
 /// How a backup ended, as retention sees it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]

@@ -90,22 +90,37 @@ pub fn jitter(target: &TargetName, max: Duration) -> Duration {
     Duration::from_millis(h % max_ms.saturating_add(1))
 }
 
-/// How late a slot may still fire (default 1 h): older slots are recorded as missed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub struct CatchUp(TimeDelta);
+/// How late a slot may still fire (default 1 h), in whole seconds: older slots are
+/// recorded as missed.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, JsonSchema,
+)]
+#[serde(transparent)]
+pub struct CatchUp {
+    secs: u64,
+}
 
 impl CatchUp {
+    /// The window, to the second (a fraction is dropped).
     pub fn new(window: Duration) -> Self {
-        Self(TimeDelta::from_std(window).unwrap_or(TimeDelta::MAX))
+        Self {
+            secs: window.as_secs(),
+        }
+    }
+    pub fn as_duration(&self) -> Duration {
+        Duration::from_secs(self.secs)
     }
     pub fn window(&self) -> TimeDelta {
-        self.0
+        i64::try_from(self.secs)
+            .ok()
+            .and_then(TimeDelta::try_seconds)
+            .unwrap_or(TimeDelta::MAX)
     }
 }
 
 impl Default for CatchUp {
     fn default() -> Self {
-        Self(TimeDelta::hours(1))
+        Self { secs: 3600 }
     }
 }
 

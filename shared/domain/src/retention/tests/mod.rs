@@ -272,3 +272,40 @@ fn keep_stored_form() {
         assert!(serde_json::from_str::<Keep>(bad).is_err(), "{bad}");
     }
 }
+
+#[test]
+fn keep_flags() {
+    assert_eq!(Keep::from_flags(KeepFlags::default()), Ok(Keep::default()));
+    let k = Keep::from_flags(KeepFlags {
+        last: Some(3),
+        weekly: Some(4),
+        ..Default::default()
+    });
+    assert_eq!(
+        k,
+        Ok(Keep {
+            weekly: n(4),
+            ..keep(3)
+        })
+    );
+    let zero = |f: KeepFlags| Keep::from_flags(f).unwrap_err();
+    assert_eq!(
+        zero(KeepFlags {
+            last: Some(0),
+            ..Default::default()
+        }),
+        KeepError::NoneKept
+    );
+    assert_eq!(
+        zero(KeepFlags {
+            monthly: Some(0),
+            ..Default::default()
+        }),
+        KeepError::ZeroBucket("monthly")
+    );
+    assert_eq!(
+        KeepError::ZeroBucket("daily").to_string(),
+        "--keep-daily 0 keeps nothing; give a count from 1, or leave the flag out"
+    );
+    assert!(KeepError::NoneKept.to_string().starts_with("--keep 0 "));
+}

@@ -26,6 +26,12 @@ fn month_ends_and_leap_days() {
             fires: &["2028-02-29T00:00:00Z", "2032-02-29T00:00:00Z"],
         },
         Case {
+            what: "29 February across 2100, which is not a leap year",
+            schedule: cron("0 0 29 2 *"),
+            after: "2096-03-01T00:00:00Z",
+            fires: &["2104-02-29T00:00:00Z"],
+        },
+        Case {
             what: "the 30th in a list of months that includes February",
             schedule: cron("15 6 30 jan-mar *"),
             after: "2026-01-01T00:00:00Z",

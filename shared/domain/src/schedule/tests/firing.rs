@@ -264,6 +264,8 @@ fn decisions() {
     assert!(wrong.is_empty(), "\n{}", wrong.join("\n"));
     assert_eq!(MISSED_LISTED, 10);
     assert_eq!(CatchUp::default(), CatchUp::new(Duration::from_secs(3600)));
+    assert_eq!(serde_json::to_string(&CatchUp::default()).unwrap(), "3600");
+    assert_eq!(CatchUp::new(Duration::MAX).window(), chrono::TimeDelta::MAX);
 }
 
 #[test]
