@@ -12,6 +12,8 @@ pub mod ids;
 pub mod job;
 pub mod manifest;
 pub mod names;
+pub mod retention;
+pub mod schedule;
 pub mod state;
 pub mod target;
 
@@ -22,5 +24,7 @@ pub use ids::{Attempt, BackupId, EventId, JobId, WorkerId};
 pub use job::{JobKind, JobSpec, JobStatus};
 pub use manifest::Manifest;
 pub use names::{NameError, StorageName, TargetName};
+pub use retention::{Keep, KeepError};
+pub use schedule::{Schedule, ScheduleError, Zone};
 pub use state::{JobState, TransitionError};
 pub use target::{CredentialRef, StorageConfig, StorageKind, Target};
