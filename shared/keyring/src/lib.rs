@@ -4,6 +4,7 @@
 //! The key comes from `CAIRN_SECRET_KEY` (64 hex digits) or from `secret.key` in the data
 //! directory (created 0600 on first start). Sealed values are ChaCha20-Poly1305 with a
 //! random nonce, stored as base64(nonce ++ ciphertext); the ledger never sees a password.
+//! The same key also derives the key that signs backup manifests (`signing`).
 
 use base64::Engine as _;
 use cairn_domain::CredentialRef;
@@ -13,6 +14,10 @@ use rand::RngCore;
 use std::fmt;
 use std::io::Write;
 use std::path::Path;
+
+pub mod signing;
+
+pub use signing::SigningKey;
 
 /// The environment variable that, when set, holds the key (64 hex digits).
 pub const KEY_ENV: &str = "CAIRN_SECRET_KEY";

@@ -154,6 +154,10 @@ pub struct RestoreArgs {
     /// Confirm that the target's current contents may be overwritten.
     #[arg(long)]
     pub yes: bool,
+    /// Accept a backup this cairn did not sign (unsigned, or signed with another key),
+    /// after checking where it comes from. A backup changed after signing is still refused.
+    #[arg(long)]
+    pub trust_unsigned: bool,
     /// Wait for the job to end, showing progress; exit 1 if it fails.
     #[arg(long)]
     pub wait: bool,
