@@ -65,7 +65,7 @@ async fn restore(ctx: &AttemptCtx, keyring: &Keyring) -> Result<(), Failure> {
     let conn = Connection::for_target(target, keyring)?;
     let store = ArtifactStore::open(&grant.storage)?;
     let manifest = store.manifest(source, backup).await?;
-    trust::check(&manifest, keyring, *trust_unsigned)?;
+    trust::check(&manifest, source, backup, keyring, *trust_unsigned)?;
 
     let server = preflight_target(&conn).await?;
     ctx.append(vec![EventPayload::JobStarted {

@@ -4,11 +4,25 @@
 //! written, and is refused whatever the operator said.
 
 use cairn_domain::manifest::Trust;
-use cairn_domain::{Failure, Manifest};
+use cairn_domain::{BackupId, Failure, Manifest, TargetName};
 use cairn_keyring::Keyring;
 
 /// Ok when the restore may go on; the refusal names what is wrong and what overrides it.
-pub fn check(manifest: &Manifest, keyring: &Keyring, trust_unsigned: bool) -> Result<(), Failure> {
+/// `source`/`backup` are the folder the manifest was read from: a signed manifest copied
+/// into another folder is refused too.
+pub fn check(
+    manifest: &Manifest,
+    source: &TargetName,
+    backup: &BackupId,
+    keyring: &Keyring,
+    trust_unsigned: bool,
+) -> Result<(), Failure> {
+    if manifest.id != *backup || manifest.target != *source {
+        return Err(Failure::permanent(
+            "backup_mismatch",
+            format!("the manifest in folder {source}/{backup} describes backup {} of {}: it was moved or copied there; restore it from its own folder", manifest.id, manifest.target),
+        ));
+    }
     let key = keyring.signing_key();
     let trust = key.check(manifest);
     let id = &manifest.id;
