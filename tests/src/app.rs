@@ -54,6 +54,8 @@ pub struct App {
 pub struct AppOptions {
     /// Extra environment of the server process (for `--password-env` targets).
     pub env: BTreeMap<String, String>,
+    /// Files written into the data directory before the first start (name, content).
+    pub data_files: Vec<(String, Vec<u8>)>,
 }
 
 impl App {
@@ -68,6 +70,10 @@ impl App {
             .tempdir()
             .expect("tempdir for the app");
         std::fs::create_dir_all(root.path().join("data")).expect("create data dir");
+        for (name, content) in &options.data_files {
+            std::fs::write(root.path().join("data").join(name), content)
+                .expect("write a file into the data dir");
+        }
         let mut app = App {
             root,
             port: free_port(),

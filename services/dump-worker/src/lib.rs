@@ -1,5 +1,6 @@
 //! The dump worker: runs backup jobs. One attempt = preflight, then the engine's dump
-//! streamed through zstd and sha256 into storage, then the manifest. A failed attempt
+//! streamed through zstd and sha256 into storage, then the manifest, signed with the key
+//! derived from cairn's secret key (the artifact's sha256 is in it). A failed attempt
 //! leaves nothing listed: its upload is aborted, or (after a crash) cleaned by the next
 //! attempt of the same job, whose backup folder name is the same.
 
@@ -95,7 +96,10 @@ async fn backup(ctx: &AttemptCtx, keyring: &Keyring) -> Result<(), Failure> {
         job_id: grant.job.job_id,
         created_at,
         duration_seconds: started.elapsed().as_secs_f64(),
+        signature: None,
     };
+    // Signed with this cairn's key: a restore trusts only what this cairn wrote.
+    let manifest = keyring.signing_key().sign(manifest);
     // Recorded before the manifest is written: a fenced (stale) attempt stops here and
     // never publishes a backup that the ledger does not know.
     ctx.append(vec![EventPayload::BackupStored {

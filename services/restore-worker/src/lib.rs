@@ -1,6 +1,7 @@
 //! The restore worker: runs restore jobs. Before touching the target it checks, in order:
-//! the backup exists, the target is a reachable primary, engine/scope/version fit, and the
-//! artifact's sha256 matches its manifest. Only then the artifact streams through the zstd
+//! the backup exists and its manifest is signed by this cairn (or the operator said
+//! `--trust-unsigned`, see `trust.rs`), the target is a reachable primary,
+//! engine/scope/version fit, and the artifact's sha256 matches its manifest. Only then the artifact streams through the zstd
 //! decoder into the engine's loader.
 
 use async_trait::async_trait;
@@ -11,6 +12,8 @@ use cairn_keyring::Keyring;
 use cairn_storage::pipeline::{self, ProgressSink};
 use cairn_storage::ArtifactStore;
 use std::sync::Arc;
+
+mod trust;
 
 /// Runs restore attempts.
 pub struct RestoreRunner {
@@ -46,7 +49,13 @@ async fn preflight_target(conn: &Connection) -> Result<ServerInfo, Failure> {
 async fn restore(ctx: &AttemptCtx, keyring: &Keyring) -> Result<(), Failure> {
     let grant = &ctx.grant;
     let attempt = grant.attempt;
-    let JobSpec::Restore { source, backup, .. } = &grant.job.spec else {
+    let JobSpec::Restore {
+        source,
+        backup,
+        trust_unsigned,
+        ..
+    } = &grant.job.spec
+    else {
         return Err(Failure::permanent(
             "wrong_kind",
             "the restore worker got a job that is not a restore",
@@ -56,6 +65,7 @@ async fn restore(ctx: &AttemptCtx, keyring: &Keyring) -> Result<(), Failure> {
     let conn = Connection::for_target(target, keyring)?;
     let store = ArtifactStore::open(&grant.storage)?;
     let manifest = store.manifest(source, backup).await?;
+    trust::check(&manifest, source, backup, keyring, *trust_unsigned)?;
 
     let server = preflight_target(&conn).await?;
     ctx.append(vec![EventPayload::JobStarted {

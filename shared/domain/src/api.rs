@@ -6,7 +6,7 @@ use crate::endpoint::{Engine, Scope};
 use crate::event::EventEnvelope;
 use crate::ids::JobId;
 use crate::job::{JobKind, JobStatus};
-use crate::manifest::Manifest;
+use crate::manifest::{Manifest, Trust};
 use crate::state::JobState;
 use chrono::{DateTime, Utc};
 use schemars::JsonSchema;
@@ -71,6 +71,10 @@ pub struct RestoreRequest {
     /// Whose backup to restore; defaults to `target`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub from: Option<String>,
+    /// Restore a backup that is not signed by this cairn (unsigned, or signed with another
+    /// key). Only after the operator checked where the backup comes from.
+    #[serde(default)]
+    pub trust_unsigned: bool,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
@@ -105,10 +109,14 @@ pub struct BackupView {
     pub job_id: JobId,
     pub storage: String,
     pub duration_seconds: f64,
+    /// Whether this cairn signed the backup and it is unchanged (`trust` is `signed`).
+    pub signed: bool,
+    /// `signed`, `unsigned`, `foreign` (another key) or `tampered`.
+    pub trust: Trust,
 }
 
 impl BackupView {
-    pub fn from_manifest(m: &Manifest, storage: &str) -> Self {
+    pub fn from_manifest(m: &Manifest, storage: &str, trust: Trust) -> Self {
         Self {
             id: m.id.to_string(),
             target: m.target.to_string(),
@@ -122,6 +130,8 @@ impl BackupView {
             job_id: m.job_id,
             storage: storage.to_string(),
             duration_seconds: m.duration_seconds,
+            signed: trust == Trust::Signed,
+            trust,
         }
     }
 }

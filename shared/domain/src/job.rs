@@ -50,6 +50,9 @@ pub enum JobSpec {
         /// A concrete backup id: `latest` is resolved before the job is queued.
         backup: BackupId,
         storage: StorageName,
+        /// The operator accepted a backup this cairn did not sign (`--trust-unsigned`).
+        #[serde(default)]
+        trust_unsigned: bool,
     },
     Prune {
         target: TargetName,

@@ -1,4 +1,8 @@
 //! The manifest written last into every backup folder: what the artifact is and how to check it.
+//!
+//! A manifest written by cairn carries a [`ManifestSignature`]: an HMAC-SHA256 of
+//! [`Manifest::signed_bytes`] under a key derived from cairn's secret key (see the keyring).
+//! The artifact's sha256 is one of the signed fields, so the signature covers the artifact too.
 
 use crate::endpoint::{Engine, Scope};
 use crate::ids::{BackupId, JobId};
@@ -9,6 +13,12 @@ use serde::{Deserialize, Serialize};
 
 /// The manifest's own format version; bump on incompatible change.
 pub const MANIFEST_FORMAT: u32 = 1;
+
+/// The first line of [`Manifest::signed_bytes`]: names the canonical form and its version.
+pub const SIGNED_BYTES_HEADER: &str = "cairn-manifest-mac-v1\n";
+
+/// The one signature algorithm cairn writes.
+pub const SIGNATURE_ALG: &str = "hmac-sha256";
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct Manifest {
@@ -34,4 +44,177 @@ pub struct Manifest {
     pub created_at: DateTime<Utc>,
     /// How long the dump took, in seconds.
     pub duration_seconds: f64,
+    /// The MAC that proves which cairn wrote this manifest; absent in unsigned manifests
+    /// (written before signing existed, or by hand).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub signature: Option<ManifestSignature>,
+}
+
+/// `mac` = hex HMAC-SHA256 of [`Manifest::signed_bytes`] under the signing key `key_id`
+/// names. The key id is public: it tells which cairn signed, so a foreign backup is told
+/// apart from a tampered one.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct ManifestSignature {
+    /// Always `hmac-sha256`.
+    pub alg: String,
+    /// 16 hex digits: the first 8 bytes of sha256(signing key).
+    pub key_id: String,
+    /// 64 hex digits.
+    pub mac: String,
+}
+
+/// How far a restore can trust a backup, as checked against this cairn's key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Trust {
+    /// Signed by this cairn's key and unchanged since.
+    Signed,
+    /// No signature (made by hand, or by a cairn that did not sign yet).
+    Unsigned,
+    /// Signed with another key: another cairn's, or this one's before its key changed.
+    Foreign,
+    /// Names this cairn's key but the MAC does not match: changed after it was written.
+    Tampered,
+}
+
+impl Trust {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Trust::Signed => "signed",
+            Trust::Unsigned => "unsigned",
+            Trust::Foreign => "foreign",
+            Trust::Tampered => "tampered",
+        }
+    }
+}
+
+impl std::fmt::Display for Trust {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl Manifest {
+    /// The exact bytes the MAC covers: [`SIGNED_BYTES_HEADER`], then one line per field
+    /// except `signature`, in declaration order, each `name=<JSON of the value>\n`
+    /// (serde_json, compact; JSON escapes every control character, so a value never
+    /// spans lines). For example:
+    ///
+    /// ```text
+    /// cairn-manifest-mac-v1
+    /// format=1
+    /// id="20260101T000000Z-0a1b2c3d"
+    /// target="orders"
+    /// engine="postgres"
+    /// server_version="15.20"
+    /// scope={"kind":"database","name":"orders"}
+    /// artifact="dump.sql.zst"
+    /// size_bytes=1234
+    /// stored_bytes=321
+    /// sha256="<64 hex>"
+    /// compression="zstd"
+    /// format_name="pg_dump-plain"
+    /// job_id="<uuid>"
+    /// created_at="2026-01-01T00:00:00Z"
+    /// duration_seconds=1.5
+    /// ```
+    ///
+    /// Every field is listed by name below (the destructuring does not compile when a
+    /// field is added and forgotten here).
+    pub fn signed_bytes(&self) -> Vec<u8> {
+        let Manifest {
+            format,
+            id,
+            target,
+            engine,
+            server_version,
+            scope,
+            artifact,
+            size_bytes,
+            stored_bytes,
+            sha256,
+            compression,
+            format_name,
+            job_id,
+            created_at,
+            duration_seconds,
+            signature: _,
+        } = self;
+        let mut out = SIGNED_BYTES_HEADER.as_bytes().to_vec();
+        let mut line = |name: &str, value: serde_json::Result<String>| {
+            let value = value.expect("manifest fields serialize to JSON");
+            out.extend_from_slice(name.as_bytes());
+            out.push(b'=');
+            out.extend_from_slice(value.as_bytes());
+            out.push(b'\n');
+        };
+        use serde_json::to_string as json;
+        line("format", json(format));
+        line("id", json(id));
+        line("target", json(target));
+        line("engine", json(engine));
+        line("server_version", json(server_version));
+        line("scope", json(scope));
+        line("artifact", json(artifact));
+        line("size_bytes", json(size_bytes));
+        line("stored_bytes", json(stored_bytes));
+        line("sha256", json(sha256));
+        line("compression", json(compression));
+        line("format_name", json(format_name));
+        line("job_id", json(job_id));
+        line("created_at", json(created_at));
+        line("duration_seconds", json(duration_seconds));
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample() -> Manifest {
+        serde_json::from_value(serde_json::json!({
+            "format": 1,
+            "id": "20260101T000000Z-0a1b2c3d",
+            "target": "orders",
+            "engine": "postgres",
+            "server_version": "15.20",
+            "scope": {"kind": "database", "name": "orders\nx"},
+            "artifact": "dump.sql.zst",
+            "size_bytes": 1234,
+            "stored_bytes": 321,
+            "sha256": "ab".repeat(32),
+            "compression": "zstd",
+            "format_name": "pg_dump-plain",
+            "job_id": "0a1b2c3d-0000-7000-8000-000000000000",
+            "created_at": "2026-01-01T00:00:00.123456789Z",
+            "duration_seconds": 0.1,
+        }))
+        .unwrap()
+    }
+
+    #[test]
+    fn signed_bytes_are_one_line_per_field_and_survive_a_json_round_trip() {
+        let m = sample();
+        let text = String::from_utf8(m.signed_bytes()).unwrap();
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines.len(), 16, "{text}");
+        assert_eq!(lines[0], "cairn-manifest-mac-v1");
+        assert_eq!(lines[6], r#"scope={"kind":"database","name":"orders\nx"}"#);
+        assert_eq!(lines[15], "duration_seconds=0.1");
+        let mut signed = m.clone();
+        signed.signature = Some(ManifestSignature {
+            alg: SIGNATURE_ALG.into(),
+            key_id: "00".repeat(8),
+            mac: "11".repeat(32),
+        });
+        assert_eq!(signed.signed_bytes(), m.signed_bytes(), "the MAC is not MAC'd");
+        let back: Manifest =
+            serde_json::from_str(&serde_json::to_string_pretty(&signed).unwrap()).unwrap();
+        assert_eq!(back.signed_bytes(), m.signed_bytes());
+        assert_eq!(back, signed);
+        let mut changed = m.clone();
+        changed.size_bytes += 1;
+        assert_ne!(changed.signed_bytes(), m.signed_bytes());
+    }
 }

@@ -4,6 +4,7 @@
 //! The key comes from `CAIRN_SECRET_KEY` (64 hex digits) or from `secret.key` in the data
 //! directory (created 0600 on first start). Sealed values are ChaCha20-Poly1305 with a
 //! random nonce, stored as base64(nonce ++ ciphertext); the ledger never sees a password.
+//! The same key also derives the key that signs backup manifests (`signing`).
 
 use base64::Engine as _;
 use cairn_domain::CredentialRef;
@@ -14,8 +15,15 @@ use std::fmt;
 use std::io::Write;
 use std::path::Path;
 
+pub mod signing;
+
+pub use signing::SigningKey;
+
 /// The environment variable that, when set, holds the key (64 hex digits).
 pub const KEY_ENV: &str = "CAIRN_SECRET_KEY";
+
+/// The key's file in the data directory.
+pub const KEY_FILE: &str = "secret.key";
 
 #[derive(Debug, thiserror::Error)]
 pub enum KeyringError {
@@ -51,7 +59,7 @@ impl Keyring {
         if let Ok(hexkey) = std::env::var(KEY_ENV) {
             return Self::from_hex(hexkey.trim()).ok_or(KeyringError::BadEnvKey);
         }
-        let path = data_dir.join("secret.key");
+        let path = data_dir.join(KEY_FILE);
         let shown = path.display().to_string();
         match std::fs::read_to_string(&path) {
             Ok(text) => Self::from_hex(text.trim())
@@ -65,6 +73,41 @@ impl Keyring {
             }
             Err(e) => Err(KeyringError::BadKeyFile(shown, e.to_string())),
         }
+    }
+
+    /// The key `load_or_create` would use, without creating one: `None` when neither
+    /// `CAIRN_SECRET_KEY` nor `<data_dir>/secret.key` exists.
+    pub fn load(data_dir: &Path) -> Result<Option<Self>, KeyringError> {
+        if std::env::var_os(KEY_ENV).is_some() || data_dir.join(KEY_FILE).exists() {
+            Self::load_or_create(data_dir).map(Some)
+        } else {
+            Ok(None)
+        }
+    }
+
+    /// The key in `<data_dir>/secret.key` alone (ignoring `CAIRN_SECRET_KEY`), if any.
+    pub fn load_file_only(data_dir: &Path) -> Result<Option<Self>, KeyringError> {
+        let path = data_dir.join(KEY_FILE);
+        match std::fs::read_to_string(&path) {
+            Ok(text) => Self::from_hex(text.trim()).map(Some).ok_or_else(|| {
+                KeyringError::BadKeyFile(path.display().to_string(), "not 64 hex digits".into())
+            }),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(KeyringError::BadKeyFile(
+                path.display().to_string(),
+                e.to_string(),
+            )),
+        }
+    }
+
+    /// The key as 64 hex digits, for an operator's offline copy (`cairn key export`).
+    pub fn export_hex(&self) -> String {
+        hex::encode(self.key)
+    }
+
+    /// Writes this key as `<data_dir>/secret.key` (0600, atomically).
+    pub fn install(&self, data_dir: &Path) -> std::io::Result<()> {
+        write_private(&data_dir.join(KEY_FILE), self.export_hex().as_bytes())
     }
 
     pub fn from_hex(s: &str) -> Option<Self> {

@@ -65,6 +65,49 @@ pub enum Command {
     Job(JobArgs),
     /// List jobs, newest first.
     History(HistoryArgs),
+    /// The data directory's secret key: show its id, export it, import it (local only).
+    #[command(subcommand)]
+    Key(KeyCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum KeyCommand {
+    /// Print the key id (public; backups signed with this key name it).
+    Id(KeyIdArgs),
+    /// Copy the secret key out (for disaster recovery); the copy is as sensitive as the key.
+    Export(KeyExportArgs),
+    /// Install a secret key into a data directory (before `cairn up` first starts there).
+    Import(KeyImportArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct KeyIdArgs {
+    /// The data directory whose key is meant (`CAIRN_SECRET_KEY`, when set, wins as for `cairn up`).
+    #[arg(long, env = "CAIRN_DATA_DIR", default_value = "./cairn-data")]
+    pub data_dir: PathBuf,
+}
+
+#[derive(Debug, Args)]
+pub struct KeyExportArgs {
+    /// The data directory whose key is exported (`CAIRN_SECRET_KEY`, when set, wins as for `cairn up`).
+    #[arg(long, env = "CAIRN_DATA_DIR", default_value = "./cairn-data")]
+    pub data_dir: PathBuf,
+    /// A new file (created 0600, never overwritten), or `-` for stdout.
+    #[arg(long, value_name = "FILE|-")]
+    pub out: PathBuf,
+}
+
+#[derive(Debug, Args)]
+pub struct KeyImportArgs {
+    /// A file written by `cairn key export`, or `-` for stdin.
+    #[arg(value_name = "FILE|-")]
+    pub file: PathBuf,
+    /// The data directory to install the key into.
+    #[arg(long, env = "CAIRN_DATA_DIR", default_value = "./cairn-data")]
+    pub data_dir: PathBuf,
+    /// Replace a different key already there (its sealed passwords stop opening).
+    #[arg(long)]
+    pub replace: bool,
 }
 
 #[derive(Debug, Subcommand)]
@@ -154,6 +197,10 @@ pub struct RestoreArgs {
     /// Confirm that the target's current contents may be overwritten.
     #[arg(long)]
     pub yes: bool,
+    /// Accept a backup this cairn did not sign (unsigned, or signed with another key),
+    /// after checking where it comes from. A backup changed after signing is still refused.
+    #[arg(long)]
+    pub trust_unsigned: bool,
     /// Wait for the job to end, showing progress; exit 1 if it fails.
     #[arg(long)]
     pub wait: bool,
@@ -210,5 +257,8 @@ pub async fn run(cli: Cli) -> Result<Outcome, CliError> {
         Command::Restore(args) => restore::restore(&client()?, args, json).await,
         Command::Job(args) => job::show(&client()?, args, json).await,
         Command::History(args) => history::list(&client()?, args, json).await,
+        Command::Key(KeyCommand::Id(args)) => key::id(args, json),
+        Command::Key(KeyCommand::Export(args)) => key::export(args),
+        Command::Key(KeyCommand::Import(args)) => key::import(args),
     }
 }

@@ -3,6 +3,7 @@
 use super::error::{CliError, Outcome};
 use super::output;
 use cairn_domain::api::{BackupView, JobView};
+use cairn_domain::manifest::Trust;
 use cairn_domain::{EventPayload, Failure, JobId, JobKind, JobSpec, JobStatus};
 use serde::Serialize;
 
@@ -40,7 +41,13 @@ impl Summary {
         let state = &view.state;
         let backup = match (&state.spec, &state.backup) {
             (JobSpec::Backup { storage, .. }, Some(manifest)) => {
-                Some(BackupView::from_manifest(manifest, storage.as_str()))
+                // The manifest of a backup job comes from this cairn's own ledger, written
+                // by its dump worker: signed means signed by this cairn.
+                let trust = match manifest.signature {
+                    Some(_) => Trust::Signed,
+                    None => Trust::Unsigned,
+                };
+                Some(BackupView::from_manifest(manifest, storage.as_str(), trust))
             }
             _ => None,
         };

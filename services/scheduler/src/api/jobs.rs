@@ -90,6 +90,7 @@ pub async fn restore(
                 source,
                 backup: id.clone(),
                 storage: StorageName::default_storage(),
+                trust_unsigned: req.trust_unsigned,
             };
             return Err(reject(&s, spec, "unknown_target", unknown_target(&name)).await);
         }
@@ -123,6 +124,7 @@ pub async fn restore(
                     source: source.name.clone(),
                     backup: id,
                     storage: source.storage.clone(),
+                    trust_unsigned: req.trust_unsigned,
                 };
                 return Err(reject(&s, spec, "backup_not_found", message).await);
             }
@@ -134,9 +136,10 @@ pub async fn restore(
         source: source.name.clone(),
         backup: backup.clone(),
         storage: source.storage.clone(),
+        trust_unsigned: req.trust_unsigned,
     };
     let state = s.enqueue(spec, "api").await?;
-    tracing::info!(job_id = %state.job_id, target = %target.name, source = %source.name, %backup, "restore queued");
+    tracing::info!(job_id = %state.job_id, target = %target.name, source = %source.name, %backup, trust_unsigned = req.trust_unsigned, "restore queued");
     Ok((StatusCode::ACCEPTED, Json(created(&state))))
 }
 

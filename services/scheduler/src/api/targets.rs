@@ -156,9 +156,10 @@ pub async fn backups(
     let target = find_target(&s, &name)?;
     let store = store_of(&s, &target)?;
     let list = store.list_backups(&target.name).await?;
+    let key = s.keyring().signing_key();
     Ok(Json(
         list.iter()
-            .map(|m| BackupView::from_manifest(m, target.storage.as_str()))
+            .map(|m| BackupView::from_manifest(m, target.storage.as_str(), key.check(m)))
             .collect(),
     ))
 }

@@ -25,6 +25,7 @@ fn queued(kind: JobKind) -> E {
             source: target,
             backup: BackupId::new(t(0), job()),
             storage,
+            trust_unsigned: false,
         },
         JobKind::Prune => JobSpec::Prune {
             target,
@@ -64,6 +65,7 @@ fn manifest() -> Manifest {
         job_id: job(),
         created_at: t(0),
         duration_seconds: 1.0,
+        signature: None,
     }
 }
 

@@ -103,6 +103,11 @@ pub(crate) trait Rewrite: Send {
     fn push(&mut self, chunk: Bytes) -> Bytes;
     /// Whatever is still buffered when the input ends.
     fn finish(&mut self) -> Bytes;
+    /// Set when the input must not reach the tool at all (checked after every push and
+    /// after finish): the tool is then killed before it gets that chunk.
+    fn refusal(&mut self) -> Option<Failure> {
+        None
+    }
 }
 
 /// The identity rewrite.
@@ -209,6 +214,9 @@ pub(crate) async fn run_restore(
             }
             None => {
                 let tail = rewrite.finish();
+                if let Some(failure) = rewrite.refusal() {
+                    return Err(abandon(child, stdin, stderr, failure).await);
+                }
                 if !tail.is_empty() && stdin.write_all(&tail).await.is_err() {
                     stopped_reading = true;
                     break;
@@ -227,6 +235,9 @@ pub(crate) async fn run_restore(
         };
         let n = chunk.len() as u64;
         let chunk = rewrite.push(chunk);
+        if let Some(failure) = rewrite.refusal() {
+            return Err(abandon(child, stdin, stderr, failure).await);
+        }
         if stdin.write_all(&chunk).await.is_err() {
             stopped_reading = true;
             break;
@@ -244,6 +255,20 @@ pub(crate) async fn run_restore(
         ));
     }
     Ok(total)
+}
+
+/// Kills a load tool before it sees refused input (a `--single-transaction` load rolls
+/// back) and returns the reason.
+async fn abandon(
+    mut child: Child,
+    stdin: tokio::process::ChildStdin,
+    stderr: JoinHandle<StderrReport>,
+    failure: Failure,
+) -> Failure {
+    let _ = child.kill().await;
+    drop(stdin);
+    let _ = tokio::time::timeout(STDERR_AFTER_KILL, stderr).await;
+    failure
 }
 
 /// Decides the attempt from the exit status and what the tool printed on stderr.

@@ -8,6 +8,7 @@
 
 mod dump;
 mod restore;
+mod sandbox;
 
 pub(crate) use dump::dump;
 pub(crate) use restore::restore;

@@ -7,9 +7,12 @@
 //! partly restored; the failure says so. Whole server: every database except the system
 //! ones (`mysql`, `information_schema`, `performance_schema`, `sys`) is dropped, then the
 //! `--all-databases` dump recreates the rest and replaces the account tables.
+//!
+//! The client runs with `--sandbox` and `--binary-mode`: no client command written in an
+//! artifact (`\!`, `system`, `source`, `tee`, …) can run (see `sandbox.rs`).
 
 use super::dump::DEFAULTS_PREFIX;
-use super::{connect, map_error, quote_ident, tool, SYSTEM_DATABASES};
+use super::{connect, map_error, quote_ident, sandbox, tool, SYSTEM_DATABASES};
 use crate::child::{run_restore, Unchanged};
 use crate::{Connection, Progress};
 use bytes::Bytes;
@@ -18,6 +21,9 @@ use sqlx::mysql::MySqlConnection;
 use sqlx::{AssertSqlSafe, Executor};
 use std::sync::Arc;
 use tokio::sync::mpsc;
+
+/// The load client, in order of preference (see `sandbox.rs`).
+const CLIENTS: &[&str] = &["mariadb", "mysql"];
 
 /// How much of the artifact is read, at most, to find its first line.
 const HEADER_LIMIT: usize = 64 * 1024;
@@ -29,6 +35,7 @@ pub(crate) async fn restore(
     progress: Arc<Progress>,
 ) -> Result<u64, Failure> {
     let first = read_first_line(&mut input).await?;
+    sandbox::require(super::program(CLIENTS)).await?;
     let mut admin = connect(conn, None).await?;
     let database = match &conn.endpoint.scope {
         Scope::Database { name } => {
@@ -77,8 +84,9 @@ pub(crate) async fn restore(
     };
     let _ = sqlx::Connection::close(admin).await;
 
-    let (mut client, _cred) = tool(&["mariadb", "mysql"], conn)?;
+    let (mut client, _cred) = tool(CLIENTS, conn)?;
     client.cmd.args([
+        sandbox::SANDBOX,
         "--binary-mode",
         "--default-character-set=utf8mb4",
         "--max-allowed-packet=1073741824",

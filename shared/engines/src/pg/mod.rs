@@ -4,6 +4,7 @@
 //! sqlx gets the password in memory, the client tools read it from a private `PGPASSFILE`.
 
 mod dump;
+mod guard;
 mod restore;
 mod rewrite;
 

@@ -1,5 +1,7 @@
 //! PostgreSQL restores: the target ends up exactly as the backup was.
 //!
+//! Either way psql runs restricted (see `guard.rs`): no meta-command in an artifact runs.
+//!
 //! One database: the dump is loaded with `psql --single-transaction` into a fresh
 //! database created from `template0` under a temporary name; only when that succeeded is
 //! the old database dropped (`WITH (FORCE)`) and the new one renamed into its place, so a
@@ -14,9 +16,10 @@
 //! partly restored, and the job says so. Tablespaces are not prepared (their directories
 //! must exist and be empty, as for any pg_dumpall load).
 
+use super::guard::{self, MetaCommandGuard, Then};
 use super::rewrite::DumpallRewrite;
 use super::{connect, conninfo, map_error, quote_ident, quote_literal, tool, MAINTENANCE_DB};
-use crate::child::{run_restore, Rewrite, Unchanged};
+use crate::child::run_restore;
 use crate::{Connection, Progress};
 use bytes::Bytes;
 use cairn_domain::{Failure, Scope};
@@ -102,7 +105,10 @@ async fn restore_database(
             .arg("--dbname")
             .arg(conninfo(conn, Some(&tmp)))
             .env("PGOPTIONS", LOAD_OPTIONS);
-        run_restore(psql, expected, Vec::new(), input, &mut Unchanged, progress).await
+        let mut guard = MetaCommandGuard::new(false);
+        run_restore(psql, expected, Vec::new(), input, &mut guard, progress)
+            .await
+            .map_err(guard::explain)
     }
     .await;
     let bytes = match loaded {
@@ -276,16 +282,11 @@ async fn restore_server(
         .arg("--dbname")
         .arg(conninfo(conn, Some(MAINTENANCE_DB)))
         .env("PGOPTIONS", LOAD_OPTIONS);
-    let mut rewrite: Box<dyn Rewrite> = Box::new(DumpallRewrite::new(&me, &bootstrap));
-    run_restore(
-        psql,
-        expected,
-        Vec::new(),
-        input,
-        rewrite.as_mut(),
-        progress,
-    )
+    // The guard comes second: DumpallRewrite keys on the dump's own `\unrestrict` lines.
+    let mut rewrite = Then(DumpallRewrite::new(&me, &bootstrap), MetaCommandGuard::new(true));
+    run_restore(psql, expected, Vec::new(), input, &mut rewrite, progress)
     .await
+    .map_err(guard::explain)
     .map_err(|f| Failure {
         message: format!(
             "{}; the server is partly restored: run the restore again",

@@ -35,6 +35,7 @@ pub fn queued(target: &str, kind: JobKind) -> NewEvent {
             target,
             backup: BackupId::new(Utc::now(), JobId::new_random()),
             storage,
+            trust_unsigned: false,
         },
         JobKind::Prune => JobSpec::Prune {
             target,

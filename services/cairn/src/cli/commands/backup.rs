@@ -30,7 +30,7 @@ pub async fn list(client: &ApiClient, args: BackupsArgs, json: bool) -> Result<O
         );
         return Ok(Outcome::Success);
     }
-    let mut table = Table::new(&["ID", "CREATED", "SIZE", "STORED", "ENGINE", "VERSION"]);
+    let mut table = Table::new(&["ID", "CREATED", "SIZE", "STORED", "ENGINE", "VERSION", "TRUST"]);
     for b in &backups {
         table.row(vec![
             b.id.clone(),
@@ -39,6 +39,7 @@ pub async fn list(client: &ApiClient, args: BackupsArgs, json: bool) -> Result<O
             output::bytes(b.stored_bytes),
             b.engine.to_string(),
             b.server_version.clone(),
+            b.trust.to_string(),
         ]);
     }
     table.print()?;

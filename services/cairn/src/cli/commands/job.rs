@@ -31,10 +31,18 @@ pub async fn show(client: &ApiClient, args: JobArgs, json: bool) -> Result<Outco
             source,
             backup,
             storage,
+            trust_unsigned,
             ..
         } => fields.push((
             "restores",
-            format!("backup {backup} of {source} ({storage})"),
+            format!(
+                "backup {backup} of {source} ({storage}){}",
+                if *trust_unsigned {
+                    ", trusting an unsigned or foreign backup (--trust-unsigned)"
+                } else {
+                    ""
+                }
+            ),
         )),
         JobSpec::Prune { storage, keep, .. } => {
             fields.push(("prunes", format!("{storage}, keeping the newest {keep}")))

@@ -3,6 +3,7 @@
 pub mod backup;
 pub mod history;
 pub mod job;
+pub mod key;
 pub mod restore;
 pub mod storage;
 pub mod target;

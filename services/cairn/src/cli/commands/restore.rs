@@ -23,6 +23,7 @@ pub async fn restore(
         target: args.target.to_string(),
         backup: args.backup.clone(),
         from: args.from.as_ref().map(|s| s.to_string()),
+        trust_unsigned: args.trust_unsigned,
     };
     let created: JobCreated = client.post("/v1/restores", &request).await?;
     queued(client, created, json, args.wait).await
