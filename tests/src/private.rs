@@ -2,8 +2,10 @@
 //! `initdb` (run as the `postgres` OS user, which it insists on when we are root) and a
 //! `mariadbd` on a fresh data directory. Both listen on free ports and are removed on drop.
 //!
-//! The shared servers are never restored whole; tests that need a whole server skip
-//! themselves (with a message) when a private one cannot be started here.
+//! The shared servers are never restored whole, so the tests that need a whole server
+//! depend on these. One that cannot start fails its test with the reason
+//! ([`PrivatePg::start_or_fail`]), unless the operator opted out with
+//! `CAIRN_TEST_ALLOW_SKIP=whole-server` (see tests/README.md).
 
 use crate::env::containers_mode;
 use crate::mysql::My;
@@ -15,6 +17,32 @@ use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 const START_LIMIT: Duration = Duration::from_secs(120);
+
+/// The opt-out token of `CAIRN_TEST_ALLOW_SKIP` that lets whole-server tests pass without
+/// running when their private server cannot start.
+pub const WHOLE_SERVER: &str = "whole-server";
+
+/// Whether `CAIRN_TEST_ALLOW_SKIP` (a comma-separated list) names `token`.
+pub fn skip_allowed(token: &str) -> bool {
+    std::env::var("CAIRN_TEST_ALLOW_SKIP").is_ok_and(|v| v.split(',').any(|t| t.trim() == token))
+}
+
+/// The started server, or: a panic with `why` (a test that cannot run fails), or `None`
+/// with a message on stderr when the operator allowed `token` to be skipped.
+#[track_caller]
+pub fn or_fail<T>(started: Result<T, String>, what: &str, token: &str) -> Option<T> {
+    match started {
+        Ok(server) => Some(server),
+        Err(why) if skip_allowed(token) => {
+            eprintln!("SKIPPED (CAIRN_TEST_ALLOW_SKIP={token}) {what}: {why}");
+            None
+        }
+        Err(why) => panic!(
+            "cannot start {what}: {why}\n(set CAIRN_TEST_ALLOW_SKIP={token} to let this test \
+             pass without running on a machine that cannot start one)"
+        ),
+    }
+}
 
 fn running_as_root() -> bool {
     std::fs::read_to_string("/proc/self/status")
@@ -54,7 +82,18 @@ pub struct PrivatePg {
 }
 
 impl PrivatePg {
-    /// Starts a cluster, or says why it cannot (`Err`), so the caller can skip.
+    /// Starts a cluster; `None` only when it cannot start and `CAIRN_TEST_ALLOW_SKIP`
+    /// names `whole-server`, otherwise a failure naming the reason.
+    #[track_caller]
+    pub fn start_or_fail() -> Option<PrivatePg> {
+        or_fail(
+            PrivatePg::start(),
+            "a private PostgreSQL cluster",
+            WHOLE_SERVER,
+        )
+    }
+
+    /// Starts a cluster, or says why it cannot (`Err`).
     pub fn start() -> Result<PrivatePg, String> {
         if containers_mode() {
             return Err("CAIRN_TESTCONTAINERS=1: no local initdb".into());
@@ -175,7 +214,14 @@ pub struct PrivateMy {
 }
 
 impl PrivateMy {
-    /// Starts a server, or says why it cannot (`Err`), so the caller can skip.
+    /// Starts a server; `None` only when it cannot start and `CAIRN_TEST_ALLOW_SKIP`
+    /// names `whole-server`, otherwise a failure naming the reason.
+    #[track_caller]
+    pub fn start_or_fail() -> Option<PrivateMy> {
+        or_fail(PrivateMy::start(), "a private MariaDB server", WHOLE_SERVER)
+    }
+
+    /// Starts a server, or says why it cannot (`Err`).
     pub fn start() -> Result<PrivateMy, String> {
         if containers_mode() {
             return Err("CAIRN_TESTCONTAINERS=1: no local mariadbd".into());

@@ -111,25 +111,19 @@ fn redis_fingerprint_is_stable_and_sensitive() {
 
 #[test]
 fn private_servers_start_and_fingerprint_stably() {
-    match crate::private::PrivatePg::start() {
-        Ok(server) => {
-            server.pg.query("postgres", "CREATE DATABASE extra");
-            let fp = server.pg.server_fingerprint();
-            assert!(fp.0.contains_key("extra/relations"), "{fp}");
-            fp.assert_same(&server.pg.server_fingerprint(), "private pg, second look");
-        }
-        Err(why) => eprintln!("SKIPPED private PostgreSQL: {why}"),
+    if let Some(server) = crate::private::PrivatePg::start_or_fail() {
+        server.pg.query("postgres", "CREATE DATABASE extra");
+        let fp = server.pg.server_fingerprint();
+        assert!(fp.0.contains_key("extra/relations"), "{fp}");
+        fp.assert_same(&server.pg.server_fingerprint(), "private pg, second look");
     }
-    match crate::private::PrivateMy::start() {
-        Ok(server) => {
-            server.my.sql(None, "CREATE DATABASE extra");
-            let fp = server.my.server_fingerprint();
-            assert_eq!(fp.0["databases"], "extra", "{fp}");
-            fp.assert_same(
-                &server.my.server_fingerprint(),
-                "private mariadb, second look",
-            );
-        }
-        Err(why) => eprintln!("SKIPPED private MariaDB: {why}"),
+    if let Some(server) = crate::private::PrivateMy::start_or_fail() {
+        server.my.sql(None, "CREATE DATABASE extra");
+        let fp = server.my.server_fingerprint();
+        assert_eq!(fp.0["databases"], "extra", "{fp}");
+        fp.assert_same(
+            &server.my.server_fingerprint(),
+            "private mariadb, second look",
+        );
     }
 }

@@ -118,12 +118,8 @@ fn redis_single_db_round_trips_and_leaves_other_dbs_alone() {
 
 #[test]
 fn postgres_whole_server_round_trips_databases_and_roles() {
-    let server = match PrivatePg::start() {
-        Ok(s) => s,
-        Err(why) => {
-            eprintln!("SKIPPED postgres whole-server scope: cannot start a private cluster: {why}");
-            return;
-        }
+    let Some(server) = PrivatePg::start_or_fail() else {
+        return; // CAIRN_TEST_ALLOW_SKIP=whole-server, said so on stderr
     };
     let srv = &server.pg;
     srv.query("postgres", "CREATE ROLE cairn_it_reader LOGIN");
@@ -149,12 +145,8 @@ fn postgres_whole_server_round_trips_databases_and_roles() {
 
 #[test]
 fn mariadb_all_databases_round_trip() {
-    let server = match PrivateMy::start() {
-        Ok(s) => s,
-        Err(why) => {
-            eprintln!("SKIPPED mariadb all-databases scope: cannot start a private server: {why}");
-            return;
-        }
+    let Some(server) = PrivateMy::start_or_fail() else {
+        return; // CAIRN_TEST_ALLOW_SKIP=whole-server, said so on stderr
     };
     let my = &server.my;
     my.sql(

@@ -1,12 +1,13 @@
 //! `kill -9` of `cairn up` (and its dump child) in the middle of a backup: after a
-//! restart the job ends (a second attempt succeeds, or it fails) instead of staying
-//! `running` forever, no partial backup is listed, and the next backup works.
+//! restart the job is retried and succeeds as its second attempt (attempts remain, so
+//! giving up would be wrong), the first attempt's partial upload is gone, exactly one
+//! backup is listed, and the next backup works.
 
 use cairn_tests::*;
 use std::time::Duration;
 
 /// Long enough for a restarted server to notice the dead attempt (lease expiry) and
-/// either retry it or give up.
+/// run the second one.
 const RECOVERY_DEADLINE: Duration = Duration::from_secs(120);
 
 #[test]
@@ -48,60 +49,40 @@ fn a_backup_killed_mid_dump_recovers_and_leaves_no_partial_backup() {
         event_types(&job)
     );
     assert_contiguous_seqs(&job);
-    if status == "succeeded" {
-        assert!(
-            job["state"]["attempt"].as_u64().unwrap_or(0) > attempt_before,
-            "a backup that succeeded after the crash did so in a new attempt: {job:#}"
-        );
-    } else {
-        assert_eq!(
-            status, "failed",
-            "the killed job ends failed or succeeded: {job:#}"
-        );
-    }
+    assert_eq!(
+        status, "succeeded",
+        "a backup killed with attempts left is retried until it succeeds: {job:#}"
+    );
+    assert_eq!(
+        job["state"]["attempt"].as_u64(),
+        Some(attempt_before + 1),
+        "the retry after the crash is the next attempt: {job:#}"
+    );
 
-    // Whatever the outcome, every listed backup is complete and verifies.
+    // Exactly the retried backup is listed, complete and verified; the killed attempt's
+    // partial upload was cleaned before the retry started.
     let listed = app.backups("big");
-    for backup in &listed {
-        app.assert_backup_verifies("big", backup);
-    }
-    let folders: Vec<String> = std::fs::read_dir(app.storage_dir("big"))
-        .map(|d| {
-            d.flatten()
-                .map(|e| e.file_name().to_string_lossy().into_owned())
-                .collect()
-        })
-        .unwrap_or_default();
-    let succeeded = usize::from(status == "succeeded");
-    if succeeded == 1 {
-        // A second attempt starts only after the first one's partial upload is cleaned.
-        let incomplete: Vec<&String> = folders
-            .iter()
-            .filter(|f| {
-                !app.storage_dir("big")
-                    .join(f)
-                    .join("manifest.json")
-                    .is_file()
-            })
-            .collect();
-        assert!(
-            incomplete.is_empty(),
-            "partial uploads left after the retry succeeded: {incomplete:?}"
-        );
-    }
     assert_eq!(
         listed.len(),
-        succeeded,
+        1,
         "listed backups after the crash: {listed:#?}"
+    );
+    assert_eq!(listed[0]["job_id"].as_str(), Some(job_id.as_str()));
+    app.assert_backup_verifies("big", &listed[0]);
+    let incomplete: Vec<String> = std::fs::read_dir(app.storage_dir("big"))
+        .expect("the target's storage folder")
+        .flatten()
+        .filter(|e| !e.path().join("manifest.json").is_file())
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    assert!(
+        incomplete.is_empty(),
+        "partial uploads left after the retry succeeded: {incomplete:?}"
     );
 
     let summary = app.backup_wait("big");
     let after = app.backups("big");
-    assert_eq!(
-        after.len(),
-        succeeded + 1,
-        "the new backup is listed: {after:#?}"
-    );
+    assert_eq!(after.len(), 2, "the new backup is listed: {after:#?}");
     let new_id = job_id_of(&summary);
     let newest = &after[0];
     assert_eq!(

@@ -10,27 +10,34 @@ use cairn_domain::{
 use cairn_keyring::Keyring;
 use cairn_ledger::Ledger;
 use cairn_scheduler::{Scheduler, Settings};
+use std::path::Path;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
+use tokio::sync::Barrier;
 
 struct Harness {
     scheduler: Scheduler,
-    _dir: tempfile::TempDir,
+    dir: tempfile::TempDir,
+}
+
+/// A scheduler on the ledger in `dir` (a new one, or the one a previous scheduler left).
+async fn open_scheduler(dir: &Path, settings: Settings) -> Scheduler {
+    let ledger = Ledger::open(&dir.join("ledger")).unwrap();
+    let keyring = Keyring::from_hex(&"33".repeat(32)).unwrap();
+    Scheduler::new(
+        ledger,
+        Arc::new(InProcessBus::new()),
+        keyring,
+        dir,
+        settings,
+    )
+    .await
+    .unwrap()
 }
 
 async fn harness(settings: Settings) -> Harness {
     let dir = tempfile::tempdir().unwrap();
-    let ledger = Ledger::open(&dir.path().join("ledger")).unwrap();
-    let keyring = Keyring::from_hex(&"33".repeat(32)).unwrap();
-    let scheduler = Scheduler::new(
-        ledger,
-        Arc::new(InProcessBus::new()),
-        keyring,
-        dir.path(),
-        settings,
-    )
-    .await
-    .unwrap();
+    let scheduler = open_scheduler(dir.path(), settings).await;
     for name in ["orders", "users"] {
         let target = Target {
             name: TargetName::parse(name).unwrap(),
@@ -42,9 +49,17 @@ async fn harness(settings: Settings) -> Harness {
         };
         scheduler.ledger().put_target(&target).await.unwrap();
     }
-    Harness {
-        scheduler,
-        _dir: dir,
+    Harness { scheduler, dir }
+}
+
+impl Harness {
+    /// Stops this scheduler (closing its ledger) and starts a new one on the same data
+    /// dir, as a restarted process would.
+    async fn restart(self, settings: Settings) -> Harness {
+        let Harness { scheduler, dir } = self;
+        drop(scheduler);
+        let scheduler = open_scheduler(dir.path(), settings).await;
+        Harness { scheduler, dir }
     }
 }
 
@@ -101,33 +116,65 @@ async fn a_job_is_granted_once_and_a_target_runs_one_job_at_a_time() {
     );
 }
 
-#[tokio::test]
+/// Claimers per job in each round of the race below.
+const CLAIMERS_PER_JOB: usize = 2;
+/// Jobs on the one target in each round, and rounds.
+const JOBS: usize = 16;
+const ROUNDS: usize = 150;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn concurrent_claims_on_one_target_grant_exactly_one() {
     let h = harness(Settings::default()).await;
-    let mut jobs = Vec::new();
-    for _ in 0..6 {
-        jobs.push(
-            h.scheduler
-                .enqueue(backup("orders"), "test")
-                .await
-                .unwrap()
-                .job_id,
-        );
-    }
-    let mut handles = Vec::new();
-    for (i, job) in jobs.into_iter().enumerate() {
-        let s = h.scheduler.clone();
-        handles.push(tokio::spawn(async move {
-            s.claim(job, &worker(i as u32)).await.unwrap()
-        }));
-    }
-    let mut grants = 0;
-    for handle in handles {
-        if matches!(handle.await.unwrap(), ClaimReply::Granted(_)) {
-            grants += 1;
+    let s = &h.scheduler;
+    // Many rounds: each races every claimer of several jobs on one target, released at the
+    // same moment by a barrier on four runtime threads; the round's winner then ends its
+    // job, which frees the target for the next round (the losers stay queued, which does
+    // not hold the target).
+    for round in 0..ROUNDS {
+        let mut jobs = Vec::new();
+        for _ in 0..JOBS {
+            jobs.push(s.enqueue(backup("orders"), "test").await.unwrap().job_id);
         }
+        let claimers = jobs.len() * CLAIMERS_PER_JOB;
+        let start = Arc::new(Barrier::new(claimers));
+        let mut handles = Vec::new();
+        for i in 0..claimers {
+            let (s, start, job) = (s.clone(), start.clone(), jobs[i % jobs.len()]);
+            handles.push(tokio::spawn(async move {
+                start.wait().await;
+                let reply = s.claim(job, &worker(i as u32)).await.unwrap();
+                (job, reply)
+            }));
+        }
+        let mut grants = Vec::new();
+        for handle in handles {
+            if let (job, ClaimReply::Granted(g)) = handle.await.unwrap() {
+                grants.push((job, g.attempt));
+            }
+        }
+        assert_eq!(grants.len(), 1, "round {round}: grants {grants:?}");
+        let (winner, attempt) = grants[0];
+        assert_eq!(attempt, Attempt(1), "round {round}");
+        for job in &jobs {
+            let state = s.ledger().job(*job).unwrap().unwrap();
+            let claimed = s
+                .ledger()
+                .events(*job)
+                .unwrap()
+                .iter()
+                .filter(|e| e.payload.type_name() == "JobClaimed")
+                .count();
+            let (status, claims) = if *job == winner {
+                (JobStatus::Running, 1)
+            } else {
+                (JobStatus::Queued, 0)
+            };
+            assert_eq!((state.status, claimed), (status, claims), "round {round}");
+        }
+        s.fail(winner, attempt, Failure::permanent("test", "round over"))
+            .await
+            .unwrap();
     }
-    assert_eq!(grants, 1);
 }
 
 #[tokio::test]
@@ -194,9 +241,10 @@ async fn a_stale_attempt_is_fenced_after_its_lease_lapses() {
 
 #[tokio::test]
 async fn retryable_failures_back_off_until_attempts_run_out() {
+    let backoff = Duration::from_millis(1500);
     let settings = Settings {
         max_attempts: 2,
-        retry_backoff: Duration::from_millis(10),
+        retry_backoff: backoff,
         ..Settings::default()
     };
     let h = harness(settings).await;
@@ -204,6 +252,7 @@ async fn retryable_failures_back_off_until_attempts_run_out() {
     let job = s.enqueue(backup("orders"), "test").await.unwrap().job_id;
 
     granted(s.claim(job, &worker(1)).await.unwrap());
+    let failed_at = Instant::now();
     let reply = s
         .fail(
             job,
@@ -212,27 +261,47 @@ async fn retryable_failures_back_off_until_attempts_run_out() {
         )
         .await
         .unwrap();
-    assert_eq!(reply.retry_in(), Some(Duration::from_millis(10)));
+    assert_eq!(reply.retry_in(), Some(backoff));
     assert_eq!(
         s.ledger().job(job).unwrap().unwrap().status,
         JobStatus::RetryDue
     );
 
-    // Claimable only once the retry is due; poll the claim until it is.
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    // Not claimable before the backoff has passed, claimable after: poll the claim (a
+    // grant whose reply came back before `failed_at + backoff` was decided too early).
+    let deadline = failed_at + backoff + Duration::from_secs(10);
+    let mut refused_early = 0;
     let g = loop {
-        match s.claim(job, &worker(1)).await.unwrap() {
-            ClaimReply::Granted(g) => break *g,
-            ClaimReply::Busy { retry_after_ms, .. } => {
+        let reply = s.claim(job, &worker(1)).await.unwrap();
+        let answered_after = failed_at.elapsed();
+        match reply {
+            ClaimReply::Granted(g) => {
                 assert!(
-                    tokio::time::Instant::now() < deadline,
-                    "retry never became due"
+                    answered_after >= backoff,
+                    "granted {answered_after:?} after the failure, before the {backoff:?} backoff"
                 );
-                tokio::time::sleep(Duration::from_millis(retry_after_ms)).await;
+                break *g;
+            }
+            ClaimReply::Busy {
+                retry_after_ms,
+                reason,
+            } => {
+                assert!(reason.contains("not due"), "{reason}");
+                assert!(
+                    retry_after_ms <= backoff.as_millis() as u64,
+                    "{retry_after_ms} ms"
+                );
+                refused_early += 1;
+                assert!(Instant::now() < deadline, "the retry never became due");
+                tokio::time::sleep(Duration::from_millis(50)).await;
             }
             other => panic!("{other:?}"),
         }
     };
+    assert!(
+        refused_early > 0,
+        "the first claim after the failure was granted at once"
+    );
     assert_eq!(g.attempt, Attempt(2));
     let reply = s
         .fail(
@@ -281,9 +350,41 @@ async fn a_permanent_failure_ends_the_job_at_once() {
 #[tokio::test]
 async fn restart_expires_orphaned_attempts_and_a_removed_target_cancels_its_jobs() {
     let h = harness(Settings::default()).await;
+    let running = h
+        .scheduler
+        .enqueue(backup("orders"), "test")
+        .await
+        .unwrap()
+        .job_id;
+    granted(h.scheduler.claim(running, &worker(1)).await.unwrap());
+    let waiting = h
+        .scheduler
+        .enqueue(backup("users"), "test")
+        .await
+        .unwrap()
+        .job_id;
+    let events_before = h.scheduler.ledger().events(running).unwrap().len();
+
+    // The process stops with attempt 1 running; a new scheduler opens the same ledger.
+    let h = h.restart(Settings::default()).await;
     let s = &h.scheduler;
-    let running = s.enqueue(backup("orders"), "test").await.unwrap().job_id;
-    granted(s.claim(running, &worker(1)).await.unwrap());
+    let state = s.ledger().job(running).unwrap().unwrap();
+    assert_eq!(
+        (state.status, state.attempt),
+        (JobStatus::Running, 1),
+        "the running attempt is in the reopened ledger"
+    );
+    assert_eq!(s.ledger().events(running).unwrap().len(), events_before);
+    assert_eq!(
+        s.ledger().job(waiting).unwrap().unwrap().status,
+        JobStatus::Queued
+    );
+    assert!(s
+        .ledger()
+        .target(&TargetName::parse("orders").unwrap())
+        .unwrap()
+        .is_some());
+
     assert_eq!(s.expire_orphaned_attempts().await.unwrap(), 1);
     let state = s.ledger().job(running).unwrap().unwrap();
     assert_eq!(state.status, JobStatus::RetryDue);
@@ -292,18 +393,17 @@ async fn restart_expires_orphaned_attempts_and_a_removed_target_cancels_its_jobs
         Attempt(2)
     );
 
-    let orphan = s.enqueue(backup("users"), "test").await.unwrap().job_id;
     assert!(s
         .ledger()
         .remove_target(&TargetName::parse("users").unwrap())
         .await
         .unwrap());
     assert!(matches!(
-        s.claim(orphan, &worker(1)).await.unwrap(),
+        s.claim(waiting, &worker(1)).await.unwrap(),
         ClaimReply::Denied { .. }
     ));
     assert_eq!(
-        s.ledger().job(orphan).unwrap().unwrap().status,
+        s.ledger().job(waiting).unwrap().unwrap().status,
         JobStatus::Cancelled
     );
 }

@@ -6,7 +6,7 @@ mod redis_common;
 
 use cairn_domain::Endpoint;
 use cairn_engines::{redis as engine, Connection};
-use redis_common::{free_port, with_password, Server};
+use redis_common::{free_port, with_password, Server, Stopped};
 use std::time::{Duration, Instant};
 
 #[tokio::test]
@@ -79,21 +79,15 @@ async fn a_db_beyond_the_servers_count_is_refused() {
 
 #[tokio::test]
 async fn a_server_that_never_answers_times_out_as_retryable() {
-    // Accepts connections and never replies.
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let port = listener.local_addr().unwrap().port();
-    let hold = tokio::spawn(async move {
-        let mut held = Vec::new();
-        while let Ok((socket, _)) = listener.accept().await {
-            held.push(socket);
-        }
-    });
-    let conn = Connection {
-        endpoint: Endpoint::parse(&format!("redis://127.0.0.1:{port}/")).unwrap(),
-        password: None,
-    };
+    // A real redis-server, frozen with SIGSTOP: connections are accepted by the kernel
+    // and never answered.
+    let server = Server::start(&[]).await;
+    let port = server.port;
+    let stopped = Stopped::new(server);
     let started = Instant::now();
-    let err = engine::preflight(&conn).await.unwrap_err();
+    let err = engine::preflight(&stopped.server().conn(""))
+        .await
+        .unwrap_err();
     assert_eq!(err.code, "unreachable", "{err}");
     assert!(err.retryable);
     assert!(err.message.contains(&format!("127.0.0.1:{port}")), "{err}");
@@ -102,5 +96,7 @@ async fn a_server_that_never_answers_times_out_as_retryable() {
         "{:?}",
         started.elapsed()
     );
-    hold.abort();
+    // Resumed, the same server passes: the failure was the hang, not the server.
+    let server = stopped.resume();
+    engine::preflight(&server.conn("")).await.unwrap();
 }

@@ -247,6 +247,9 @@ async fn keys_that_expired_since_the_backup_are_not_restored() {
         .arg("2")
         .arg("EX")
         .arg(600)
+        .cmd("SET")
+        .arg("forever")
+        .arg("3")
         .query_async(&mut con)
         .await
         .unwrap();
@@ -264,21 +267,54 @@ async fn keys_that_expired_since_the_backup_are_not_restored() {
         assert!(Instant::now() < deadline, "key never expired");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+    // After the backup: `short` comes back without a TTL, `long` gets another value and a
+    // short TTL, `forever` gets a TTL, and a new key appears. A restore that did nothing
+    // would leave every one of these visible.
+    let _: () = redis::pipe()
+        .cmd("SET")
+        .arg("short")
+        .arg("written after the backup")
+        .cmd("SET")
+        .arg("long")
+        .arg("changed")
+        .arg("EX")
+        .arg(30)
+        .cmd("EXPIRE")
+        .arg("forever")
+        .arg(45)
+        .cmd("SET")
+        .arg("added")
+        .arg("after the backup")
+        .query_async(&mut con)
+        .await
+        .unwrap();
     restore_from(&server.conn(""), json!({"kind": "server"}), artifact, None)
         .await
         .unwrap();
-    let keys: Vec<String> = redis::cmd("KEYS")
+    let mut keys: Vec<String> = redis::cmd("KEYS")
         .arg("*")
         .query_async(&mut con)
         .await
         .unwrap();
-    assert_eq!(keys, vec!["long".to_string()]);
-    let ttl: i64 = redis::cmd("TTL")
+    keys.sort();
+    assert_eq!(keys, vec!["forever".to_string(), "long".to_string()]);
+    let (long, long_ttl, forever, forever_ttl): (String, i64, String, i64) = redis::pipe()
+        .cmd("GET")
         .arg("long")
+        .cmd("TTL")
+        .arg("long")
+        .cmd("GET")
+        .arg("forever")
+        .cmd("TTL")
+        .arg("forever")
         .query_async(&mut con)
         .await
         .unwrap();
-    assert!((595..=600).contains(&ttl), "ttl {ttl}");
+    assert_eq!((long.as_str(), forever.as_str()), ("2", "3"));
+    // The backed-up expiry, counted from backup time: at most 600 s, and the test has not
+    // run for more than a few minutes.
+    assert!((500..=600).contains(&long_ttl), "ttl of long: {long_ttl}");
+    assert_eq!(forever_ttl, -1, "a key without a TTL stays without one");
 }
 
 #[tokio::test]
@@ -290,9 +326,24 @@ async fn dump_and_restore_throughput_on_200k_keys() {
         .query_async(&mut con)
         .await
         .unwrap();
+    let sample: Vec<u8> = redis::cmd("GET")
+        .arg("key:123456")
+        .query_async(&mut con)
+        .await
+        .unwrap();
     let started = Instant::now();
     let artifact = dump_to_vec(&server.conn("")).await.unwrap();
     let dumped = started.elapsed();
+    // Empty the server and leave a stray key, so the count below holds only if the
+    // restore wrote every key (and removed what was not in the backup).
+    let _: () = redis::pipe()
+        .cmd("FLUSHALL")
+        .cmd("SET")
+        .arg("stray")
+        .arg("after the backup")
+        .query_async(&mut con)
+        .await
+        .unwrap();
     let started = Instant::now();
     restore_from(
         &server.conn(""),
@@ -303,8 +354,21 @@ async fn dump_and_restore_throughput_on_200k_keys() {
     .await
     .unwrap();
     let restored = started.elapsed();
-    let size: i64 = redis::cmd("DBSIZE").query_async(&mut con).await.unwrap();
+    let (size, stray, restored_sample): (i64, bool, Vec<u8>) = redis::pipe()
+        .cmd("DBSIZE")
+        .cmd("EXISTS")
+        .arg("stray")
+        .cmd("GET")
+        .arg("key:123456")
+        .query_async(&mut con)
+        .await
+        .unwrap();
     assert_eq!(size, 200_000);
+    assert!(
+        !stray,
+        "a key written after the backup survived the restore"
+    );
+    assert_eq!(restored_sample, sample);
     eprintln!(
         "redis 200k keys, {} MiB raw: dump {:.2}s ({:.0} keys/s), restore {:.2}s ({:.0} keys/s)",
         artifact.len() / (1024 * 1024),

@@ -85,7 +85,8 @@ impl ArtifactStore {
                 manifest.target.as_str(),
                 manifest.id.as_str(),
             ))?;
-        let json = serde_json::to_vec_pretty(manifest)
+        let json = manifest
+            .to_json()
             .map_err(|e| StorageError::BadManifest(manifest.id.to_string(), e.to_string()))?;
         let location = layout::manifest_path(&manifest.target, &manifest.id)?;
         self.store.put(&location, PutPayload::from(json)).await?;
@@ -107,7 +108,7 @@ impl ArtifactStore {
             .map_err(StorageError::missing_as(target.as_str(), backup.as_str()))?
             .bytes()
             .await?;
-        serde_json::from_slice(&bytes).map_err(|e| {
+        Manifest::from_json(&bytes).map_err(|e| {
             StorageError::BadManifest(backup_prefix(target, backup.as_str()), e.to_string())
         })
     }

@@ -80,6 +80,49 @@ impl Drop for Server {
     }
 }
 
+/// A server frozen with SIGSTOP: the kernel still accepts connections on its port, and
+/// nothing ever answers them (a hung server). Dropping it sends SIGCONT, then the
+/// server's own drop kills it.
+pub struct Stopped(Option<Server>);
+
+impl Stopped {
+    pub fn new(server: Server) -> Stopped {
+        signal(&server.child, "STOP");
+        Stopped(Some(server))
+    }
+
+    pub fn server(&self) -> &Server {
+        self.0.as_ref().expect("stopped server")
+    }
+
+    /// Lets the server run again.
+    pub fn resume(mut self) -> Server {
+        let server = self.0.take().expect("stopped server");
+        signal(&server.child, "CONT");
+        server
+    }
+}
+
+impl Drop for Stopped {
+    fn drop(&mut self) {
+        if let Some(server) = &self.0 {
+            signal(&server.child, "CONT");
+        }
+    }
+}
+
+/// Sends signal `name` with kill(1) (the workspace denies `unsafe`, so no libc::kill).
+/// Never panics: it also runs in `Drop`, where a panic during a panic would abort.
+fn signal(child: &Child, name: &str) {
+    let sent = Command::new("kill")
+        .args(["-s", name, &child.id().to_string()])
+        .status()
+        .is_ok_and(|s| s.success());
+    if !sent {
+        eprintln!("kill -s {name} {} failed", child.id());
+    }
+}
+
 pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
