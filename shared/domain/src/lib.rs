@@ -12,6 +12,7 @@ pub mod ids;
 pub mod job;
 pub mod manifest;
 pub mod names;
+pub mod role;
 pub mod state;
 pub mod target;
 
@@ -21,6 +22,7 @@ pub use failure::Failure;
 pub use ids::{Attempt, BackupId, EventId, JobId, WorkerId};
 pub use job::{JobKind, JobSpec, JobStatus};
 pub use manifest::Manifest;
-pub use names::{NameError, StorageName, TargetName};
+pub use names::{NameError, StorageName, TargetName, TokenName};
+pub use role::Role;
 pub use state::{JobState, TransitionError};
 pub use target::{CredentialRef, StorageConfig, StorageKind, Target};
