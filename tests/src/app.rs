@@ -124,7 +124,11 @@ impl App {
     }
 
     pub fn server_url(&self) -> String {
-        let scheme = if self.ca_file.is_some() { "https" } else { "http" };
+        let scheme = if self.ca_file.is_some() {
+            "https"
+        } else {
+            "http"
+        };
         format!("{scheme}://127.0.0.1:{}", self.port)
     }
 
@@ -172,8 +176,9 @@ impl App {
         self.child = Some(child);
         self.wait_healthy();
         let path = self.data_dir().join("admin.token");
-        self.admin_token = std::fs::read_to_string(&path)
-            .unwrap_or_else(|e| panic!("`cairn up` is up but {} is unreadable: {e}", path.display()));
+        self.admin_token = std::fs::read_to_string(&path).unwrap_or_else(|e| {
+            panic!("`cairn up` is up but {} is unreadable: {e}", path.display())
+        });
     }
 
     fn wait_healthy(&mut self) {

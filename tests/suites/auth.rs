@@ -145,10 +145,7 @@ fn roles_limit_what_a_token_may_do_and_events_name_the_token() {
     );
     out.expect_code(0, "operate backs up");
     let job_id = job_id_of(&summary(&out));
-    let out = app.cairn_as(
-        Some(&ops),
-        &["target", "add", "other", "--url", &db.url()],
-    );
+    let out = app.cairn_as(Some(&ops), &["target", "add", "other", "--url", &db.url()]);
     out.expect_code(2, "operate may not add targets");
     assert!(out.stderr.contains("needs role admin"), "{}", out.stderr);
     app.cairn_as(Some(&ops), &["token", "list"])
@@ -188,9 +185,9 @@ fn roles_limit_what_a_token_may_do_and_events_name_the_token() {
     assert!(out.stderr.contains("unknown or revoked"), "{}", out.stderr);
     let list = app.cairn(&["token", "list", "--json"]);
     list.expect_code(0, "token list");
-    for secret in [&reader, &ops, app.admin_token()] {
-        assert!(!list.stdout.contains(secret.as_str()));
-        assert!(!app.log().contains(secret.as_str()), "a token reached the log");
+    for secret in [reader.as_str(), ops.as_str(), app.admin_token()] {
+        assert!(!list.stdout.contains(secret));
+        assert!(!app.log().contains(secret), "a token reached the log");
     }
     let tokens = list.json();
     let revoked = tokens
@@ -208,8 +205,13 @@ fn roles_limit_what_a_token_may_do_and_events_name_the_token() {
     out.expect_code(2, "revoking the last admin token");
     assert!(out.stderr.contains("last admin token"), "{}", out.stderr);
     let admin2 = app.create_token("admin-2", "admin");
-    app.cairn_full(&["token", "revoke", "admin"], None, &[("CAIRN_TOKEN", &admin2)], WAIT_LIMIT)
-        .expect_code(0, "revoke admin with another admin token");
+    app.cairn_full(
+        &["token", "revoke", "admin"],
+        None,
+        &[("CAIRN_TOKEN", &admin2)],
+        WAIT_LIMIT,
+    )
+    .expect_code(0, "revoke admin with another admin token");
     app.cairn(&["target", "list"])
         .expect_code(2, "the revoked first admin token");
 }
@@ -221,7 +223,10 @@ fn the_first_admin_token_is_a_private_file_kept_across_restarts() {
     let meta = std::fs::metadata(&path).expect("admin.token exists");
     assert_eq!(meta.permissions().mode() & 0o777, 0o600);
     let token = std::fs::read_to_string(&path).unwrap();
-    assert!(token.starts_with("cairn_"), "the file holds the token alone");
+    assert!(
+        token.starts_with("cairn_"),
+        "the file holds the token alone"
+    );
     assert_eq!(token.trim(), token, "no line end or blanks");
     assert_eq!(token.split_whitespace().count(), 1);
     let announced = |log: &str| log.matches("created the first admin token").count();
@@ -316,14 +321,36 @@ fn certificates(dir: &Path) -> (PathBuf, PathBuf, PathBuf) {
             String::from_utf8_lossy(&out.stderr)
         );
     };
-    let ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes"];
+    let ec = [
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:P-256",
+        "-nodes",
+    ];
     let mut ca = vec!["req", "-x509"];
     ca.extend(ec);
-    ca.extend(["-keyout", "ca.key", "-out", "ca.pem", "-days", "2", "-subj", "/CN=cairn test CA"]);
+    ca.extend([
+        "-keyout",
+        "ca.key",
+        "-out",
+        "ca.pem",
+        "-days",
+        "2",
+        "-subj",
+        "/CN=cairn test CA",
+    ]);
     run(&ca);
     let mut csr = vec!["req"];
     csr.extend(ec);
-    csr.extend(["-keyout", "server.key", "-out", "server.csr", "-subj", "/CN=127.0.0.1"]);
+    csr.extend([
+        "-keyout",
+        "server.key",
+        "-out",
+        "server.csr",
+        "-subj",
+        "/CN=127.0.0.1",
+    ]);
     run(&csr);
     std::fs::write(
         dir.join("ext.cnf"),
@@ -331,8 +358,21 @@ fn certificates(dir: &Path) -> (PathBuf, PathBuf, PathBuf) {
     )
     .unwrap();
     run(&[
-        "x509", "-req", "-in", "server.csr", "-CA", "ca.pem", "-CAkey", "ca.key",
-        "-CAcreateserial", "-out", "server.pem", "-days", "2", "-extfile", "ext.cnf",
+        "x509",
+        "-req",
+        "-in",
+        "server.csr",
+        "-CA",
+        "ca.pem",
+        "-CAkey",
+        "ca.key",
+        "-CAcreateserial",
+        "-out",
+        "server.pem",
+        "-days",
+        "2",
+        "-extfile",
+        "ext.cnf",
     ]);
     (
         dir.join("server.pem"),
@@ -367,9 +407,19 @@ fn https_with_a_self_signed_ca_needs_the_ca_file() {
 
     // Plain HTTP to the HTTPS port gets no answer the CLI accepts.
     let mut cmd = Command::new(cairn_bin());
-    cmd.args(["--server", &format!("http://127.0.0.1:{}", app.port), "target", "list"])
-        .env("CAIRN_TOKEN", app.admin_token())
-        .env_remove("CAIRN_SERVER");
+    cmd.args([
+        "--server",
+        &format!("http://127.0.0.1:{}", app.port),
+        "target",
+        "list",
+    ])
+    .env("CAIRN_TOKEN", app.admin_token())
+    .env_remove("CAIRN_SERVER");
     let out = cairn_tests::util::run(cmd, None, Duration::from_secs(60));
-    assert_ne!(out.code, 0, "plain HTTP to an HTTPS server: {}", out.all_text());
+    assert_ne!(
+        out.code,
+        0,
+        "plain HTTP to an HTTPS server: {}",
+        out.all_text()
+    );
 }

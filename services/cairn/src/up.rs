@@ -5,6 +5,7 @@
 //! `--insecure-listen`. The first start writes the first admin token to
 //! `<data-dir>/admin.token`.
 
+use crate::cli::CliError;
 use anyhow::Context;
 use cairn_bus::inproc::InProcessBus;
 use cairn_bus::worker::{run_worker, AttemptRunner, WorkerConfig};
@@ -12,7 +13,6 @@ use cairn_bus::{Control, JobBus};
 use cairn_domain::{JobKind, JobStatus, WorkerId};
 use cairn_keyring::Keyring;
 use cairn_ledger::Ledger;
-use crate::cli::CliError;
 use cairn_scheduler::{api, Scheduler, Settings};
 use clap::Args;
 use std::net::SocketAddr;

@@ -156,7 +156,11 @@ mod tests {
         let b = generate();
         assert_ne!(a.token, b.token);
         assert!(a.token.starts_with(TOKEN_PREFIX));
-        assert_eq!(a.token.len(), TOKEN_PREFIX.len() + 43, "32 bytes in base64url");
+        assert_eq!(
+            a.token.len(),
+            TOKEN_PREFIX.len() + 43,
+            "32 bytes in base64url"
+        );
         assert!(a.token[TOKEN_PREFIX.len()..]
             .chars()
             .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_'));
@@ -177,9 +181,13 @@ mod tests {
         let token = std::fs::read_to_string(&path).unwrap();
         let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
         assert_eq!(mode, 0o600);
-        let found = authenticate(&ledger, &token).unwrap().expect("the token works");
+        let found = authenticate(&ledger, &token)
+            .unwrap()
+            .expect("the token works");
         assert_eq!((found.name.as_str(), found.role), ("admin", Role::Admin));
-        assert!(authenticate(&ledger, &format!("{token}x")).unwrap().is_none());
+        assert!(authenticate(&ledger, &format!("{token}x"))
+            .unwrap()
+            .is_none());
 
         assert_eq!(
             ensure_admin_token(&ledger, dir.path()).await.unwrap(),

@@ -47,7 +47,12 @@ fn concrete(path: &str) -> String {
         .replace("{id}", "0190a5b2-7c1e-7000-8000-000000000000")
 }
 
-async fn call(s: &Scheduler, method: &str, path: &str, token: Option<&str>) -> (StatusCode, String) {
+async fn call(
+    s: &Scheduler,
+    method: &str,
+    path: &str,
+    token: Option<&str>,
+) -> (StatusCode, String) {
     let mut request = Request::builder()
         .method(Method::from_bytes(method.as_bytes()).unwrap())
         .uri(format!("{}?timeout_ms=1", concrete(path)))
@@ -92,7 +97,11 @@ async fn every_route_checks_the_token_and_its_role() {
         guarded += 1;
         for presented in [None, Some("cairn_unknown"), Some("")] {
             let (status, body) = call(&s, method, path, presented).await;
-            assert_eq!(status, StatusCode::UNAUTHORIZED, "{method} {path} with {presented:?}");
+            assert_eq!(
+                status,
+                StatusCode::UNAUTHORIZED,
+                "{method} {path} with {presented:?}"
+            );
             assert!(body.contains("\"code\":\"unauthenticated\""), "{body}");
             assert!(body.contains("Authorization: Bearer"), "{body}");
         }
@@ -104,7 +113,10 @@ async fn every_route_checks_the_token_and_its_role() {
         ] {
             let (status, body) = call(&s, method, path, Some(t)).await;
             if role.covers(needed) {
-                assert!(!denied(status), "{name} on {method} {path}: {status} {body}");
+                assert!(
+                    !denied(status),
+                    "{name} on {method} {path}: {status} {body}"
+                );
                 // The route exists: not the router's empty 404, nor a 405.
                 assert!(
                     !(status == StatusCode::NOT_FOUND && body.is_empty())
@@ -112,7 +124,11 @@ async fn every_route_checks_the_token_and_its_role() {
                     "{method} {path} is listed but not routed ({status})"
                 );
             } else {
-                assert_eq!(status, StatusCode::FORBIDDEN, "{name} on {method} {path}: {body}");
+                assert_eq!(
+                    status,
+                    StatusCode::FORBIDDEN,
+                    "{name} on {method} {path}: {body}"
+                );
                 assert!(body.contains(&format!("needs role {needed}")), "{body}");
             }
         }

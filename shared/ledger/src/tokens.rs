@@ -100,7 +100,10 @@ impl Ledger {
             match result {
                 Ok(()) => {}
                 Err(TransactionError::Abort(())) => {
-                    return Err(LedgerError::Exists(format!("token {:?}", record.name.as_str())))
+                    return Err(LedgerError::Exists(format!(
+                        "token {:?}",
+                        record.name.as_str()
+                    )))
                 }
                 Err(TransactionError::Storage(e)) => return Err(e.into()),
             }
@@ -209,9 +212,8 @@ impl Ledger {
             .take(limit)
             .map(|item| {
                 let (_, bytes) = item?;
-                codec::decode(&bytes).map_err(|e| {
-                    corrupt(&self.inner.path, format!("a stored audit record: {e}"))
-                })
+                codec::decode(&bytes)
+                    .map_err(|e| corrupt(&self.inner.path, format!("a stored audit record: {e}")))
             })
             .collect()
     }

@@ -39,8 +39,13 @@ impl ApiClient {
             .user_agent(concat!("cairn/", env!("CARGO_PKG_VERSION")));
         let token_source = token.as_ref().map(|t| t.source.clone());
         if let Some(token) = token {
-            let mut value = HeaderValue::from_str(&format!("Bearer {}", token.value))
-                .map_err(|_| CliError::usage(format!("the token from {} is not valid in a header", token.source)))?;
+            let mut value =
+                HeaderValue::from_str(&format!("Bearer {}", token.value)).map_err(|_| {
+                    CliError::usage(format!(
+                        "the token from {} is not valid in a header",
+                        token.source
+                    ))
+                })?;
             value.set_sensitive(true);
             let mut headers = HeaderMap::new();
             headers.insert(AUTHORIZATION, value);
@@ -210,9 +215,8 @@ async fn api_error(status: StatusCode, response: Response) -> CliError {
 
 /// The certificates of a PEM file (one or a bundle).
 fn ca_certificates(path: &std::path::Path) -> Result<Vec<reqwest::Certificate>, CliError> {
-    let pem = std::fs::read(path).map_err(|e| {
-        CliError::usage(format!("cannot read --ca-file {}: {e}", path.display()))
-    })?;
+    let pem = std::fs::read(path)
+        .map_err(|e| CliError::usage(format!("cannot read --ca-file {}: {e}", path.display())))?;
     let certs = reqwest::Certificate::from_pem_bundle(&pem).map_err(|e| {
         CliError::usage(format!(
             "--ca-file {} holds no PEM certificate: {e}",

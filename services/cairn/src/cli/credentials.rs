@@ -95,13 +95,21 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join("t");
         std::fs::write(&file, "cairn_fromfile\n").unwrap();
-        let flag = resolve(DEFAULT_SERVER, Some("cairn_flag".into()), Some(file.clone()))
+        let flag = resolve(
+            DEFAULT_SERVER,
+            Some("cairn_flag".into()),
+            Some(file.clone()),
+        )
+        .unwrap()
+        .unwrap();
+        assert_eq!(flag.value, "cairn_flag");
+        let from_file = resolve("http://10.0.0.1:7070", None, Some(file))
             .unwrap()
             .unwrap();
-        assert_eq!(flag.value, "cairn_flag");
-        let from_file = resolve("http://10.0.0.1:7070", None, Some(file)).unwrap().unwrap();
         assert_eq!(from_file.value, "cairn_fromfile", "the line end is trimmed");
-        assert!(resolve("http://10.0.0.1:7070", None, None).unwrap().is_none());
+        assert!(resolve("http://10.0.0.1:7070", None, None)
+            .unwrap()
+            .is_none());
     }
 
     #[test]

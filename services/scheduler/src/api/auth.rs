@@ -39,7 +39,11 @@ pub const ROUTES: &[(&str, &str, Access)] = &[
     ("GET", "/v1/targets", Access::Needs(Role::Read)),
     ("GET", "/v1/targets/{name}", Access::Needs(Role::Read)),
     ("DELETE", "/v1/targets/{name}", Access::Needs(Role::Admin)),
-    ("GET", "/v1/targets/{name}/backups", Access::Needs(Role::Read)),
+    (
+        "GET",
+        "/v1/targets/{name}/backups",
+        Access::Needs(Role::Read),
+    ),
     ("POST", "/v1/storages", Access::Needs(Role::Admin)),
     ("GET", "/v1/storages", Access::Needs(Role::Read)),
     ("POST", "/v1/backups", Access::Needs(Role::Operate)),
@@ -128,7 +132,11 @@ impl Denial {
 
 /// The bearer token of a request, if it has one that is well-formed.
 fn bearer(request: &Request) -> Option<&str> {
-    let value = request.headers().get(header::AUTHORIZATION)?.to_str().ok()?;
+    let value = request
+        .headers()
+        .get(header::AUTHORIZATION)?
+        .to_str()
+        .ok()?;
     let (scheme, token) = value.split_once(' ')?;
     let token = token.trim();
     (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty()).then_some(token)

@@ -63,10 +63,7 @@ pub async fn serve(
 }
 
 /// Reads a PEM certificate chain and private key for [`serve_tls`].
-pub async fn load_tls(
-    cert: &std::path::Path,
-    key: &std::path::Path,
-) -> std::io::Result<TlsConfig> {
+pub async fn load_tls(cert: &std::path::Path, key: &std::path::Path) -> std::io::Result<TlsConfig> {
     TlsConfig::from_pem_file(cert, key).await
 }
 

@@ -103,6 +103,9 @@ pub async fn audit(
     State(s): State<Scheduler>,
     Query(p): Query<AuditParams>,
 ) -> ApiResult<Json<Vec<AuditEntry>>> {
-    let limit = p.limit.unwrap_or(50).clamp(1, cairn_ledger::AUDIT_KEEP as usize);
+    let limit = p
+        .limit
+        .unwrap_or(50)
+        .clamp(1, cairn_ledger::AUDIT_KEEP as usize);
     Ok(Json(s.ledger().denials(limit)?))
 }
