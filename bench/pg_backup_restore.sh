@@ -67,6 +67,7 @@ min() { printf '%s\n' "$@" | sort -g | head -1; }
 $CAIRN up --data-dir "$WORK/data" --listen "127.0.0.1:$PORT" >"$WORK/up.log" 2>&1 &
 UP_PID=$!
 for _ in $(seq 100); do curl -sf "$CAIRN_SERVER/v1/health" >/dev/null && break; sleep 0.1; done
+export CAIRN_TOKEN_FILE="$WORK/data/admin.token"
 $CAIRN target add bench --url "postgres://postgres@127.0.0.1:5432/$SRC" >/dev/null
 
 # Alternate bare and cairn, twice each, and keep the best of each: checkpoints and

@@ -2,7 +2,9 @@
 //! child process in its own process group, and the CLI pointed at it.
 //!
 //! As in zero2prod's `spawn_app()`: every test gets a fresh server, and dropping the
-//! handle kills it (with every child it started, such as a running `pg_dump`).
+//! handle kills it (with every child it started, such as a running `pg_dump`). Every CLI
+//! call presents the server's first admin token (`<data>/admin.token`) through
+//! `CAIRN_TOKEN`, unless a test asks for another token or none (`cairn_as`).
 
 use crate::util::{self, free_port, poll, Output};
 use std::collections::BTreeMap;
@@ -46,7 +48,13 @@ pub struct App {
     root: tempfile::TempDir,
     pub port: u16,
     env: BTreeMap<String, String>,
+    up_args: Vec<String>,
+    listen_host: String,
+    /// Set when the server serves HTTPS: the CA file the CLI trusts.
+    ca_file: Option<PathBuf>,
     child: Option<Child>,
+    /// The first admin token, read from `<data>/admin.token` once the server is up.
+    admin_token: String,
 }
 
 /// Options for `App::start_with`.
@@ -56,6 +64,12 @@ pub struct AppOptions {
     pub env: BTreeMap<String, String>,
     /// Files written into the data directory before the first start (name, content).
     pub data_files: Vec<(String, Vec<u8>)>,
+    /// Extra flags of `cairn up`.
+    pub up_args: Vec<String>,
+    /// The address to listen on (default `127.0.0.1`); the CLI still calls 127.0.0.1.
+    pub listen_host: Option<String>,
+    /// Serve HTTPS with `(cert, key, ca)` PEM files; the CLI is given `--ca-file ca`.
+    pub tls: Option<(PathBuf, PathBuf, PathBuf)>,
 }
 
 impl App {
@@ -74,11 +88,23 @@ impl App {
             std::fs::write(root.path().join("data").join(name), content)
                 .expect("write a file into the data dir");
         }
+        let mut up_args = options.up_args;
+        let ca_file = options.tls.map(|(cert, key, ca)| {
+            up_args.push("--tls-cert".into());
+            up_args.push(cert.display().to_string());
+            up_args.push("--tls-key".into());
+            up_args.push(key.display().to_string());
+            ca
+        });
         let mut app = App {
             root,
             port: free_port(),
             env: options.env,
+            up_args,
+            listen_host: options.listen_host.unwrap_or_else(|| "127.0.0.1".into()),
+            ca_file,
             child: None,
+            admin_token: String::new(),
         };
         app.spawn();
         app
@@ -104,7 +130,27 @@ impl App {
     }
 
     pub fn server_url(&self) -> String {
-        format!("http://127.0.0.1:{}", self.port)
+        let scheme = if self.ca_file.is_some() {
+            "https"
+        } else {
+            "http"
+        };
+        format!("{scheme}://127.0.0.1:{}", self.port)
+    }
+
+    /// The first admin token, as `cairn up` wrote it to `<data>/admin.token`.
+    pub fn admin_token(&self) -> &str {
+        &self.admin_token
+    }
+
+    /// Creates a token with `role` (read, operate, admin, worker) and returns it.
+    pub fn create_token(&self, name: &str, role: &str) -> String {
+        let out = self.cairn(&["token", "create", name, "--role", role, "--json"]);
+        out.expect_code(0, "token create");
+        out.json()["token"]
+            .as_str()
+            .expect("token create --json has a token field")
+            .to_string()
     }
 
     /// The server's pid (also its process group id).
@@ -123,7 +169,8 @@ impl App {
             .arg("--data-dir")
             .arg(self.data_dir())
             .arg("--listen")
-            .arg(format!("127.0.0.1:{}", self.port))
+            .arg(format!("{}:{}", self.listen_host, self.port))
+            .args(&self.up_args)
             .env_remove("CAIRN_SERVER")
             .env("RUST_LOG", "info")
             .envs(&self.env)
@@ -134,6 +181,10 @@ impl App {
         let child = cmd.spawn().expect("start `cairn up`");
         self.child = Some(child);
         self.wait_healthy();
+        let path = self.data_dir().join("admin.token");
+        self.admin_token = std::fs::read_to_string(&path).unwrap_or_else(|e| {
+            panic!("`cairn up` is up but {} is unreadable: {e}", path.display())
+        });
     }
 
     fn wait_healthy(&mut self) {
@@ -150,7 +201,14 @@ impl App {
                     self.log()
                 );
             }
-            if health_ok(&url) {
+            let healthy = if self.ca_file.is_some() {
+                // HTTPS: the plain probe cannot speak TLS; an accepting socket will do, the
+                // CLI calls of the test then go through TLS.
+                std::net::TcpStream::connect(&url).is_ok()
+            } else {
+                health_ok(&url)
+            };
+            if healthy {
                 return;
             }
             if start.elapsed() > START_DEADLINE {
@@ -202,8 +260,26 @@ impl App {
         self.cairn_full(args, None, &[], limit)
     }
 
+    /// Runs `cairn <args>` presenting `token` (none at all with `None`).
+    pub fn cairn_as(&self, token: Option<&str>, args: &[&str]) -> Output {
+        self.run_cli(token, args, None, &[], CLI_LIMIT)
+    }
+
+    /// Runs `cairn <args>` as the admin, with extra environment (which may set another
+    /// `CAIRN_TOKEN`).
     pub fn cairn_full(
         &self,
+        args: &[&str],
+        stdin: Option<&[u8]>,
+        env: &[(&str, &str)],
+        limit: Duration,
+    ) -> Output {
+        self.run_cli(Some(&self.admin_token), args, stdin, env, limit)
+    }
+
+    fn run_cli(
+        &self,
+        token: Option<&str>,
         args: &[&str],
         stdin: Option<&[u8]>,
         env: &[(&str, &str)],
@@ -214,7 +290,17 @@ impl App {
             .arg(self.server_url())
             .args(args)
             .env("CAIRN_SERVER", self.server_url())
-            .env_remove("RUST_LOG");
+            .env_remove("RUST_LOG")
+            .env_remove("CAIRN_TOKEN")
+            .env_remove("CAIRN_TOKEN_FILE")
+            .env_remove("CAIRN_CA_FILE")
+            .env_remove("CAIRN_DATA_DIR");
+        if let Some(token) = token {
+            cmd.env("CAIRN_TOKEN", token);
+        }
+        if let Some(ca) = &self.ca_file {
+            cmd.env("CAIRN_CA_FILE", ca);
+        }
         for (k, v) in env {
             cmd.env(k, v);
         }

@@ -1,7 +1,11 @@
 //! `cairn up`: the scheduler (ledger + API), a dump worker and a restore worker in one
 //! process, talking over the in-process bus through the same claim path the distributed
-//! services use. The embedded default keeps everything under `./cairn-data`.
+//! services use. The embedded default keeps everything under `./cairn-data`, and serves the
+//! API on loopback; beyond it only over HTTPS (`--tls-cert/--tls-key`) unless told
+//! `--insecure-listen`. The first start writes the first admin token to
+//! `<data-dir>/admin.token`.
 
+use crate::cli::CliError;
 use anyhow::Context;
 use cairn_bus::inproc::InProcessBus;
 use cairn_bus::worker::{run_worker, AttemptRunner, WorkerConfig};
@@ -9,7 +13,7 @@ use cairn_bus::{Control, JobBus};
 use cairn_domain::{JobKind, JobStatus, WorkerId};
 use cairn_keyring::Keyring;
 use cairn_ledger::Ledger;
-use cairn_scheduler::{Scheduler, Settings};
+use cairn_scheduler::{api, Scheduler, Settings};
 use clap::Args;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -41,10 +45,54 @@ pub struct UpArgs {
     /// Backup and restore attempts each worker runs at once.
     #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u64).range(1..=64))]
     pub concurrency: u64,
+    /// Serve HTTPS with this PEM certificate chain (with --tls-key).
+    #[arg(long, value_name = "PEM", env = "CAIRN_TLS_CERT", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+    /// The PEM private key of --tls-cert.
+    #[arg(long, value_name = "PEM", env = "CAIRN_TLS_KEY", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+    /// Allow plain HTTP on a non-loopback address (tokens would cross the network in
+    /// clear text); only behind a TLS proxy or inside a private network.
+    #[arg(long)]
+    pub insecure_listen: bool,
+}
+
+impl UpArgs {
+    /// Refuses to serve tokens in clear text beyond this machine unless told to.
+    pub fn check_listen(&self) -> Result<(), CliError> {
+        if self.listen.ip().is_loopback() || self.tls_cert.is_some() || self.insecure_listen {
+            return Ok(());
+        }
+        Err(CliError::usage(format!(
+            "refusing to serve plain HTTP on {}, beyond this machine: API tokens would cross the \
+             network in clear text. Serve HTTPS with --tls-cert PEM --tls-key PEM, listen on \
+             127.0.0.1, or pass --insecure-listen (behind a TLS proxy)",
+            self.listen
+        )))
+    }
 }
 
 /// Runs every service until Ctrl-C or SIGTERM.
-pub async fn run(args: UpArgs) -> anyhow::Result<()> {
+pub async fn run(args: UpArgs) -> Result<(), CliError> {
+    args.check_listen()?;
+    if args.insecure_listen && !args.listen.ip().is_loopback() && args.tls_cert.is_none() {
+        tracing::warn!(listen = %args.listen, "serving plain HTTP beyond this machine (--insecure-listen): API tokens cross the network in clear text; put a TLS proxy in front or use --tls-cert/--tls-key");
+    }
+    let tls = match (&args.tls_cert, &args.tls_key) {
+        (Some(cert), Some(key)) => Some(api::load_tls(cert, key).await.map_err(|e| {
+            CliError::usage(format!(
+                "cannot use --tls-cert {} / --tls-key {}: {e}; both must be PEM files \
+                 (a certificate chain and its private key)",
+                cert.display(),
+                key.display()
+            ))
+        })?),
+        _ => None,
+    };
+    Ok(run_services(args, tls).await?)
+}
+
+async fn run_services(args: UpArgs, tls: Option<api::TlsConfig>) -> anyhow::Result<()> {
     let data_dir = prepare_data_dir(&args.data_dir)?;
     let ledger = Ledger::open(&data_dir.join("ledger")).with_context(|| {
         format!("cannot open the ledger in {} (if another `cairn up` uses this data directory, stop it or pass another --data-dir)", data_dir.display())
@@ -67,6 +115,7 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
         );
     }
     sweep_at_start(&scheduler).await;
+    announce_admin_token(&scheduler, &data_dir).await?;
 
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
@@ -113,12 +162,19 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
         tasks.spawn(async move { scheduler.run_reconciler(stop.cancelled_owned()).await });
     }
     let addr = listener.local_addr()?;
-    tracing::info!(%addr, data_dir = %data_dir.display(), "cairn is up: API at http://{addr}/v1");
-    let mut server = tokio::spawn(cairn_scheduler::api::serve(
-        listener,
-        scheduler,
-        stop.clone().cancelled_owned(),
-    ));
+    let scheme = if tls.is_some() { "https" } else { "http" };
+    tracing::info!(%addr, data_dir = %data_dir.display(), "cairn is up: API at {scheme}://{addr}/v1");
+    let shutdown = stop.clone().cancelled_owned();
+    let mut server = match tls {
+        Some(tls) => tokio::spawn(api::serve_tls(
+            listener,
+            tls,
+            scheduler,
+            shutdown,
+            SHUTDOWN_GRACE,
+        )),
+        None => tokio::spawn(api::serve(listener, scheduler, shutdown)),
+    };
     tokio::select! {
         served = &mut server => served??,
         _ = stop.cancelled() => {
@@ -132,6 +188,37 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
     stop.cancel();
     while tasks.join_next().await.is_some() {}
     tracing::info!("cairn stopped");
+    Ok(())
+}
+
+/// Makes sure the first admin token exists, and says once where it is.
+async fn announce_admin_token(scheduler: &Scheduler, data_dir: &Path) -> anyhow::Result<()> {
+    use cairn_scheduler::tokens::{ensure_admin_token, AdminToken};
+    match ensure_admin_token(scheduler.ledger(), data_dir).await? {
+        AdminToken::Created(path) => tracing::info!(
+            path = %path.display(),
+            "created the first admin token in {} (mode 0600, shown nowhere else). The cairn CLI \
+             uses it by itself when run beside ./cairn-data against http://127.0.0.1:7070; \
+             otherwise pass it with `--token-file {}` or `CAIRN_TOKEN=$(cat {})`. Create tokens \
+             with fewer rights with `cairn token create NAME --role read|operate|admin`",
+            path.display(),
+            path.display(),
+            path.display()
+        ),
+        AdminToken::Present(path) => {
+            tracing::debug!(path = %path.display(), "the admin token file is in place")
+        }
+        AdminToken::FileLost(path) => tracing::warn!(
+            path = %path.display(),
+            "{} does not hold the admin token any more; it stays valid wherever it was copied. \
+             With another admin token, create a new one (`cairn token create NAME --role admin`) \
+             and revoke `admin`",
+            path.display()
+        ),
+        AdminToken::Revoked => {
+            tracing::debug!("the first admin token was revoked; other admin tokens manage cairn")
+        }
+    }
     Ok(())
 }
 

@@ -3,7 +3,7 @@
 use cairn_bus::{JobBus, JobMessage};
 use cairn_domain::{
     Actor, EventPayload, Failure, JobId, JobSpec, JobState, NewEvent, StorageConfig, StorageKind,
-    StorageName,
+    StorageName, TokenName,
 };
 use cairn_keyring::Keyring;
 use cairn_ledger::{Ledger, LedgerError};
@@ -109,11 +109,30 @@ impl Scheduler {
         spec: JobSpec,
         requested_by: &str,
     ) -> Result<JobState, LedgerError> {
+        self.enqueue_as(spec, requested_by, actor()).await
+    }
+
+    /// Records a job an API request asked for, naming the request's token.
+    pub async fn enqueue_for(
+        &self,
+        spec: JobSpec,
+        token: &TokenName,
+    ) -> Result<JobState, LedgerError> {
+        let by = actor().on_behalf_of(token.clone());
+        self.enqueue_as(spec, token.as_str(), by).await
+    }
+
+    async fn enqueue_as(
+        &self,
+        spec: JobSpec,
+        requested_by: &str,
+        by: Actor,
+    ) -> Result<JobState, LedgerError> {
         let job_id = JobId::new_random();
         let queued = self.queued(spec, requested_by);
         self.inner
             .ledger
-            .append(job_id, 0, vec![NewEvent::new(actor(), queued)])
+            .append(job_id, 0, vec![NewEvent::new(by, queued)])
             .await?;
         let state = self
             .inner
@@ -132,6 +151,27 @@ impl Scheduler {
         requested_by: &str,
         failure: Failure,
     ) -> Result<JobId, LedgerError> {
+        self.reject_as(spec, requested_by, actor(), failure).await
+    }
+
+    /// Records a refused API request as a rejected job naming the request's token.
+    pub async fn reject_for(
+        &self,
+        spec: JobSpec,
+        token: &TokenName,
+        failure: Failure,
+    ) -> Result<JobId, LedgerError> {
+        let by = actor().on_behalf_of(token.clone());
+        self.reject_as(spec, token.as_str(), by, failure).await
+    }
+
+    async fn reject_as(
+        &self,
+        spec: JobSpec,
+        requested_by: &str,
+        by: Actor,
+        failure: Failure,
+    ) -> Result<JobId, LedgerError> {
         let job_id = JobId::new_random();
         let events = vec![
             self.queued(spec, requested_by),
@@ -139,7 +179,7 @@ impl Scheduler {
         ];
         let events = events
             .into_iter()
-            .map(|p| NewEvent::new(actor(), p))
+            .map(|p| NewEvent::new(by.clone(), p))
             .collect();
         self.inner.ledger.append(job_id, 0, events).await?;
         Ok(job_id)

@@ -7,5 +7,6 @@ pub mod api;
 mod control;
 mod core;
 mod reconcile;
+pub mod tokens;
 
 pub use crate::core::{Scheduler, Settings};

@@ -7,6 +7,7 @@ use crate::event::EventEnvelope;
 use crate::ids::JobId;
 use crate::job::{JobKind, JobStatus};
 use crate::manifest::{Manifest, Trust};
+use crate::role::Role;
 use crate::state::JobState;
 use chrono::{DateTime, Utc};
 use schemars::JsonSchema;
@@ -178,10 +179,56 @@ impl From<&JobState> for HistoryEntry {
     }
 }
 
+/// `POST /v1/tokens`: a new token for `name` (same rules as a target's name) with `role`.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+pub struct TokenCreateRequest {
+    pub name: String,
+    pub role: Role,
+}
+
+/// The answer to `POST /v1/tokens`: the only time the token itself is shown.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+pub struct TokenCreated {
+    pub name: String,
+    pub role: Role,
+    /// The bearer token (`cairn_…`); the server keeps only its hash.
+    pub token: String,
+    pub created_at: DateTime<Utc>,
+}
+
+/// One token as `GET /v1/tokens` lists it: never the token or its hash.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+pub struct TokenView {
+    pub name: String,
+    pub role: Role,
+    pub created_at: DateTime<Utc>,
+    /// The token whose request created this one; absent for the first admin token.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub created_by: Option<String>,
+    /// Set once revoked; a revoked token's name is not reused.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub revoked_at: Option<DateTime<Utc>>,
+}
+
+/// One denied request (`GET /v1/audit`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct AuditEntry {
+    pub at: DateTime<Utc>,
+    /// The token's name, or `anonymous` when no known token was presented.
+    pub token: String,
+    pub method: String,
+    pub path: String,
+    /// 401 or 403.
+    pub status: u16,
+    /// `missing_token`, `unknown_token` or `insufficient_role`.
+    pub reason: String,
+}
+
 /// Every error the API returns.
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 pub struct ErrorBody {
-    /// Stable code: `not_found`, `invalid`, `conflict`, `internal`.
+    /// Stable code: `not_found`, `invalid`, `conflict`, `internal`, `unauthenticated`,
+    /// `forbidden`.
     pub code: String,
     pub message: String,
     /// A refused job request is still recorded: the id of that record (`cairn job ID`).
@@ -204,6 +251,10 @@ pub fn schema_documents() -> Vec<(&'static str, schemars::schema::RootSchema)> {
         ("backup", schema_for!(BackupView)),
         ("history-entry", schema_for!(HistoryEntry)),
         ("error", schema_for!(ErrorBody)),
+        ("token-create-request", schema_for!(TokenCreateRequest)),
+        ("token-created", schema_for!(TokenCreated)),
+        ("token", schema_for!(TokenView)),
+        ("audit-entry", schema_for!(AuditEntry)),
         ("event", schema_for!(EventEnvelope)),
         ("manifest", schema_for!(Manifest)),
     ]

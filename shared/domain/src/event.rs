@@ -4,17 +4,22 @@ use crate::failure::Failure;
 use crate::ids::{Attempt, BackupId, EventId, JobId, WorkerId};
 use crate::job::{JobKind, JobSpec};
 use crate::manifest::Manifest;
-use crate::names::TargetName;
+use crate::names::{TargetName, TokenName};
 use chrono::{DateTime, Utc};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-/// Who appended an event: a service and, for workers, the worker id.
+/// Who appended an event: a service and, for workers, the worker id; for an event caused
+/// by an API request, the name of the token that made it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct Actor {
     pub service: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub worker: Option<WorkerId>,
+    /// The API token whose request caused the event (absent in ledgers written before
+    /// tokens existed, and for events no request caused).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub token: Option<TokenName>,
 }
 
 impl Actor {
@@ -22,12 +27,21 @@ impl Actor {
         Self {
             service: name.to_string(),
             worker: None,
+            token: None,
         }
     }
     pub fn worker(service: &str, worker: WorkerId) -> Self {
         Self {
             service: service.to_string(),
             worker: Some(worker),
+            token: None,
+        }
+    }
+    /// This actor, acting on a request made with `token`.
+    pub fn on_behalf_of(self, token: TokenName) -> Self {
+        Self {
+            token: Some(token),
+            ..self
         }
     }
 }
@@ -40,7 +54,7 @@ pub enum EventPayload {
     JobQueued {
         spec: JobSpec,
         max_attempts: u32,
-        /// Who asked: `api`, `schedule:<policy>`, …
+        /// Who asked: the API token's name for a request, `schedule:<policy>`, …
         requested_by: String,
     },
     JobClaimed {
@@ -210,5 +224,17 @@ mod tests {
             "once in the envelope, once in the payload: {text}"
         );
         assert_eq!(serde_json::from_str::<EventEnvelope>(&text).unwrap(), e);
+    }
+
+    #[test]
+    fn actors_without_a_token_read_and_write_as_before() {
+        let old = r#"{"service":"scheduler"}"#;
+        let actor: Actor = serde_json::from_str(old).unwrap();
+        assert_eq!(actor, Actor::service("scheduler"));
+        assert_eq!(serde_json::to_string(&actor).unwrap(), old);
+        let by = actor.on_behalf_of(TokenName::parse("ci").unwrap());
+        let json = serde_json::to_value(&by).unwrap();
+        assert_eq!(json["token"], "ci");
+        assert_eq!(serde_json::from_value::<Actor>(json).unwrap(), by);
     }
 }

@@ -14,6 +14,7 @@ pub mod manifest;
 pub mod names;
 pub mod retention;
 pub mod schedule;
+pub mod role;
 pub mod state;
 pub mod target;
 
@@ -23,7 +24,8 @@ pub use failure::Failure;
 pub use ids::{Attempt, BackupId, EventId, JobId, WorkerId};
 pub use job::{JobKind, JobSpec, JobStatus};
 pub use manifest::Manifest;
-pub use names::{NameError, StorageName, TargetName};
+pub use names::{NameError, StorageName, TargetName, TokenName};
+pub use role::Role;
 pub use retention::{Keep, KeepError};
 pub use schedule::{Schedule, ScheduleError, Zone};
 pub use state::{JobState, TransitionError};

@@ -1,4 +1,5 @@
-//! Names of targets and storages: one NATS subject token and one storage folder each.
+//! Names of targets, storages and API tokens: one NATS subject token and one storage folder
+//! each (tokens follow the same rules, so a name is as safe in a log line as a target's).
 
 use serde::{Deserialize, Serialize};
 use std::fmt;
@@ -88,6 +89,10 @@ name_type!(
 name_type!(
     /// A storage's name (`default`, `offsite`).
     StorageName
+);
+name_type!(
+    /// An API token's name (`admin`, `ci-backups`): what events and audit records name.
+    TokenName
 );
 
 impl StorageName {

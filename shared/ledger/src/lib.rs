@@ -6,7 +6,8 @@
 //! and are acknowledged only after the data is flushed (group commit). Each stored event
 //! carries a checksum that is verified on read; a corrupt ledger refuses to open.
 //!
-//! Targets and storages (configuration) live in their own trees of the same database.
+//! Targets and storages (configuration), API tokens and the audit of denied requests live
+//! in their own trees of the same database.
 //!
 //! The ledger needs no tokio runtime to open: its flusher is a dedicated thread, and
 //! `append` only awaits a watch channel, so it works on any executor.
@@ -18,6 +19,7 @@ mod group_commit;
 mod indexes;
 mod record;
 mod store;
+mod tokens;
 mod verify;
 
 use cairn_domain::{
@@ -31,6 +33,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 pub use indexes::DEFAULT_LIMIT;
+pub use tokens::{Revocation, TokenRecord, AUDIT_KEEP};
 
 /// Why a ledger operation failed.
 #[derive(Debug, thiserror::Error)]

@@ -1,8 +1,12 @@
 //! The HTTP client of the cairn API: one method per verb, errors mapped to `CliError`.
+//! Every request carries the bearer token, if one was found; https:// servers are checked
+//! against the system's roots and the certificates of `--ca-file`.
 
+use super::credentials::Token;
 use super::error::CliError;
 use cairn_domain::api::JobView;
 use cairn_domain::JobId;
+use reqwest::header::{HeaderMap, HeaderValue, AUTHORIZATION};
 use reqwest::{RequestBuilder, Response, StatusCode};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
@@ -19,19 +23,46 @@ pub struct ApiClient {
     http: reqwest::Client,
     /// The server URL without a trailing slash.
     base: String,
+    /// Where the token came from, for the message of a 401 (never the token).
+    token_source: Option<String>,
 }
 
 impl ApiClient {
-    pub fn new(server: &str) -> Result<Self, CliError> {
-        let http = reqwest::Client::builder()
+    pub fn new(
+        server: &str,
+        token: Option<Token>,
+        ca_file: Option<&std::path::Path>,
+    ) -> Result<Self, CliError> {
+        let mut builder = reqwest::Client::builder()
             .connect_timeout(CONNECT_TIMEOUT)
             .timeout(REQUEST_TIMEOUT)
-            .user_agent(concat!("cairn/", env!("CARGO_PKG_VERSION")))
+            .user_agent(concat!("cairn/", env!("CARGO_PKG_VERSION")));
+        let token_source = token.as_ref().map(|t| t.source.clone());
+        if let Some(token) = token {
+            let mut value =
+                HeaderValue::from_str(&format!("Bearer {}", token.value)).map_err(|_| {
+                    CliError::usage(format!(
+                        "the token from {} is not valid in a header",
+                        token.source
+                    ))
+                })?;
+            value.set_sensitive(true);
+            let mut headers = HeaderMap::new();
+            headers.insert(AUTHORIZATION, value);
+            builder = builder.default_headers(headers);
+        }
+        if let Some(path) = ca_file {
+            for cert in ca_certificates(path)? {
+                builder = builder.add_root_certificate(cert);
+            }
+        }
+        let http = builder
             .build()
             .map_err(|e| CliError::Other(anyhow::anyhow!("cannot build HTTP client: {e}")))?;
         Ok(Self {
             http,
             base: server.trim_end_matches('/').to_string(),
+            token_source,
         })
     }
 
@@ -93,10 +124,29 @@ impl ApiClient {
         if status.is_success() {
             return Ok(Checked(response, self.base.clone()));
         }
-        Err(api_error(status, response).await)
+        let error = api_error(status, response).await;
+        Err(match (status, error) {
+            (StatusCode::UNAUTHORIZED, CliError::Api { status, message }) => CliError::Api {
+                status,
+                message: match &self.token_source {
+                    Some(source) => format!("{message} (this CLI sent the token from {source})"),
+                    None => format!("{message} (this CLI found no token to send)"),
+                },
+            },
+            (_, error) => error,
+        })
     }
 
     fn transport_error(&self, e: reqwest::Error) -> CliError {
+        let detail = root_cause(&e);
+        if detail.to_ascii_lowercase().contains("certificate") {
+            return CliError::usage(format!(
+                "the cairn server at {} presented a certificate this CLI does not trust \
+                 ({detail}); pass its CA or self-signed certificate with --ca-file PEM \
+                 (or CAIRN_CA_FILE)",
+                self.base
+            ));
+        }
         if e.is_connect() || e.is_timeout() || e.is_request() {
             CliError::Unreachable {
                 server: self.base.clone(),
@@ -161,6 +211,25 @@ async fn api_error(status: StatusCode, response: Response) -> CliError {
         status: status.as_u16(),
         message,
     }
+}
+
+/// The certificates of a PEM file (one or a bundle).
+fn ca_certificates(path: &std::path::Path) -> Result<Vec<reqwest::Certificate>, CliError> {
+    let pem = std::fs::read(path)
+        .map_err(|e| CliError::usage(format!("cannot read --ca-file {}: {e}", path.display())))?;
+    let certs = reqwest::Certificate::from_pem_bundle(&pem).map_err(|e| {
+        CliError::usage(format!(
+            "--ca-file {} holds no PEM certificate: {e}",
+            path.display()
+        ))
+    })?;
+    if certs.is_empty() {
+        return Err(CliError::usage(format!(
+            "--ca-file {} holds no PEM certificate (-----BEGIN CERTIFICATE-----)",
+            path.display()
+        )));
+    }
+    Ok(certs)
 }
 
 /// The innermost error message (`Connection refused (os error 111)`), which is the

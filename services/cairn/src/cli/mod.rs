@@ -2,6 +2,7 @@
 
 mod client;
 mod commands;
+mod credentials;
 mod error;
 mod output;
 mod parse;
@@ -10,7 +11,7 @@ mod wait;
 
 pub use error::{CliError, Outcome};
 
-use cairn_domain::{JobId, JobKind, JobStatus, StorageName, TargetName};
+use cairn_domain::{JobId, JobKind, JobStatus, Role, StorageName, TargetName, TokenName};
 use chrono::{DateTime, Utc};
 use clap::{ArgGroup, Args, Parser, Subcommand};
 use client::ApiClient;
@@ -18,7 +19,12 @@ use std::path::PathBuf;
 
 /// cairn backs up and restores PostgreSQL, MySQL/MariaDB and Redis databases.
 ///
-/// Exit codes: 0 ok, 1 job failed, 2 usage or validation error, 3 server unreachable.
+/// Every call to the server carries an API token, taken from --token, CAIRN_TOKEN,
+/// --token-file (CAIRN_TOKEN_FILE), or else ./cairn-data/admin.token when talking to the
+/// default local server.
+///
+/// Exit codes: 0 ok, 1 job failed, 2 usage or validation error (also: no valid token, or
+/// a role that does not allow the call), 3 server unreachable.
 #[derive(Debug, Parser)]
 #[command(name = "cairn", version, propagate_version = true)]
 pub struct Cli {
@@ -34,6 +40,15 @@ pub struct Cli {
     /// Print JSON on stdout (objects, flat arrays, or JSON lines with --wait); messages go to stderr.
     #[arg(long, global = true)]
     pub json: bool,
+    /// API token. Visible to other users in the process list: prefer CAIRN_TOKEN or --token-file.
+    #[arg(long, global = true, env = "CAIRN_TOKEN", hide_env_values = true)]
+    pub token: Option<String>,
+    /// File holding the API token alone (like <data-dir>/admin.token).
+    #[arg(long, global = true, env = "CAIRN_TOKEN_FILE", value_name = "PATH")]
+    pub token_file: Option<PathBuf>,
+    /// PEM certificate(s) to trust for an https:// server, e.g. its self-signed certificate or CA.
+    #[arg(long, global = true, env = "CAIRN_CA_FILE", value_name = "PEM")]
+    pub ca_file: Option<PathBuf>,
     #[command(subcommand)]
     pub command: Command,
 }
@@ -65,6 +80,11 @@ pub enum Command {
     Job(JobArgs),
     /// List jobs, newest first.
     History(HistoryArgs),
+    /// Create, list and revoke API tokens (needs an admin token).
+    #[command(subcommand)]
+    Token(TokenCommand),
+    /// List API requests that were denied (401/403), newest first (needs an admin token).
+    Audit(AuditArgs),
     /// The data directory's secret key: show its id, export it, import it (local only).
     #[command(subcommand)]
     Key(KeyCommand),
@@ -235,9 +255,15 @@ pub async fn run(cli: Cli) -> Result<Outcome, CliError> {
     let Cli {
         server,
         json,
+        token,
+        token_file,
+        ca_file,
         command,
     } = cli;
-    let client = || ApiClient::new(&server);
+    let client = || {
+        let token = credentials::resolve(&server, token.clone(), token_file.clone())?;
+        ApiClient::new(&server, token, ca_file.as_deref())
+    };
     use commands::*;
     match command {
         Command::Up(args) => {
@@ -260,5 +286,9 @@ pub async fn run(cli: Cli) -> Result<Outcome, CliError> {
         Command::Key(KeyCommand::Id(args)) => key::id(args, json),
         Command::Key(KeyCommand::Export(args)) => key::export(args),
         Command::Key(KeyCommand::Import(args)) => key::import(args),
+        Command::Token(TokenCommand::Create(args)) => token::create(&client()?, args, json).await,
+        Command::Token(TokenCommand::List) => token::list(&client()?, json).await,
+        Command::Token(TokenCommand::Revoke(args)) => token::revoke(&client()?, args, json).await,
+        Command::Audit(args) => audit::list(&client()?, args, json).await,
     }
 }

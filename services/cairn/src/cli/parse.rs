@@ -1,15 +1,15 @@
 //! Parsers for command-line values, so bad input exits 2 before any request is sent.
 //! Each error names what is allowed.
 
-use cairn_domain::{BackupId, JobId, JobKind, JobStatus, StorageName, TargetName};
+use cairn_domain::{BackupId, JobId, JobKind, JobStatus, Role, StorageName, TargetName, TokenName};
 use chrono::{DateTime, Utc};
 
 pub fn server_url(s: &str) -> Result<String, String> {
     let url =
         reqwest::Url::parse(s).map_err(|e| format!("{e}; write it like http://127.0.0.1:7070"))?;
-    if url.scheme() != "http" {
+    if url.scheme() != "http" && url.scheme() != "https" {
         return Err(format!(
-            "scheme {:?} is not supported; cairn speaks plain http (put TLS in a proxy in front)",
+            "scheme {:?} is not supported; use http:// or https://",
             url.scheme()
         ));
     }
@@ -25,6 +25,17 @@ pub fn target_name(s: &str) -> Result<TargetName, String> {
 
 pub fn storage_name(s: &str) -> Result<StorageName, String> {
     StorageName::parse(s).map_err(|e| e.to_string())
+}
+
+pub fn token_name(s: &str) -> Result<TokenName, String> {
+    TokenName::parse(s).map_err(|e| e.to_string())
+}
+
+pub fn role(s: &str) -> Result<Role, String> {
+    Role::parse(s).ok_or_else(|| {
+        let allowed: Vec<&str> = Role::ALL.iter().map(|r| r.as_str()).collect();
+        format!("unknown role; use one of: {}", allowed.join(", "))
+    })
 }
 
 /// A backup id, or `latest` (resolved by the server).
@@ -84,6 +95,11 @@ mod tests {
         assert!(backup_ref("newest").unwrap_err().contains("latest"));
         assert!(server_url("http://127.0.0.1:7070/").is_ok());
         assert!(server_url("127.0.0.1:7070").is_err());
-        assert!(server_url("https://h").is_err());
+        assert!(server_url("https://h:7070").is_ok());
+        assert!(server_url("ftp://h").is_err());
+        assert!(role("operate").is_ok());
+        assert!(role("root").unwrap_err().contains("read, operate, admin"));
+        assert!(token_name("ci-backups").is_ok());
+        assert!(token_name("CI").is_err());
     }
 }

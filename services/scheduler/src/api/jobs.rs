@@ -1,12 +1,13 @@
 //! Job requests (backup, restore), job views with their timelines, long-poll waiting, and
 //! the history query.
 
+use super::auth::Principal;
 use super::error::{ApiError, ApiResult};
 use super::targets::{find_target, parse_target_name, store_of};
 use crate::Scheduler;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
-use axum::Json;
+use axum::{Extension, Json};
 use cairn_domain::api::{BackupRequest, HistoryEntry, JobCreated, JobView, RestoreRequest};
 use cairn_domain::{
     BackupId, Failure, JobId, JobKind, JobSpec, JobStatus, StorageName, TargetName,
@@ -29,9 +30,15 @@ fn created(state: &cairn_domain::JobState) -> JobCreated {
 }
 
 /// Refuses a request with 404 after recording it as a rejected job.
-async fn reject(s: &Scheduler, spec: JobSpec, code: &str, message: String) -> ApiError {
+async fn reject(
+    s: &Scheduler,
+    by: &Principal,
+    spec: JobSpec,
+    code: &str,
+    message: String,
+) -> ApiError {
     match s
-        .reject(spec, "api", Failure::permanent(code, message.clone()))
+        .reject_for(spec, &by.token, Failure::permanent(code, message.clone()))
         .await
     {
         Ok(job_id) => ApiError {
@@ -48,6 +55,7 @@ fn unknown_target(name: &TargetName) -> String {
 
 pub async fn backup(
     State(s): State<Scheduler>,
+    Extension(by): Extension<Principal>,
     Json(req): Json<BackupRequest>,
 ) -> ApiResult<(StatusCode, Json<JobCreated>)> {
     let name = parse_target_name(&req.target)?;
@@ -56,19 +64,20 @@ pub async fn backup(
             target: name.clone(),
             storage: StorageName::default_storage(),
         };
-        return Err(reject(&s, spec, "unknown_target", unknown_target(&name)).await);
+        return Err(reject(&s, &by, spec, "unknown_target", unknown_target(&name)).await);
     };
     let spec = JobSpec::Backup {
         target: target.name.clone(),
         storage: target.storage.clone(),
     };
-    let state = s.enqueue(spec, "api").await?;
-    tracing::info!(job_id = %state.job_id, target = %target.name, "backup queued");
+    let state = s.enqueue_for(spec, &by.token).await?;
+    tracing::info!(job_id = %state.job_id, target = %target.name, token = %by.token, "backup queued");
     Ok((StatusCode::ACCEPTED, Json(created(&state))))
 }
 
 pub async fn restore(
     State(s): State<Scheduler>,
+    Extension(by): Extension<Principal>,
     Json(req): Json<RestoreRequest>,
 ) -> ApiResult<(StatusCode, Json<JobCreated>)> {
     let requested_id = (req.backup != "latest")
@@ -92,7 +101,7 @@ pub async fn restore(
                 storage: StorageName::default_storage(),
                 trust_unsigned: req.trust_unsigned,
             };
-            return Err(reject(&s, spec, "unknown_target", unknown_target(&name)).await);
+            return Err(reject(&s, &by, spec, "unknown_target", unknown_target(&name)).await);
         }
         (None, None) => return Err(ApiError::not_found(unknown_target(&name))),
     };
@@ -126,7 +135,7 @@ pub async fn restore(
                     storage: source.storage.clone(),
                     trust_unsigned: req.trust_unsigned,
                 };
-                return Err(reject(&s, spec, "backup_not_found", message).await);
+                return Err(reject(&s, &by, spec, "backup_not_found", message).await);
             }
             Err(e) => return Err(e.into()),
         },
@@ -138,8 +147,8 @@ pub async fn restore(
         storage: source.storage.clone(),
         trust_unsigned: req.trust_unsigned,
     };
-    let state = s.enqueue(spec, "api").await?;
-    tracing::info!(job_id = %state.job_id, target = %target.name, source = %source.name, %backup, trust_unsigned = req.trust_unsigned, "restore queued");
+    let state = s.enqueue_for(spec, &by.token).await?;
+    tracing::info!(job_id = %state.job_id, target = %target.name, source = %source.name, %backup, token = %by.token, trust_unsigned = req.trust_unsigned, "restore queued");
     Ok((StatusCode::ACCEPTED, Json(created(&state))))
 }
 

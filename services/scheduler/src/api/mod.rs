@@ -1,15 +1,21 @@
 //! The HTTP API under `/v1` (axum, JSON). The CLI is its client; the contract is in
-//! `docs/api.md` and the bodies' schemas in `schemas/`.
+//! `docs/api.md` and the bodies' schemas in `schemas/`. Every route but `/v1/health` needs
+//! a bearer token whose role covers it (see `auth`).
 
+pub mod auth;
 mod error;
 mod jobs;
 mod targets;
+mod tokens;
 
 use crate::Scheduler;
-use axum::routing::{get, post};
-use axum::{Json, Router};
+use axum::routing::{delete, get, post};
+use axum::{middleware, Json, Router};
 use std::future::Future;
+use std::time::Duration;
 
+pub use auth::{Access, Principal, ROUTES};
+pub use axum_server::tls_rustls::RustlsConfig as TlsConfig;
 pub use error::ApiError;
 
 /// All routes of the API, on the given control plane.
@@ -31,6 +37,13 @@ pub fn router(scheduler: Scheduler) -> Router {
         .route("/v1/jobs/{id}", get(jobs::show))
         .route("/v1/jobs/{id}/wait", get(jobs::wait))
         .route("/v1/history", get(jobs::history))
+        .route("/v1/tokens", post(tokens::create).get(tokens::list))
+        .route("/v1/tokens/{name}", delete(tokens::revoke))
+        .route("/v1/audit", get(tokens::audit))
+        .route_layer(middleware::from_fn_with_state(
+            scheduler.clone(),
+            auth::authenticate,
+        ))
         .with_state(scheduler)
 }
 
@@ -46,5 +59,31 @@ pub async fn serve(
 ) -> std::io::Result<()> {
     axum::serve(listener, router(scheduler))
         .with_graceful_shutdown(shutdown)
+        .await
+}
+
+/// Reads a PEM certificate chain and private key for [`serve_tls`].
+pub async fn load_tls(cert: &std::path::Path, key: &std::path::Path) -> std::io::Result<TlsConfig> {
+    TlsConfig::from_pem_file(cert, key).await
+}
+
+/// Serves the API over HTTPS (rustls) on `listener` until `shutdown` completes; open
+/// requests then get `grace` to finish.
+pub async fn serve_tls(
+    listener: tokio::net::TcpListener,
+    tls: TlsConfig,
+    scheduler: Scheduler,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+    grace: Duration,
+) -> std::io::Result<()> {
+    let handle = axum_server::Handle::new();
+    let stopper = handle.clone();
+    tokio::spawn(async move {
+        shutdown.await;
+        stopper.graceful_shutdown(Some(grace));
+    });
+    axum_server::from_tcp_rustls(listener.into_std()?, tls)?
+        .handle(handle)
+        .serve(router(scheduler).into_make_service())
         .await
 }

@@ -34,7 +34,7 @@ pub async fn list(client: &ApiClient, args: HistoryArgs, json: bool) -> Result<O
         return Ok(Outcome::Success);
     }
     let mut table = Table::new(&[
-        "JOB", "KIND", "TARGET", "STATUS", "ATTEMPTS", "QUEUED", "BACKUP", "ERROR",
+        "JOB", "KIND", "TARGET", "STATUS", "ATTEMPTS", "QUEUED", "BY", "BACKUP", "ERROR",
     ]);
     for e in entries {
         table.row(vec![
@@ -44,6 +44,7 @@ pub async fn list(client: &ApiClient, args: HistoryArgs, json: bool) -> Result<O
             e.status.to_string(),
             e.attempts.to_string(),
             output::time(e.queued_at),
+            e.requested_by,
             e.backup.unwrap_or_default(),
             output::shorten(e.error.as_deref().unwrap_or(""), 60),
         ]);

@@ -6,7 +6,7 @@ use crate::cli::output::{self, Table};
 use crate::cli::summary::failure_of;
 use crate::cli::JobArgs;
 use cairn_domain::api::JobView;
-use cairn_domain::{EventPayload, JobSpec};
+use cairn_domain::{Actor, EventPayload, JobSpec};
 
 pub async fn show(client: &ApiClient, args: JobArgs, json: bool) -> Result<Outcome, CliError> {
     let view: JobView = client.get(&format!("/v1/jobs/{}", args.id)).await?;
@@ -67,18 +67,27 @@ pub async fn show(client: &ApiClient, args: JobArgs, json: bool) -> Result<Outco
     }
     output::fields(&fields)?;
     output::line("")?;
-    let mut table = Table::new(&["SEQ", "TIME", "EVENT", "ATTEMPT", "DETAIL"]);
+    let mut table = Table::new(&["SEQ", "TIME", "EVENT", "ATTEMPT", "BY", "DETAIL"]);
     for e in &view.events {
         table.row(vec![
             e.seq.to_string(),
             output::time(e.at),
             e.payload.type_name().to_string(),
             e.attempt.map(|a| a.to_string()).unwrap_or_default(),
+            actor(&e.actor),
             detail(&e.payload),
         ]);
     }
     table.print()?;
     Ok(Outcome::Success)
+}
+
+/// Who appended an event: `token:NAME` for a request, else the service.
+fn actor(a: &Actor) -> String {
+    match &a.token {
+        Some(token) => format!("token:{token}"),
+        None => a.service.clone(),
+    }
 }
 
 /// One short line about an event, without repeating the envelope's columns.

@@ -1,5 +1,6 @@
 //! One module per command; each takes the API client and its parsed flags.
 
+pub mod audit;
 pub mod backup;
 pub mod history;
 pub mod job;
@@ -7,6 +8,7 @@ pub mod key;
 pub mod restore;
 pub mod storage;
 pub mod target;
+pub mod token;
 
 use super::client::ApiClient;
 use super::error::{CliError, Outcome};

@@ -1,0 +1,220 @@
+//! API tokens and the audit of denied requests, in trees beside the events.
+//!
+//! `tokens` maps a token's name to its record (role, sha256 of the token, creation,
+//! revocation); `token_hashes` maps the sha256 back to the name, so a presented token is
+//! found with one lookup of its hash. The token itself is never stored. Revoking keeps the
+//! record (events keep naming it, so the name is never reused) and drops the hash. `audit`
+//! holds denied requests under a monotonic id, bounded to the newest [`AUDIT_KEEP`].
+//! Values are checksummed like events, and every write is flushed before it returns.
+
+use crate::codec::{self, corrupt};
+use crate::{Ledger, LedgerError};
+use cairn_domain::api::AuditEntry;
+use cairn_domain::{Role, TokenName};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use sled::transaction::{ConflictableTransactionError, TransactionError};
+use sled::Transactional;
+use std::sync::Mutex;
+
+/// Tree names (part of the on-disk format).
+const TOKENS: &str = "tokens";
+const TOKEN_HASHES: &str = "token_hashes";
+const AUDIT: &str = "audit";
+
+/// How many denied requests are kept; older ones are dropped as new ones arrive, so
+/// anonymous callers cannot fill the disk.
+pub const AUDIT_KEEP: u64 = 10_000;
+
+/// Token writes check something across records (the last admin token): one at a time.
+static TOKEN_WRITES: Mutex<()> = Mutex::new(());
+
+/// A stored token: everything but the token itself.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TokenRecord {
+    pub name: TokenName,
+    pub role: Role,
+    /// sha256 of the whole token string.
+    pub sha256: [u8; 32],
+    pub created_at: DateTime<Utc>,
+    /// The token whose request created this one; `None` for the first admin token.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub created_by: Option<TokenName>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub revoked_at: Option<DateTime<Utc>>,
+}
+
+impl TokenRecord {
+    pub fn is_active(&self) -> bool {
+        self.revoked_at.is_none()
+    }
+}
+
+/// What `revoke_token` did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Revocation {
+    Revoked,
+    Unknown,
+    AlreadyRevoked,
+    /// Refused: it is the only active admin token, and without one nobody could manage
+    /// tokens, targets or storages any more.
+    LastAdmin,
+}
+
+struct TokenTrees {
+    tokens: sled::Tree,
+    hashes: sled::Tree,
+}
+
+impl Ledger {
+    fn token_trees(&self) -> Result<TokenTrees, LedgerError> {
+        let db = &self.inner.trees.db;
+        Ok(TokenTrees {
+            tokens: db.open_tree(TOKENS)?,
+            hashes: db.open_tree(TOKEN_HASHES)?,
+        })
+    }
+
+    fn decode_token(&self, name: &[u8], bytes: &[u8]) -> Result<TokenRecord, LedgerError> {
+        codec::decode(bytes).map_err(|e| {
+            let name = String::from_utf8_lossy(name);
+            corrupt(&self.inner.path, format!("the stored token {name:?}: {e}"))
+        })
+    }
+
+    /// Stores a new token; [`LedgerError::Exists`] if the name was ever used.
+    pub async fn create_token(&self, record: &TokenRecord) -> Result<(), LedgerError> {
+        {
+            let _one = TOKEN_WRITES.lock().unwrap_or_else(|p| p.into_inner());
+            let trees = self.token_trees()?;
+            let name = record.name.as_str().as_bytes();
+            let value = codec::encode(record);
+            let result = (&trees.tokens, &trees.hashes).transaction(|(tokens, hashes)| {
+                if tokens.get(name)?.is_some() {
+                    return Err(ConflictableTransactionError::Abort(()));
+                }
+                tokens.insert(name, value.as_slice())?;
+                hashes.insert(&record.sha256[..], name)?;
+                Ok(())
+            });
+            match result {
+                Ok(()) => {}
+                Err(TransactionError::Abort(())) => {
+                    return Err(LedgerError::Exists(format!(
+                        "token {:?}",
+                        record.name.as_str()
+                    )))
+                }
+                Err(TransactionError::Storage(e)) => return Err(e.into()),
+            }
+        }
+        Ok(self.inner.commit.durable().await?)
+    }
+
+    /// The active token whose sha256 is `sha256`, if any. Callers compare the stored hash
+    /// with the presented one in constant time before trusting it.
+    pub fn token_by_hash(&self, sha256: &[u8; 32]) -> Result<Option<TokenRecord>, LedgerError> {
+        let trees = self.token_trees()?;
+        let Some(name) = trees.hashes.get(sha256)? else {
+            return Ok(None);
+        };
+        let Some(bytes) = trees.tokens.get(&name)? else {
+            return Ok(None);
+        };
+        let record = self.decode_token(&name, &bytes)?;
+        Ok(record.is_active().then_some(record))
+    }
+
+    pub fn token(&self, name: &TokenName) -> Result<Option<TokenRecord>, LedgerError> {
+        let trees = self.token_trees()?;
+        let key = name.as_str().as_bytes();
+        trees
+            .tokens
+            .get(key)?
+            .map(|bytes| self.decode_token(key, &bytes))
+            .transpose()
+    }
+
+    /// Every token ever created (revoked ones too), in name order.
+    pub fn tokens(&self) -> Result<Vec<TokenRecord>, LedgerError> {
+        self.token_trees()?
+            .tokens
+            .iter()
+            .map(|item| {
+                let (name, bytes) = item?;
+                self.decode_token(&name, &bytes)
+            })
+            .collect()
+    }
+
+    /// Revokes a token: it stops working at once, its record stays.
+    pub async fn revoke_token(
+        &self,
+        name: &TokenName,
+        at: DateTime<Utc>,
+    ) -> Result<Revocation, LedgerError> {
+        {
+            let _one = TOKEN_WRITES.lock().unwrap_or_else(|p| p.into_inner());
+            let Some(mut record) = self.token(name)? else {
+                return Ok(Revocation::Unknown);
+            };
+            if !record.is_active() {
+                return Ok(Revocation::AlreadyRevoked);
+            }
+            if record.role == Role::Admin {
+                let admins = self
+                    .tokens()?
+                    .iter()
+                    .filter(|t| t.is_active() && t.role == Role::Admin)
+                    .count();
+                if admins <= 1 {
+                    return Ok(Revocation::LastAdmin);
+                }
+            }
+            record.revoked_at = Some(at);
+            let trees = self.token_trees()?;
+            let value = codec::encode(&record);
+            let key = name.as_str().as_bytes();
+            (&trees.tokens, &trees.hashes)
+                .transaction(|(tokens, hashes)| {
+                    tokens.insert(key, value.as_slice())?;
+                    hashes.remove(&record.sha256[..])?;
+                    Ok::<(), ConflictableTransactionError<()>>(())
+                })
+                .map_err(|e| match e {
+                    TransactionError::Storage(e) => LedgerError::Sled(e),
+                    TransactionError::Abort(()) => unreachable!("the transaction never aborts"),
+                })?;
+        }
+        self.inner.commit.durable().await?;
+        Ok(Revocation::Revoked)
+    }
+
+    /// Records a denied request, dropping the oldest beyond [`AUDIT_KEEP`].
+    pub async fn record_denial(&self, entry: &AuditEntry) -> Result<(), LedgerError> {
+        let audit = self.inner.trees.db.open_tree(AUDIT)?;
+        let id = self.inner.trees.db.generate_id()?;
+        audit.insert(codec::u64_key(id), codec::encode(entry))?;
+        if id >= AUDIT_KEEP {
+            for old in audit.range(..codec::u64_key(id - AUDIT_KEEP + 1)).keys() {
+                audit.remove(old?)?;
+            }
+        }
+        Ok(self.inner.commit.durable().await?)
+    }
+
+    /// The newest `limit` denied requests, newest first.
+    pub fn denials(&self, limit: usize) -> Result<Vec<AuditEntry>, LedgerError> {
+        let audit = self.inner.trees.db.open_tree(AUDIT)?;
+        audit
+            .iter()
+            .rev()
+            .take(limit)
+            .map(|item| {
+                let (_, bytes) = item?;
+                codec::decode(&bytes)
+                    .map_err(|e| corrupt(&self.inner.path, format!("a stored audit record: {e}")))
+            })
+            .collect()
+    }
+}
