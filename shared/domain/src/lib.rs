@@ -12,8 +12,11 @@ pub mod ids;
 pub mod job;
 pub mod manifest;
 pub mod names;
+pub mod resource;
 pub mod state;
 pub mod target;
+pub mod text;
+pub mod url_rules;
 
 pub use endpoint::{Endpoint, Engine, Scope};
 pub use event::{Actor, EventEnvelope, EventPayload, NewEvent};
