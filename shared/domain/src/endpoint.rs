@@ -82,7 +82,9 @@ pub enum EndpointError {
     PasswordParam(String),
     #[error("{0} in the URL holds a control character (such as NUL or a line break); remove it")]
     ControlCharacter(&'static str),
-    #[error("port 0 is not a port; use a port from 1 to 65535 (or leave it out for the default {0})")]
+    #[error(
+        "port 0 is not a port; use a port from 1 to 65535 (or leave it out for the default {0})"
+    )]
     Port(u16),
     #[error("database name {0:?} is not valid: {1}")]
     DatabaseName(String, &'static str),
@@ -345,6 +347,9 @@ mod tests {
             assert_eq!(Endpoint::parse(&e.to_string()).unwrap(), e, "{url}");
         }
         assert_eq!(redact_url_text("x://u:pw@h"), "x://***@h");
-        assert_eq!(redact_url_text("x://h:99999/d?password=pw"), "x://h:99999/d?***");
+        assert_eq!(
+            redact_url_text("x://h:99999/d?password=pw"),
+            "x://h:99999/d?***"
+        );
     }
 }

@@ -7,6 +7,7 @@
 //! target every `/N` of it.
 
 use crate::endpoint::{Endpoint, Engine, Scope};
+use crate::job::JobKind;
 use std::net::IpAddr;
 
 /// One database server: engine, host (normalized) and port.
@@ -94,6 +95,12 @@ impl Resource {
     }
 }
 
+/// Whether a job of this kind works on its target's database (a prune only touches storage,
+/// which per-target exclusivity covers).
+pub fn touches_database(kind: JobKind) -> bool {
+    matches!(kind, JobKind::Backup | JobKind::Restore)
+}
+
 /// Whether jobs on these two endpoints must not run at the same time.
 pub fn endpoints_conflict(a: &Endpoint, b: &Endpoint) -> bool {
     Resource::of(a).conflicts_with(&Resource::of(b))
@@ -107,19 +114,51 @@ mod tests {
     fn conflict_table() {
         let table: &[(&str, &str, bool)] = &[
             // Same database, spelled differently.
-            ("postgres://u@localhost/orders", "postgres://v@127.0.0.1:5432/orders", true),
-            ("postgres://localhost:5432/orders", "postgresql://[::1]/orders", true),
-            ("postgres://LOCALHOST./orders", "postgres://127.0.0.1/orders", true),
-            ("postgres://[::ffff:127.0.0.1]/orders", "postgres://localhost/orders", true),
-            ("postgres://db.example/orders", "postgres://DB.example./orders", true),
-            ("postgres://[0:0::1]/orders", "postgres://[::1]/orders", true),
+            (
+                "postgres://u@localhost/orders",
+                "postgres://v@127.0.0.1:5432/orders",
+                true,
+            ),
+            (
+                "postgres://localhost:5432/orders",
+                "postgresql://[::1]/orders",
+                true,
+            ),
+            (
+                "postgres://LOCALHOST./orders",
+                "postgres://127.0.0.1/orders",
+                true,
+            ),
+            (
+                "postgres://[::ffff:127.0.0.1]/orders",
+                "postgres://localhost/orders",
+                true,
+            ),
+            (
+                "postgres://db.example/orders",
+                "postgres://DB.example./orders",
+                true,
+            ),
+            (
+                "postgres://[0:0::1]/orders",
+                "postgres://[::1]/orders",
+                true,
+            ),
             ("mysql://h/Shop", "mariadb://h:3306/shop", true),
             // Different databases, ports or hosts.
             ("postgres://h/orders", "postgres://h/orders2", false),
             ("postgres://h/Orders", "postgres://h/orders", false),
-            ("postgres://h:5432/orders", "postgres://h:5433/orders", false),
+            (
+                "postgres://h:5432/orders",
+                "postgres://h:5433/orders",
+                false,
+            ),
             ("postgres://h1/orders", "postgres://h2/orders", false),
-            ("postgres://127.0.0.2/orders", "postgres://127.0.0.1/orders", false),
+            (
+                "postgres://127.0.0.2/orders",
+                "postgres://127.0.0.1/orders",
+                false,
+            ),
             ("postgres://h:3306/orders", "mysql://h:3306/orders", false),
             // A whole server holds each of its databases.
             ("postgres://h/", "postgres://h/orders", true),
@@ -135,7 +174,11 @@ mod tests {
         for (a, b, want) in table {
             let (ea, eb) = (Endpoint::parse(a).unwrap(), Endpoint::parse(b).unwrap());
             assert_eq!(endpoints_conflict(&ea, &eb), *want, "{a} vs {b}");
-            assert_eq!(endpoints_conflict(&eb, &ea), *want, "{b} vs {a} (symmetric)");
+            assert_eq!(
+                endpoints_conflict(&eb, &ea),
+                *want,
+                "{b} vs {a} (symmetric)"
+            );
         }
     }
 }

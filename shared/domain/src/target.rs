@@ -65,9 +65,13 @@ pub enum StorageUrlError {
     Unsupported(String),
     #[error("storage path {0:?} is not absolute; use file:///absolute/path")]
     NotAbsolute(String),
-    #[error("storage path {0:?} is {1}; choose a folder of its own, such as file:///var/backups/cairn")]
+    #[error(
+        "storage path {0:?} is {1}; choose a folder of its own, such as file:///var/backups/cairn"
+    )]
     Forbidden(String, &'static str),
-    #[error("storage path {0:?} holds a control character (such as NUL or a line break); remove it")]
+    #[error(
+        "storage path {0:?} holds a control character (such as NUL or a line break); remove it"
+    )]
     ControlCharacter(String),
 }
 
@@ -184,9 +188,16 @@ mod tests {
                 (got, _) => panic!("{url}: {got:?}"),
             }
         }
-        for url in ["file:///tmp/a\nb", "file:///tmp/x\0", "file:///tmp/a\r\nINFO x"] {
+        for url in [
+            "file:///tmp/a\nb",
+            "file:///tmp/x\0",
+            "file:///tmp/a\r\nINFO x",
+        ] {
             let err = StorageKind::parse_url(url).unwrap_err();
-            assert!(matches!(err, StorageUrlError::ControlCharacter(_)), "{url:?}");
+            assert!(
+                matches!(err, StorageUrlError::ControlCharacter(_)),
+                "{url:?}"
+            );
             assert!(!err.to_string().chars().any(char::is_control), "{url:?}");
         }
     }

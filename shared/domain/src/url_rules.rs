@@ -194,7 +194,10 @@ mod tests {
             match (Endpoint::parse(url), want) {
                 (Ok(e), Some(i)) => assert_eq!(e.scope, Scope::RedisDb { index: *i }, "{url}"),
                 (Err(e), None) => assert!(
-                    matches!(e, EndpointError::RedisDb(_) | EndpointError::RedisDbRange(_)),
+                    matches!(
+                        e,
+                        EndpointError::RedisDb(_) | EndpointError::RedisDbRange(_)
+                    ),
                     "{url}: {e:?}"
                 ),
                 (got, _) => panic!("{url}: {got:?}"),
