@@ -195,9 +195,9 @@ mod tests {
     #[test]
     fn resolves_references_within_the_policy() {
         let dir = tempfile::tempdir().unwrap();
-        let k = Keyring::from_hex(&"22".repeat(32))
-            .unwrap()
-            .with_policy(ReferencePolicy::new(&dir.path().join("data")).with_secrets_dir(dir.path()));
+        let k = Keyring::from_hex(&"22".repeat(32)).unwrap().with_policy(
+            ReferencePolicy::new(&dir.path().join("data")).with_secrets_dir(dir.path()),
+        );
         let file = dir.path().join("pw");
         std::fs::write(&file, "from-file\n").unwrap();
         let got = k

@@ -28,7 +28,9 @@ pub const MAX_FILE_BYTES: u64 = 1024 * 1024;
 /// Why a reference was refused or could not be read. No variant holds a secret.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum RefError {
-    #[error("{0} is not an absolute path; name the file by its absolute path, as the worker reads it")]
+    #[error(
+        "{0} is not an absolute path; name the file by its absolute path, as the worker reads it"
+    )]
     NotAbsolute(String),
     #[error("{path} is outside the folders credential files may be read from ({allowed}); put the file in one of them (`cairn up --secrets-dir DIR` adds a folder)")]
     Outside { path: String, allowed: String },
@@ -135,7 +137,7 @@ impl ReferencePolicy {
     /// does (the worker checks again when it reads it).
     pub fn check_file(&self, path: impl AsRef<Path>) -> Result<PathBuf, RefError> {
         let path = path.as_ref();
-        let shown = path.display().to_string();
+        let shown = cairn_domain::text::printable(&path.display().to_string());
         if !path.is_absolute() {
             return Err(RefError::NotAbsolute(shown));
         }
@@ -152,7 +154,7 @@ impl ReferencePolicy {
     /// link swapped after the check cannot lead elsewhere). Trailing line breaks dropped.
     pub fn read_file(&self, path: impl AsRef<Path>) -> Result<String, RefError> {
         let path = path.as_ref();
-        let shown = path.display().to_string();
+        let shown = cairn_domain::text::printable(&path.display().to_string());
         let real = self.check_file(path)?;
         let unreadable = |e: std::io::Error| RefError::Unreadable(shown.clone(), e.to_string());
         let file = std::fs::File::open(&real).map_err(unreadable)?;
@@ -186,8 +188,7 @@ impl ReferencePolicy {
         if var.to_ascii_uppercase().starts_with(OWN_ENV_PREFIX) {
             return Err(RefError::OwnVariable(var.to_string()));
         }
-        if !self.env_prefixes.is_empty() && !self.env_prefixes.iter().any(|p| var.starts_with(p))
-        {
+        if !self.env_prefixes.is_empty() && !self.env_prefixes.iter().any(|p| var.starts_with(p)) {
             return Err(RefError::Prefix {
                 var: var.to_string(),
                 prefixes: self.env_prefixes.join(", "),

@@ -16,7 +16,12 @@ fn fixture() -> Fixture {
     let data = root.path().join("data");
     let extra = root.path().join("extra");
     let outside = root.path().join("outside");
-    for d in [data.join("secrets"), data.join("ledger"), extra.clone(), outside.clone()] {
+    for d in [
+        data.join("secrets"),
+        data.join("ledger"),
+        extra.clone(),
+        outside.clone(),
+    ] {
         std::fs::create_dir_all(d).unwrap();
     }
     std::fs::write(data.join("secret.key"), "k".repeat(64)).unwrap();
@@ -51,7 +56,10 @@ fn files_inside_the_secrets_folders_are_read() {
     );
     // A file that does not exist yet, in an allowed folder, passes the check only.
     let later = f.extra.join("later/pw");
-    assert_eq!(f.policy.check_file(&later).unwrap(), later_real(&f, "later/pw"));
+    assert_eq!(
+        f.policy.check_file(&later).unwrap(),
+        later_real(&f, "later/pw")
+    );
     assert!(matches!(
         f.policy.read_file(&later),
         Err(RefError::Unreadable(..))
@@ -149,7 +157,12 @@ fn environment_references() {
     let open = ReferencePolicy::default();
     open.check_env("PGPASSWORD_ORDERS").unwrap();
     open.check_env("orders_pw").unwrap();
-    for own in ["CAIRN_SECRET_KEY", "CAIRN_TOKEN", "cairn_secret_key", "Cairn_X"] {
+    for own in [
+        "CAIRN_SECRET_KEY",
+        "CAIRN_TOKEN",
+        "cairn_secret_key",
+        "Cairn_X",
+    ] {
         assert!(
             matches!(open.check_env(own), Err(RefError::OwnVariable(_))),
             "{own}"
