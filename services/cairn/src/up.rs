@@ -17,6 +17,8 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
+mod confinement;
+
 /// How long open API requests may take to finish once shutdown starts.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(2);
 
@@ -41,6 +43,8 @@ pub struct UpArgs {
     /// Backup and restore attempts each worker runs at once.
     #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u64).range(1..=64))]
     pub concurrency: u64,
+    #[command(flatten)]
+    pub confinement: confinement::ConfinementArgs,
 }
 
 /// Runs every service until Ctrl-C or SIGTERM.
@@ -49,7 +53,9 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
     let ledger = Ledger::open(&data_dir.join("ledger")).with_context(|| {
         format!("cannot open the ledger in {} (if another `cairn up` uses this data directory, stop it or pass another --data-dir)", data_dir.display())
     })?;
-    let keyring = Keyring::load_or_create(&data_dir)?;
+    let keyring =
+        Keyring::load_or_create(&data_dir)?.with_policy(args.confinement.policy(&data_dir)?);
+    confinement::prepare_credentials_dir(&data_dir)?;
     let bus = Arc::new(InProcessBus::new());
     let settings = Settings {
         lease: Duration::from_secs(args.lease_seconds),

@@ -17,7 +17,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 mod policy;
-pub use policy::{RefError, ReferencePolicy};
+pub use policy::{RefError, ReferencePolicy, OWN_ENV_PREFIX, RUN_SECRETS};
 
 /// The environment variable that, when set, holds the key (64 hex digits).
 pub const KEY_ENV: &str = "CAIRN_SECRET_KEY";
