@@ -46,6 +46,7 @@ pub struct App {
     root: tempfile::TempDir,
     pub port: u16,
     env: BTreeMap<String, String>,
+    args: Vec<String>,
     child: Option<Child>,
 }
 
@@ -54,6 +55,8 @@ pub struct App {
 pub struct AppOptions {
     /// Extra environment of the server process (for `--password-env` targets).
     pub env: BTreeMap<String, String>,
+    /// Extra flags of `cairn up` (`--secrets-dir DIR`, …).
+    pub args: Vec<String>,
 }
 
 impl App {
@@ -72,6 +75,7 @@ impl App {
             root,
             port: free_port(),
             env: options.env,
+            args: options.args,
             child: None,
         };
         app.spawn();
@@ -118,6 +122,7 @@ impl App {
             .arg(self.data_dir())
             .arg("--listen")
             .arg(format!("127.0.0.1:{}", self.port))
+            .args(&self.args)
             .env_remove("CAIRN_SERVER")
             .env("RUST_LOG", "info")
             .envs(&self.env)
