@@ -10,7 +10,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-const SECRET_VAR: &str = "CAIRN_IT_SECRET_PASSWORD";
+const SECRET_VAR: &str = "IT_SECRET_PASSWORD_OF_CAIRN";
 
 /// What the /proc scanner saw while backups ran.
 #[derive(Default)]
@@ -92,6 +92,7 @@ fn passwords_never_leak_into_argv_env_files_logs_or_output() {
 
     let mut options = AppOptions::default();
     options.env.insert(SECRET_VAR.into(), password.clone());
+    options.args = vec!["--secrets-dir".into(), pw_dir.path().display().to_string()];
     let app = App::start_with(options);
 
     app.cairn_stdin(

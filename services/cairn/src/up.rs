@@ -21,6 +21,8 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
+mod confinement;
+
 /// How long open API requests may take to finish once shutdown starts.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(2);
 
@@ -45,6 +47,8 @@ pub struct UpArgs {
     /// Backup and restore attempts each worker runs at once.
     #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u64).range(1..=64))]
     pub concurrency: u64,
+    #[command(flatten)]
+    pub confinement: confinement::ConfinementArgs,
     /// Serve HTTPS with this PEM certificate chain (with --tls-key).
     #[arg(long, value_name = "PEM", env = "CAIRN_TLS_CERT", requires = "tls_key")]
     pub tls_cert: Option<PathBuf>,
@@ -97,7 +101,9 @@ async fn run_services(args: UpArgs, tls: Option<api::TlsConfig>) -> anyhow::Resu
     let ledger = Ledger::open(&data_dir.join("ledger")).with_context(|| {
         format!("cannot open the ledger in {} (if another `cairn up` uses this data directory, stop it or pass another --data-dir)", data_dir.display())
     })?;
-    let keyring = Keyring::load_or_create(&data_dir)?;
+    let keyring =
+        Keyring::load_or_create(&data_dir)?.with_policy(args.confinement.policy(&data_dir)?);
+    confinement::prepare_credentials_dir(&data_dir)?;
     let bus = Arc::new(InProcessBus::new());
     let settings = Settings {
         lease: Duration::from_secs(args.lease_seconds),

@@ -1,9 +1,10 @@
-//! The scheduler's side of `cairn.ctl.*`: claims with per-target exclusivity, appends
-//! fenced by the attempt number, and the retry decision on failure.
+//! The scheduler's side of `cairn.ctl.*`: claims with per-target and per-database
+//! exclusivity, appends fenced by the attempt number, and the retry decision on failure.
 
 use crate::core::{actor, Scheduler};
 use async_trait::async_trait;
 use cairn_bus::{AppendReply, ClaimReply, Control, ControlError, FailReply, Grant};
+use cairn_domain::resource;
 use cairn_domain::{
     Attempt, EventPayload, Failure, JobId, JobSpec, JobState, JobStatus, NewEvent, WorkerId,
 };
@@ -98,6 +99,47 @@ impl Scheduler {
         }
     }
 
+    /// Why `state` cannot run now because a running job holds what it needs: the same
+    /// target, or (for jobs that touch the database) the same database through another
+    /// target (`resource::endpoints_conflict`).
+    fn held_by_another(
+        &self,
+        state: &JobState,
+        running: &[JobState],
+    ) -> Result<Option<String>, ControlError> {
+        let name = state.spec.target();
+        let others = running.iter().filter(|j| j.job_id != state.job_id);
+        if let Some(other) = others.clone().find(|j| j.spec.target() == name) {
+            return Ok(Some(format!(
+                "{} job {} holds target {name}",
+                other.kind(),
+                other.job_id
+            )));
+        }
+        if !resource::touches_database(state.kind()) {
+            return Ok(None);
+        }
+        let ledger = &self.inner.ledger;
+        let Some(mine) = ledger.target(name).map_err(unavailable)? else {
+            return Ok(None);
+        };
+        for other in others.filter(|j| resource::touches_database(j.kind())) {
+            let Some(theirs) = ledger.target(other.spec.target()).map_err(unavailable)? else {
+                continue;
+            };
+            if resource::endpoints_conflict(&mine.endpoint, &theirs.endpoint) {
+                return Ok(Some(format!(
+                    "{} job {} of target {} holds the same database ({})",
+                    other.kind(),
+                    other.job_id,
+                    theirs.name,
+                    theirs.endpoint
+                )));
+            }
+        }
+        Ok(None)
+    }
+
     async fn try_claim(
         &self,
         job_id: JobId,
@@ -139,17 +181,10 @@ impl Scheduler {
             .ledger
             .jobs_in(&[JobStatus::Running])
             .map_err(unavailable)?;
-        if let Some(other) = running
-            .iter()
-            .find(|j| j.spec.target() == &target_name && j.job_id != job_id)
-        {
+        if let Some(reason) = self.held_by_another(&state, &running)? {
             return Ok(ClaimReply::Busy {
                 retry_after_ms: 2000,
-                reason: format!(
-                    "{} job {} holds target {target_name}",
-                    other.kind(),
-                    other.job_id
-                ),
+                reason,
             });
         }
         let ledger = &self.inner.ledger;

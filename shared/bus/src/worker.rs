@@ -216,7 +216,7 @@ async fn settle(
         delivery.nak(Duration::from_secs(1)).await;
         return;
     }
-    tracing::warn!(code = %failure.code, retryable = failure.retryable, error = %failure.message, "attempt failed");
+    tracing::warn!(code = %failure.code, retryable = failure.retryable, error = %cairn_domain::text::Printable(&failure.message), "attempt failed");
     match control.fail(ctx.job_id(), ctx.attempt(), failure).await {
         Ok(reply) => match reply.retry_in() {
             Some(delay) => delivery.nak(delay).await,

@@ -3,6 +3,8 @@
 //! A password is never part of an endpoint: a URL carrying one is refused, so an
 //! endpoint can be printed, logged and stored as it is.
 
+use crate::text::Printable;
+use crate::url_rules;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use std::fmt;
@@ -55,7 +57,7 @@ impl fmt::Display for Scope {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Scope::Server => f.write_str("server"),
-            Scope::Database { name } => write!(f, "database {name}"),
+            Scope::Database { name } => write!(f, "database {}", Printable(name)),
             Scope::RedisDb { index } => write!(f, "db {index}"),
         }
     }
@@ -74,6 +76,16 @@ pub enum EndpointError {
     NoHost(String),
     #[error("redis database {0:?} is not a number; use redis://host:6379/N with N from 0 to 15 (or no path for every db)")]
     RedisDb(String),
+    #[error("redis database {0} does not exist on any server; use redis://host:6379/N with N below the server's `CONFIG GET databases` (16 by default: 0 to 15)")]
+    RedisDbRange(u64),
+    #[error("the URL's query parameter {0:?} holds a password; remove it from the URL and pass the password with --password-env VAR, --password-file PATH or --password-stdin, so it is never stored or shown in the URL")]
+    PasswordParam(String),
+    #[error("{0} in the URL holds a control character (such as NUL or a line break); remove it")]
+    ControlCharacter(&'static str),
+    #[error(
+        "port 0 is not a port; use a port from 1 to 65535 (or leave it out for the default {0})"
+    )]
+    Port(u16),
     #[error("database name {0:?} is not valid: {1}")]
     DatabaseName(String, &'static str),
 }
@@ -112,19 +124,26 @@ impl Endpoint {
             .trim_end_matches(']')
             .to_string();
         let port = url.port().unwrap_or(engine.default_port());
+        url_rules::check_port(port, engine.default_port())?;
         let user = match url.username() {
             "" => None,
             u => Some(percent_decode(u)),
         };
+        if let Some(u) = &user {
+            url_rules::check_text("the user name", u)?;
+        }
+        let params: Vec<(String, String)> = url
+            .query_pairs()
+            .map(|(k, v)| (k.into_owned(), v.into_owned()))
+            .collect();
+        url_rules::check_params(&params)?;
         let path = percent_decode(url.path().trim_start_matches('/'));
+        url_rules::check_text("the database name", &path)?;
         let scope = match (engine, path.as_str()) {
             (_, "") => Scope::Server,
-            (Engine::Redis, p) => {
-                let index: u32 = p
-                    .parse()
-                    .map_err(|_| EndpointError::RedisDb(p.to_string()))?;
-                Scope::RedisDb { index }
-            }
+            (Engine::Redis, p) => Scope::RedisDb {
+                index: url_rules::redis_db(p)?,
+            },
             (_, p) => {
                 if p.contains('/') {
                     return Err(EndpointError::DatabaseName(
@@ -143,10 +162,6 @@ impl Endpoint {
                 }
             }
         };
-        let params = url
-            .query_pairs()
-            .map(|(k, v)| (k.into_owned(), v.into_owned()))
-            .collect();
         Ok(Self {
             engine,
             host,
@@ -171,7 +186,7 @@ impl fmt::Display for Endpoint {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}://", self.engine.as_str())?;
         if let Some(u) = &self.user {
-            write!(f, "{u}@")?;
+            write!(f, "{}@", url_rules::encode_component(u, ":"))?;
         }
         if self.host.contains(':') {
             write!(f, "[{}]:{}", self.host, self.port)?;
@@ -180,10 +195,14 @@ impl fmt::Display for Endpoint {
         }
         match &self.scope {
             Scope::Server => f.write_str("/")?,
-            Scope::Database { name } => write!(f, "/{name}")?,
+            Scope::Database { name } => write!(f, "/{}", url_rules::encode_component(name, ""))?,
             Scope::RedisDb { index } => write!(f, "/{index}")?,
         }
         for (i, (k, v)) in self.params.iter().enumerate() {
+            let (k, v) = (
+                url_rules::encode_component(k, "&=+"),
+                url_rules::encode_component(v, "&=+"),
+            );
             write!(f, "{}{k}={v}", if i == 0 { '?' } else { '&' })?;
         }
         Ok(())
@@ -211,13 +230,19 @@ fn percent_decode(s: &str) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
-/// Masks anything between `://` and `@` in text that failed to parse as a URL, so an
-/// error message cannot echo a password.
+/// Masks anything between `://` and `@`, and the whole query string, in text that failed
+/// to parse as a URL, so an error message cannot echo a password; control characters are
+/// escaped.
 pub fn redact_url_text(s: &str) -> String {
-    match (s.find("://"), s.rfind('@')) {
+    let (s, query) = match s.find('?') {
+        Some(q) => (&s[..q], "?***"),
+        None => (s, ""),
+    };
+    let shown = match (s.find("://"), s.rfind('@')) {
         (Some(a), Some(b)) if b > a + 3 => format!("{}://***@{}", &s[..a], &s[b + 1..]),
         _ => s.to_string(),
-    }
+    };
+    crate::text::printable(&format!("{shown}{query}"))
 }
 
 #[cfg(test)]
@@ -322,5 +347,9 @@ mod tests {
             assert_eq!(Endpoint::parse(&e.to_string()).unwrap(), e, "{url}");
         }
         assert_eq!(redact_url_text("x://u:pw@h"), "x://***@h");
+        assert_eq!(
+            redact_url_text("x://h:99999/d?password=pw"),
+            "x://h:99999/d?***"
+        );
     }
 }

@@ -32,8 +32,15 @@ impl Failure {
 }
 
 impl fmt::Display for Failure {
+    /// One line: the message's control characters (line breaks of tool output) escaped, so
+    /// a failure logged as a field cannot forge log lines.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{} ({})", self.message, self.code)
+        write!(
+            f,
+            "{} ({})",
+            crate::text::Printable(&self.message),
+            crate::text::Printable(&self.code)
+        )
     }
 }
 

@@ -15,8 +15,11 @@ pub mod names;
 pub mod retention;
 pub mod schedule;
 pub mod role;
+pub mod resource;
 pub mod state;
 pub mod target;
+pub mod text;
+pub mod url_rules;
 
 pub use endpoint::{Endpoint, Engine, Scope};
 pub use event::{Actor, EventEnvelope, EventPayload, NewEvent};

@@ -65,6 +65,42 @@ pub enum StorageUrlError {
     Unsupported(String),
     #[error("storage path {0:?} is not absolute; use file:///absolute/path")]
     NotAbsolute(String),
+    #[error(
+        "storage path {0:?} is {1}; choose a folder of its own, such as file:///var/backups/cairn"
+    )]
+    Forbidden(String, &'static str),
+    #[error(
+        "storage path {0:?} holds a control character (such as NUL or a line break); remove it"
+    )]
+    ControlCharacter(String),
+}
+
+/// Why a local storage may not live at `path` (absolute and normalized), if it may not:
+/// the root itself, or the kernel's pseudo file systems.
+pub fn forbidden_storage_root(path: &str) -> Option<&'static str> {
+    if path == "/" {
+        return Some("the root of the file system");
+    }
+    ["/proc", "/sys", "/dev"]
+        .iter()
+        .any(|p| path == *p || path.starts_with(&format!("{p}/")))
+        .then_some("inside a kernel pseudo file system (/proc, /sys, /dev)")
+}
+
+/// `path` (absolute) without `.`, `..` and repeated or trailing slashes, as far as the text
+/// goes (symbolic links are resolved where the folder is opened).
+fn normalize_absolute(path: &str) -> String {
+    let mut parts: Vec<&str> = Vec::new();
+    for part in path.split('/') {
+        match part {
+            "" | "." => {}
+            ".." => {
+                parts.pop();
+            }
+            p => parts.push(p),
+        }
+    }
+    format!("/{}", parts.join("/"))
 }
 
 impl StorageKind {
@@ -72,21 +108,19 @@ impl StorageKind {
         let path = url
             .strip_prefix("file://")
             .ok_or_else(|| StorageUrlError::Unsupported(url.to_string()))?;
+        if crate::text::has_control(path) {
+            return Err(StorageUrlError::ControlCharacter(crate::text::printable(
+                path,
+            )));
+        }
         if !path.starts_with('/') {
             return Err(StorageUrlError::NotAbsolute(path.to_string()));
         }
-        Ok(StorageKind::Local {
-            path: path.trim_end_matches('/').to_string(),
+        let path = normalize_absolute(path);
+        if let Some(why) = forbidden_storage_root(&path) {
+            return Err(StorageUrlError::Forbidden(path, why));
         }
-        .normalized())
-    }
-    fn normalized(self) -> Self {
-        match self {
-            StorageKind::Local { path } if path.is_empty() => {
-                StorageKind::Local { path: "/".into() }
-            }
-            other => other,
-        }
+        Ok(StorageKind::Local { path })
     }
     pub fn url(&self) -> String {
         match self {
@@ -117,5 +151,54 @@ mod tests {
         );
         assert!(StorageKind::parse_url("s3://bucket").is_err());
         assert!(StorageKind::parse_url("file://relative/x").is_err());
+    }
+
+    #[test]
+    fn storage_roots_outside_the_system_folders() {
+        let table: &[(&str, Option<&str>)] = &[
+            ("file:///var/backups", Some("/var/backups")),
+            ("file:///var//backups/./cairn/", Some("/var/backups/cairn")),
+            ("file:///var/backups/../cairn", Some("/var/cairn")),
+            ("file:///processed", Some("/processed")),
+            ("file:///devices/x", Some("/devices/x")),
+            ("file:///system", Some("/system")),
+            ("file:///", None),
+            ("file://///", None),
+            ("file:///.", None),
+            ("file:///var/..", None),
+            ("file:///../../..", None),
+            ("file:///proc", None),
+            ("file:///proc/x", None),
+            ("file:///proc/self/cwd", None),
+            ("file:///sys/kernel", None),
+            ("file:///dev", None),
+            ("file:///dev/shm/x", None),
+            ("file:///var/../proc/x", None),
+            ("file:///tmp/../dev/", None),
+            ("file:///tmp/a%0Ab", Some("/tmp/a%0Ab")),
+            ("file:///tmp/a\\nb", Some(r"/tmp/a\nb")),
+        ];
+        for (url, want) in table {
+            match (StorageKind::parse_url(url), want) {
+                (Ok(StorageKind::Local { path }), Some(p)) => assert_eq!(&path, p, "{url}"),
+                (Err(e), None) => {
+                    assert!(matches!(e, StorageUrlError::Forbidden(..)), "{url}: {e:?}");
+                    assert!(e.to_string().contains("choose a folder"), "{url}: {e}");
+                }
+                (got, _) => panic!("{url}: {got:?}"),
+            }
+        }
+        for url in [
+            "file:///tmp/a\nb",
+            "file:///tmp/x\0",
+            "file:///tmp/a\r\nINFO x",
+        ] {
+            let err = StorageKind::parse_url(url).unwrap_err();
+            assert!(
+                matches!(err, StorageUrlError::ControlCharacter(_)),
+                "{url:?}"
+            );
+            assert!(!err.to_string().chars().any(char::is_control), "{url:?}");
+        }
     }
 }

@@ -4,6 +4,10 @@
 //! file that only this process's user can read (a 0700 directory holding a 0600 file),
 //! and the child gets nothing but the file's path. The directory is deleted when the
 //! value is dropped, which is after the child has exited.
+//!
+//! Where the directories go is set once per process with [`use_credentials_dir`] (`cairn
+//! up` uses `<data-dir>/run/creds` and empties it on start, so a file left by a killed
+//! process does not outlive the next start). Unset, they go to the system temp directory.
 
 use crate::Secret;
 use cairn_domain::Failure;
@@ -11,7 +15,37 @@ use std::fs::Permissions;
 use std::io::Write;
 use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
 use tempfile::TempDir;
+
+/// The private folder credential directories are made in, once set.
+static CREDENTIALS_DIR: OnceLock<PathBuf> = OnceLock::new();
+
+/// Makes `dir` (created 0700, its mode enforced) the folder this process's credential
+/// files live in, after removing everything in it: nothing runs yet, so whatever is there
+/// was left by a process that died. Returns how many leftovers were removed. Only the
+/// first call of a process sets the folder; later ones only clean.
+pub fn use_credentials_dir(dir: &Path) -> std::io::Result<usize> {
+    use std::os::unix::fs::DirBuilderExt;
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)?;
+    std::fs::set_permissions(dir, Permissions::from_mode(0o700))?;
+    let mut removed = 0;
+    for entry in std::fs::read_dir(dir)? {
+        let entry = entry?;
+        let path = entry.path();
+        if entry.file_type()?.is_dir() {
+            std::fs::remove_dir_all(&path)?;
+        } else {
+            std::fs::remove_file(&path)?;
+        }
+        removed += 1;
+    }
+    let _ = CREDENTIALS_DIR.set(dir.to_path_buf());
+    Ok(removed)
+}
 
 /// A private directory holding one credential file.
 #[derive(Debug)]
@@ -27,14 +61,18 @@ impl CredentialFile {
         let io = |e: std::io::Error| {
             Failure::retryable(
                 "local_io",
-                format!("cannot write a private credentials file in the temp directory: {e}"),
+                format!("cannot write a private credentials file: {e}"),
             )
         };
-        let dir = tempfile::Builder::new()
+        let mut builder = tempfile::Builder::new();
+        builder
             .prefix("cairn-cred-")
-            .permissions(Permissions::from_mode(0o700))
-            .tempdir()
-            .map_err(io)?;
+            .permissions(Permissions::from_mode(0o700));
+        let dir = match CREDENTIALS_DIR.get() {
+            Some(private) => builder.tempdir_in(private),
+            None => builder.tempdir(),
+        }
+        .map_err(io)?;
         let path = dir.path().join(name);
         let mut file = std::fs::OpenOptions::new()
             .write(true)
@@ -132,6 +170,27 @@ mod tests {
         let dir = f.path().parent().unwrap().to_path_buf();
         drop(f);
         assert!(!dir.exists(), "the directory is removed on drop");
+    }
+
+    #[test]
+    fn a_private_folder_is_emptied_and_then_used() {
+        // Kept for the whole test binary: the folder is process-wide once set.
+        let root = tempfile::tempdir().unwrap().keep();
+        let dir = root.join("run/creds");
+        std::fs::create_dir_all(dir.join("cairn-cred-old")).unwrap();
+        std::fs::write(dir.join("cairn-cred-old/pgpass"), "*:*:*:*:old").unwrap();
+        std::fs::write(dir.join("stray"), "x").unwrap();
+        std::fs::set_permissions(&dir, Permissions::from_mode(0o755)).unwrap();
+        assert_eq!(use_credentials_dir(&dir).unwrap(), 2);
+        // (Other tests of this binary may write their own files here from now on.)
+        assert!(!dir.join("stray").exists() && !dir.join("cairn-cred-old").exists());
+        let mode = std::fs::metadata(&dir).unwrap().mode() & 0o777;
+        assert_eq!(mode, 0o700);
+        let f = CredentialFile::pgpass(Some(&Secret::new("pw"))).unwrap();
+        assert!(f.path().starts_with(&dir), "{}", f.path().display());
+        let own = f.path().parent().unwrap().to_path_buf();
+        drop(f);
+        assert!(!own.exists(), "removed on drop");
     }
 
     #[test]

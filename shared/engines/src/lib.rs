@@ -22,6 +22,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use tokio::sync::mpsc;
 
+pub use credentials::use_credentials_dir;
 pub use secret::Secret;
 
 /// Size of the raw chunks engines send and receive.

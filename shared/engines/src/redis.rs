@@ -52,7 +52,8 @@ pub async fn preflight(conn: &Connection) -> Result<ServerInfo, Failure> {
 }
 
 async fn check(conn: &Connection) -> Result<ServerInfo, Failure> {
-    let mut con = connect(conn, scope_db(conn)).await?;
+    let mut con = connect(conn, 0).await?;
+    check_db_in_range(conn, &mut con).await?;
     let role: Vec<Value> = ::redis::cmd("ROLE")
         .query_async(&mut con)
         .await
@@ -94,11 +95,51 @@ async fn check(conn: &Connection) -> Result<ServerInfo, Failure> {
     })
 }
 
-/// The db a connection for this endpoint starts in: the scoped one, or 0.
-fn scope_db(conn: &Connection) -> u32 {
-    match conn.endpoint.scope {
-        cairn_domain::Scope::RedisDb { index } => index,
-        _ => 0,
+/// A target's `/N` must be one of the server's databases (`CONFIG GET databases`, 16 by
+/// default). Where CONFIG is not allowed, selecting the db tells.
+async fn check_db_in_range(
+    conn: &Connection,
+    con: &mut MultiplexedConnection,
+) -> Result<(), Failure> {
+    let cairn_domain::Scope::RedisDb { index } = conn.endpoint.scope else {
+        return Ok(());
+    };
+    let out_of_range = |range: String| {
+        Failure::permanent(
+            "no_such_db",
+            format!(
+                "redis at {} has no database {index}: {range}; point the target at redis://{}/N with N in that range",
+                addr(conn),
+                addr(conn)
+            ),
+        )
+    };
+    let reply: Result<Vec<String>, _> = ::redis::cmd("CONFIG")
+        .arg("GET")
+        .arg("databases")
+        .query_async(con)
+        .await;
+    let count = reply
+        .ok()
+        .and_then(|pair| pair.get(1).and_then(|n| n.parse::<u64>().ok()));
+    match count {
+        Some(0) => Err(out_of_range("it has no databases".into())),
+        Some(n) if u64::from(index) >= n => Err(out_of_range(format!(
+            "its `databases` setting is {n}, so valid dbs are 0 to {}",
+            n - 1
+        ))),
+        Some(_) => Ok(()),
+        None => {
+            let selected: Result<(), _> = ::redis::cmd("SELECT").arg(index).query_async(con).await;
+            let back: Result<(), _> = ::redis::cmd("SELECT").arg(0).query_async(con).await;
+            match (selected, back) {
+                (Err(_), _) => Err(out_of_range(
+                    "it refused to select it (see its `databases` setting)".into(),
+                )),
+                (Ok(()), Err(e)) => Err(failure(conn, &e)),
+                (Ok(()), Ok(())) => Ok(()),
+            }
+        }
     }
 }
 

@@ -5,6 +5,7 @@
 //! directory (created 0600 on first start). Sealed values are ChaCha20-Poly1305 with a
 //! random nonce, stored as base64(nonce ++ ciphertext); the ledger never sees a password.
 //! The same key also derives the key that signs backup manifests (`signing`).
+//! Env and file references resolve only where the keyring's [`ReferencePolicy`] allows.
 
 use base64::Engine as _;
 use cairn_domain::CredentialRef;
@@ -14,6 +15,10 @@ use rand::RngCore;
 use std::fmt;
 use std::io::Write;
 use std::path::Path;
+use std::sync::Arc;
+
+mod policy;
+pub use policy::{RefError, ReferencePolicy, OWN_ENV_PREFIX, RUN_SECRETS};
 
 pub mod signing;
 
@@ -35,16 +40,15 @@ pub enum KeyringError {
     BadKeyFile(String, String),
     #[error("a sealed password could not be opened: the secret key differs from the one that sealed it (set {KEY_ENV} or the data dir's secret.key to the original), or the sealed value is damaged")]
     Unseal,
-    #[error("the password environment variable {0} is not set on this worker; set it in the environment of the process that runs the jobs")]
-    MissingEnv(String),
-    #[error("the password file {0} cannot be read on this worker: {1}")]
-    MissingFile(String, String),
+    #[error("the password reference cannot be used: {0}; add the target again with an allowed reference or with --password-stdin")]
+    Reference(#[from] RefError),
 }
 
 /// The symmetric key. Never printed.
 #[derive(Clone)]
 pub struct Keyring {
     key: [u8; 32],
+    policy: Arc<ReferencePolicy>,
 }
 
 impl fmt::Debug for Keyring {
@@ -54,8 +58,14 @@ impl fmt::Debug for Keyring {
 }
 
 impl Keyring {
-    /// From `CAIRN_SECRET_KEY` when set, else from (or newly into) `<data_dir>/secret.key`.
+    /// From `CAIRN_SECRET_KEY` when set, else from (or newly into) `<data_dir>/secret.key`;
+    /// references resolve under `ReferencePolicy::new(data_dir)` until `with_policy`.
     pub fn load_or_create(data_dir: &Path) -> Result<Self, KeyringError> {
+        let keyring = Self::load_key(data_dir)?;
+        Ok(keyring.with_policy(ReferencePolicy::new(data_dir)))
+    }
+
+    fn load_key(data_dir: &Path) -> Result<Self, KeyringError> {
         if let Ok(hexkey) = std::env::var(KEY_ENV) {
             return Self::from_hex(hexkey.trim()).ok_or(KeyringError::BadEnvKey);
         }
@@ -69,7 +79,7 @@ impl Keyring {
                 rand::thread_rng().fill_bytes(&mut key);
                 write_private(&path, hex::encode(key).as_bytes())
                     .map_err(|e| KeyringError::BadKeyFile(shown, e.to_string()))?;
-                Ok(Self { key })
+                Ok(Self::from_key(key))
             }
             Err(e) => Err(KeyringError::BadKeyFile(shown, e.to_string())),
         }
@@ -110,11 +120,29 @@ impl Keyring {
         write_private(&data_dir.join(KEY_FILE), self.export_hex().as_bytes())
     }
 
+    /// A key given as 64 hex digits; references resolve under `ReferencePolicy::default()`
+    /// (`/run/secrets` only) until `with_policy`.
     pub fn from_hex(s: &str) -> Option<Self> {
         let bytes = hex::decode(s).ok()?;
-        Some(Self {
-            key: bytes.try_into().ok()?,
-        })
+        Some(Self::from_key(bytes.try_into().ok()?))
+    }
+
+    fn from_key(key: [u8; 32]) -> Self {
+        Self {
+            key,
+            policy: Arc::new(ReferencePolicy::default()),
+        }
+    }
+
+    /// The same key, resolving references under `policy`.
+    pub fn with_policy(mut self, policy: ReferencePolicy) -> Self {
+        self.policy = Arc::new(policy);
+        self
+    }
+
+    /// Where env and file references may point.
+    pub fn policy(&self) -> &ReferencePolicy {
+        &self.policy
     }
 
     fn cipher(&self) -> ChaCha20Poly1305 {
@@ -150,17 +178,15 @@ impl Keyring {
         String::from_utf8(pt).map_err(|_| KeyringError::Unseal)
     }
 
-    /// The password a credential reference stands for, read now (on the worker).
+    /// The password a credential reference stands for, read now (on the worker), as far
+    /// as the policy allows: a reference stored before a rule, or added on another host,
+    /// is checked again here.
     pub fn resolve(&self, cred: &CredentialRef) -> Result<Option<String>, KeyringError> {
         match cred {
             CredentialRef::None => Ok(None),
             CredentialRef::Sealed { sealed } => self.open(sealed).map(Some),
-            CredentialRef::Env { var } => std::env::var(var)
-                .map(Some)
-                .map_err(|_| KeyringError::MissingEnv(var.clone())),
-            CredentialRef::File { path } => std::fs::read_to_string(path)
-                .map(|s| Some(s.trim_end_matches(['\n', '\r']).to_string()))
-                .map_err(|e| KeyringError::MissingFile(path.clone(), e.to_string())),
+            CredentialRef::Env { var } => Ok(Some(self.policy.read_env(var)?)),
+            CredentialRef::File { path } => Ok(Some(self.policy.read_file(path)?)),
         }
     }
 }
@@ -210,9 +236,11 @@ mod tests {
     }
 
     #[test]
-    fn resolves_references() {
+    fn resolves_references_within_the_policy() {
         let dir = tempfile::tempdir().unwrap();
-        let k = Keyring::from_hex(&"22".repeat(32)).unwrap();
+        let k = Keyring::from_hex(&"22".repeat(32)).unwrap().with_policy(
+            ReferencePolicy::new(&dir.path().join("data")).with_secrets_dir(dir.path()),
+        );
         let file = dir.path().join("pw");
         std::fs::write(&file, "from-file\n").unwrap();
         let got = k
@@ -223,10 +251,28 @@ mod tests {
         assert_eq!(got.as_deref(), Some("from-file"));
         assert!(matches!(
             k.resolve(&CredentialRef::Env {
-                var: "CAIRN_TEST_SURELY_UNSET_VAR".into()
+                var: "SURELY_UNSET_VAR_OF_CAIRN_TESTS".into()
             }),
-            Err(KeyringError::MissingEnv(_))
+            Err(KeyringError::Reference(RefError::Unset(_)))
         ));
         assert_eq!(k.resolve(&CredentialRef::None).unwrap(), None);
+        // A stored reference to something the policy refuses does not resolve.
+        for refused in [
+            CredentialRef::Env {
+                var: KEY_ENV.into(),
+            },
+            CredentialRef::File {
+                path: "/etc/passwd".into(),
+            },
+        ] {
+            let err = k.resolve(&refused).unwrap_err().to_string();
+            assert!(err.contains("--password-stdin"), "{err}");
+        }
+        let plain = Keyring::from_hex(&"22".repeat(32)).unwrap();
+        assert!(plain
+            .resolve(&CredentialRef::File {
+                path: file.display().to_string()
+            })
+            .is_err());
     }
 }

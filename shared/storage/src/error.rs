@@ -28,6 +28,8 @@ pub enum StorageError {
     InvalidName(String),
     #[error("storage I/O error: {0}")]
     Io(#[from] std::io::Error),
+    #[error("storage folder {0} is {1}; choose a folder of its own, such as /var/backups/cairn")]
+    ForbiddenRoot(String, &'static str),
 }
 
 impl StorageError {
@@ -42,6 +44,9 @@ impl StorageError {
             }
             StorageError::BadManifest(..) => Failure::permanent("bad_manifest", self.to_string()),
             StorageError::InvalidName(_) => Failure::permanent("invalid_name", self.to_string()),
+            StorageError::ForbiddenRoot(..) => {
+                Failure::permanent("invalid_storage", self.to_string())
+            }
             StorageError::Backend(_) | StorageError::Io(_) => {
                 Failure::retryable("storage", self.to_string())
             }

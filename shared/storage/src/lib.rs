@@ -44,11 +44,15 @@ impl ArtifactStore {
         }
     }
 
-    /// A local directory storage. Writes are fsynced when an artifact or manifest is
-    /// committed, so a listed backup survives a power cut.
+    /// A local directory storage (created 0700 when missing). Writes are fsynced when an
+    /// artifact or manifest is committed, so a listed backup survives a power cut. Refused
+    /// when the folder, links resolved, is `/` or inside `/proc`, `/sys` or `/dev`.
     pub fn local(root: &Path) -> Result<Self, StorageError> {
-        std::fs::create_dir_all(root)?;
+        local::create_private_dir_all(root)?;
         let root = std::fs::canonicalize(root)?;
+        if let Some(why) = cairn_domain::target::forbidden_storage_root(&root.to_string_lossy()) {
+            return Err(StorageError::ForbiddenRoot(root.display().to_string(), why));
+        }
         let store = LocalFileSystem::new_with_prefix(&root)?.with_fsync(true);
         Ok(Self {
             store: Arc::new(store),
@@ -90,6 +94,9 @@ impl ArtifactStore {
             .map_err(|e| StorageError::BadManifest(manifest.id.to_string(), e.to_string()))?;
         let location = layout::manifest_path(&manifest.target, &manifest.id)?;
         self.store.put(&location, PutPayload::from(json)).await?;
+        if let Some(dir) = self.local_dir(&manifest.target, manifest.id.as_str()) {
+            local::private_file(dir.join(MANIFEST_FILE)).await?;
+        }
         tracing::info!(target = %manifest.target, backup = %manifest.id, "manifest written");
         Ok(())
     }

@@ -57,6 +57,9 @@ impl Upload {
         location: Path,
         local_dir: Option<PathBuf>,
     ) -> Result<Self, StorageError> {
+        if let Some(dir) = &local_dir {
+            local::private_backup_dir(dir.clone()).await?;
+        }
         let multipart = store.put_multipart(&location).await?;
         Ok(Self {
             store,
@@ -123,6 +126,9 @@ impl Upload {
                 local::remove_dir_if_empty(dir).await;
             }
             return Err(e.into());
+        }
+        if let (Some(dir), Some(name)) = (local_dir, location.filename()) {
+            local::private_file(dir.join(name)).await?;
         }
         let sha256 = hex::encode(hasher.finalize());
         tracing::debug!(location = %location, stored_bytes, raw_bytes, %sha256, "artifact stored");

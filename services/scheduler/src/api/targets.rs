@@ -11,6 +11,7 @@ use cairn_domain::api::{
 use cairn_domain::{
     CredentialRef, Endpoint, StorageConfig, StorageKind, StorageName, Target, TargetName,
 };
+use cairn_keyring::RefError;
 use cairn_storage::ArtifactStore;
 use chrono::Utc;
 
@@ -74,25 +75,28 @@ fn credential(s: &Scheduler, input: Option<PasswordInput>) -> ApiResult<Credenti
             sealed: s.keyring().seal(&value),
         },
         Some(PasswordInput::Env { var }) => {
-            let ok = !var.is_empty()
-                && var.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
-                && !var.starts_with(|c: char| c.is_ascii_digit());
-            if !ok {
-                return Err(ApiError::invalid(format!(
-                    "{var:?} is not an environment variable name (letters, digits, '_')"
-                )));
-            }
+            s.keyring()
+                .policy()
+                .check_env(&var)
+                .map_err(|e| refused_reference("--password-env", e))?;
             CredentialRef::Env { var }
         }
         Some(PasswordInput::File { path }) => {
-            if !path.starts_with('/') {
-                return Err(ApiError::invalid(format!(
-                    "password file {path:?} must be an absolute path, as workers resolve it"
-                )));
-            }
+            s.keyring()
+                .policy()
+                .check_file(&path)
+                .map_err(|e| refused_reference("--password-file", e))?;
             CredentialRef::File { path }
         }
     })
+}
+
+/// A reference the policy refuses: what is wrong, where references may point, and the
+/// alternative that needs no reference at all.
+fn refused_reference(flag: &str, e: RefError) -> ApiError {
+    ApiError::invalid(format!(
+        "{flag}: {e}; or pass the password with --password-stdin (the server then keeps it sealed)"
+    ))
 }
 
 pub async fn add(

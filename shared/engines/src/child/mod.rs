@@ -284,7 +284,7 @@ async fn finish(
         .map_err(|e| Failure::retryable(code, format!("waiting for {} failed: {e}", tool.name)))?;
     if status.success() && errors.is_empty() {
         for line in report.tail.lines().filter(|l| !l.trim().is_empty()) {
-            tracing::debug!(tool = %tool.name, line = %redact(line, &tool.redact), "tool output");
+            tracing::debug!(tool = %tool.name, line = %cairn_domain::text::printable(&redact(line, &tool.redact)), "tool output");
         }
         return Ok(());
     }
