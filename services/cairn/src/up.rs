@@ -41,6 +41,27 @@ pub struct UpArgs {
     /// Backup and restore attempts each worker runs at once.
     #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u64).range(1..=64))]
     pub concurrency: u64,
+    /// How long after it started a restore interrupted by a crash or stop is resumed by
+    /// itself (`10m`, `90s`, `1h` or seconds); later it must be run again explicitly.
+    #[arg(long, default_value = "10m", value_parser = parse_window)]
+    pub restore_resume_window: Duration,
+}
+
+/// `600`, `600s`, `10m`, `1h`.
+fn parse_window(s: &str) -> Result<Duration, String> {
+    let (digits, unit) = s
+        .find(|c: char| !c.is_ascii_digit())
+        .map_or((s, ""), |i| s.split_at(i));
+    let n: u64 = digits
+        .parse()
+        .map_err(|_| format!("{s:?} is not a duration; write e.g. 600, 90s, 10m or 1h"))?;
+    let factor = match unit {
+        "" | "s" => 1,
+        "m" => 60,
+        "h" => 3600,
+        _ => return Err(format!("unknown unit in {s:?}; use s, m or h (e.g. 10m)")),
+    };
+    Ok(Duration::from_secs(n.saturating_mul(factor)))
 }
 
 /// Runs every service until Ctrl-C or SIGTERM.
@@ -55,6 +76,7 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
         lease: Duration::from_secs(args.lease_seconds),
         max_attempts: args.max_attempts,
         retry_backoff: Duration::from_secs(args.retry_backoff_seconds),
+        restore_resume_window: args.restore_resume_window,
         ..Settings::default()
     };
     let scheduler =
@@ -67,6 +89,7 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
         );
     }
     sweep_at_start(&scheduler).await;
+    sweep_restore_databases(&scheduler, &keyring).await;
 
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
@@ -184,6 +207,31 @@ async fn sweep_at_start(scheduler: &Scheduler) {
     }
 }
 
+/// Staging databases of restores that are not running (a cairn killed mid-restore left
+/// them), on every database server a target names. Runs before the workers start, so a
+/// resumed restore cannot lose its own.
+async fn sweep_restore_databases(scheduler: &Scheduler, keyring: &Keyring) {
+    let (targets, running) = match (
+        scheduler.ledger().targets(),
+        scheduler.ledger().jobs_in(&[JobStatus::Running]),
+    ) {
+        (Ok(t), Ok(r)) => (t, r),
+        (Err(e), _) | (_, Err(e)) => {
+            tracing::warn!(error = %e, "skipping the staging database sweep");
+            return;
+        }
+    };
+    let running = running.iter().map(|j| j.job_id.short()).collect();
+    let dropped =
+        cairn_retention_sweeper::sweep_restore_databases(&targets, keyring, &running).await;
+    if !dropped.is_empty() {
+        tracing::warn!(
+            ?dropped,
+            "dropped staging databases of interrupted restores"
+        );
+    }
+}
+
 fn spawn_signal_handler(stop: CancellationToken) {
     tokio::spawn(async move {
         let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
@@ -195,4 +243,24 @@ fn spawn_signal_handler(stop: CancellationToken) {
         tracing::info!("shutting down");
         stop.cancel();
     });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_window;
+    use std::time::Duration;
+
+    #[test]
+    fn resume_windows() {
+        for (input, secs) in [("600", 600), ("2s", 2), ("10m", 600), ("1h", 3600)] {
+            assert_eq!(
+                parse_window(input),
+                Ok(Duration::from_secs(secs)),
+                "{input}"
+            );
+        }
+        for bad in ["", "m", "10 m", "10d", "-1"] {
+            assert!(parse_window(bad).is_err(), "{bad}");
+        }
+    }
 }

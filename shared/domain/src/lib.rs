@@ -22,5 +22,5 @@ pub use ids::{Attempt, BackupId, EventId, JobId, WorkerId};
 pub use job::{JobKind, JobSpec, JobStatus};
 pub use manifest::Manifest;
 pub use names::{NameError, StorageName, TargetName};
-pub use state::{JobState, TransitionError};
+pub use state::{AfterInterruption, JobState, TransitionError};
 pub use target::{CredentialRef, StorageConfig, StorageKind, Target};

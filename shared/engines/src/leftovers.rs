@@ -39,7 +39,8 @@ pub fn staging_job(name: &str) -> Option<&str> {
 }
 
 /// Drops, on the server `conn` points at, every staging database whose job is not
-/// `running` (given the short id). Returns the names dropped. Redis has none.
+/// `running` (given the short id). Returns the names dropped; one that cannot be dropped
+/// (another user's) is logged and skipped. Redis has none.
 pub async fn sweep(
     conn: &Connection,
     running: &(dyn Fn(&str) -> bool + Sync),
@@ -57,9 +58,13 @@ pub async fn sweep(
         if running(job) {
             continue;
         }
-        match conn.endpoint.engine {
-            Engine::Postgres => pg::drop_database(conn, &name).await?,
-            _ => mysql::drop_database(conn, &name).await?,
+        let result = match conn.endpoint.engine {
+            Engine::Postgres => pg::drop_database(conn, &name).await,
+            _ => mysql::drop_database(conn, &name).await,
+        };
+        if let Err(f) = result {
+            tracing::warn!(database = %name, server = %conn.endpoint, error = %f, "could not drop the staging database of a restore that is no longer running");
+            continue;
         }
         tracing::info!(database = %name, server = %conn.endpoint, "dropped the staging database of a restore that is no longer running");
         dropped.push(name);

@@ -245,10 +245,10 @@ async fn leftover_temp_databases(name: &str) -> Vec<String> {
         "SELECT datname::text FROM pg_database \
          WHERE datname ~ '_cairn_restore_[0-9a-f]{8}$' AND starts_with($1, left(datname, -23))",
     )
-        .bind(name)
-        .fetch_all(&mut c)
-        .await
-        .unwrap()
+    .bind(name)
+    .fetch_all(&mut c)
+    .await
+    .unwrap()
 }
 
 struct DropOnExit(String);
