@@ -43,7 +43,7 @@ pub struct UpArgs {
     pub concurrency: u64,
     /// How long after it started a restore interrupted by a crash or stop is resumed by
     /// itself (`10m`, `90s`, `1h` or seconds); later it must be run again explicitly.
-    #[arg(long, default_value = "10m", value_parser = parse_window)]
+    #[arg(long, env = "CAIRN_RESTORE_RESUME_WINDOW", default_value = "10m", value_parser = parse_window)]
     pub restore_resume_window: Duration,
 }
 
