@@ -207,23 +207,30 @@ async fn sweep_at_start(scheduler: &Scheduler) {
     }
 }
 
-/// Staging databases of restores that are not running (a cairn killed mid-restore left
-/// them), on every database server a target names. Runs before the workers start, so a
-/// resumed restore cannot lose its own.
+/// Staging databases of this cairn's restores that are not running (a cairn killed
+/// mid-restore left them), on every database server a target names. Runs before the
+/// workers start, so a resumed restore cannot lose its own.
 async fn sweep_restore_databases(scheduler: &Scheduler, keyring: &Keyring) {
-    let (targets, running) = match (
+    let not_running: Vec<JobStatus> = JobStatus::ALL
+        .into_iter()
+        .filter(|s| *s != JobStatus::Running)
+        .collect();
+    let (targets, idle) = match (
         scheduler.ledger().targets(),
-        scheduler.ledger().jobs_in(&[JobStatus::Running]),
+        scheduler.ledger().jobs_in(&not_running),
     ) {
-        (Ok(t), Ok(r)) => (t, r),
+        (Ok(t), Ok(jobs)) => (t, jobs),
         (Err(e), _) | (_, Err(e)) => {
             tracing::warn!(error = %e, "skipping the staging database sweep");
             return;
         }
     };
-    let running = running.iter().map(|j| j.job_id.short()).collect();
-    let dropped =
-        cairn_retention_sweeper::sweep_restore_databases(&targets, keyring, &running).await;
+    let idle = idle
+        .iter()
+        .filter(|j| j.kind() == JobKind::Restore)
+        .map(|j| j.job_id.short())
+        .collect();
+    let dropped = cairn_retention_sweeper::sweep_restore_databases(&targets, keyring, &idle).await;
     if !dropped.is_empty() {
         tracing::warn!(
             ?dropped,

@@ -1,21 +1,23 @@
 //! Staging databases of restores that are no longer running: a restore loads into
 //! `<db>_cairn_restore_<job>` before swapping it in, and a cairn killed mid-restore
 //! leaves that database behind (empty or partly loaded, never committed into the
-//! target). On start, cairn drops those of every job that is not running, on every
-//! database server a target names.
+//! target). On start, cairn drops those of every job of its own that is not running, on
+//! every database server a target names; those of jobs it does not know (another cairn
+//! sharing the server) stay.
 
 use cairn_domain::{Engine, Scope, Target};
 use cairn_engines::Connection;
 use cairn_keyring::Keyring;
 use std::collections::HashSet;
 
-/// Drops the staging databases whose job's short id is not in `running`, on the server
-/// of every PostgreSQL and MySQL target (each server once per user). Returns the names
-/// dropped; a server that cannot be reached is logged and skipped.
+/// Drops the staging databases whose job's short id is in `idle` (restore jobs of this
+/// ledger that are not running), on the server of every PostgreSQL and MySQL target
+/// (each server once per user). Returns the names dropped; a server that cannot be
+/// reached is logged and skipped.
 pub async fn sweep_restore_databases(
     targets: &[Target],
     keyring: &Keyring,
-    running: &HashSet<String>,
+    idle: &HashSet<String>,
 ) -> Vec<String> {
     let mut seen = HashSet::new();
     let mut sweeps = Vec::new();
@@ -42,8 +44,8 @@ pub async fn sweep_restore_databases(
         };
         let name = target.name.clone();
         sweeps.push(async move {
-            let running = |job: &str| running.contains(job);
-            match cairn_engines::sweep_restore_leftovers(&server, &running).await {
+            let idle = |job: &str| idle.contains(job);
+            match cairn_engines::sweep_restore_leftovers(&server, &idle).await {
                 Ok(dropped) => dropped,
                 Err(f) => {
                     tracing::warn!(target = %name, error = %f, "could not sweep staging databases");

@@ -3,8 +3,10 @@
 //! A database restore loads into a staging database named after the target database
 //! and the job: `<name>_cairn_restore_<job>` (the job's 8-hex-digit short id), and a
 //! MySQL restore moves the replaced tables aside into `<name>_cairn_restore_<job>_old`.
-//! The name says whose it is, so on start cairn drops every such database whose job is
-//! not running ([`sweep`]): the leftovers of a cairn that was killed mid-restore.
+//! The name says whose it is, so on start cairn drops every such database of a job it
+//! knows and that is not running ([`sweep`]): the leftovers of a cairn that was killed
+//! mid-restore. Staging databases of jobs it does not know (another cairn's, on a shared
+//! server) are left alone.
 //! Names stay within 63 bytes (PostgreSQL's limit; MySQL allows 64 characters): a long
 //! database name is cut, never the suffix.
 
@@ -38,12 +40,12 @@ pub fn staging_job(name: &str) -> Option<&str> {
     hex.then_some(job)
 }
 
-/// Drops, on the server `conn` points at, every staging database whose job is not
-/// `running` (given the short id). Returns the names dropped; one that cannot be dropped
-/// (another user's) is logged and skipped. Redis has none.
+/// Drops, on the server `conn` points at, every staging database whose job (given by
+/// its short id) is `idle`: known and not running. Returns the names dropped; one that
+/// cannot be dropped (another user's) is logged and skipped. Redis has none.
 pub async fn sweep(
     conn: &Connection,
-    running: &(dyn Fn(&str) -> bool + Sync),
+    idle: &(dyn Fn(&str) -> bool + Sync),
 ) -> Result<Vec<String>, Failure> {
     let all = match conn.endpoint.engine {
         Engine::Postgres => pg::list_databases(conn).await?,
@@ -55,7 +57,7 @@ pub async fn sweep(
         let Some(job) = staging_job(&name) else {
             continue;
         };
-        if running(job) {
+        if !idle(job) {
             continue;
         }
         let result = match conn.endpoint.engine {
