@@ -59,7 +59,29 @@ pub struct UpArgs {
     /// clear text); only behind a TLS proxy or inside a private network.
     #[arg(long)]
     pub insecure_listen: bool,
+    /// How long after it started a restore interrupted by a crash or stop is resumed by
+    /// itself (`10m`, `90s`, `1h` or seconds); later it must be run again explicitly.
+    #[arg(long, env = "CAIRN_RESTORE_RESUME_WINDOW", default_value = "10m", value_parser = parse_window)]
+    pub restore_resume_window: Duration,
 }
+
+/// `600`, `600s`, `10m`, `1h`.
+fn parse_window(s: &str) -> Result<Duration, String> {
+    let (digits, unit) = s
+        .find(|c: char| !c.is_ascii_digit())
+        .map_or((s, ""), |i| s.split_at(i));
+    let n: u64 = digits
+        .parse()
+        .map_err(|_| format!("{s:?} is not a duration; write e.g. 600, 90s, 10m or 1h"))?;
+    let factor = match unit {
+        "" | "s" => 1,
+        "m" => 60,
+        "h" => 3600,
+        _ => return Err(format!("unknown unit in {s:?}; use s, m or h (e.g. 10m)")),
+    };
+    Ok(Duration::from_secs(n.saturating_mul(factor)))
+}
+
 
 impl UpArgs {
     /// Refuses to serve tokens in clear text beyond this machine unless told to.
@@ -109,6 +131,7 @@ async fn run_services(args: UpArgs, tls: Option<api::TlsConfig>) -> anyhow::Resu
         lease: Duration::from_secs(args.lease_seconds),
         max_attempts: args.max_attempts,
         retry_backoff: Duration::from_secs(args.retry_backoff_seconds),
+        restore_resume_window: args.restore_resume_window,
         ..Settings::default()
     };
     let scheduler =
@@ -122,6 +145,7 @@ async fn run_services(args: UpArgs, tls: Option<api::TlsConfig>) -> anyhow::Resu
     }
     sweep_at_start(&scheduler).await;
     announce_admin_token(&scheduler, &data_dir).await?;
+    sweep_restore_databases(&scheduler, &keyring).await;
 
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
@@ -277,6 +301,38 @@ async fn sweep_at_start(scheduler: &Scheduler) {
     }
 }
 
+/// Staging databases of this cairn's restores that are not running (a cairn killed
+/// mid-restore left them), on every database server a target names. Runs before the
+/// workers start, so a resumed restore cannot lose its own.
+async fn sweep_restore_databases(scheduler: &Scheduler, keyring: &Keyring) {
+    let not_running: Vec<JobStatus> = JobStatus::ALL
+        .into_iter()
+        .filter(|s| *s != JobStatus::Running)
+        .collect();
+    let (targets, idle) = match (
+        scheduler.ledger().targets(),
+        scheduler.ledger().jobs_in(&not_running),
+    ) {
+        (Ok(t), Ok(jobs)) => (t, jobs),
+        (Err(e), _) | (_, Err(e)) => {
+            tracing::warn!(error = %e, "skipping the staging database sweep");
+            return;
+        }
+    };
+    let idle = idle
+        .iter()
+        .filter(|j| j.kind() == JobKind::Restore)
+        .map(|j| j.job_id.short())
+        .collect();
+    let dropped = cairn_retention_sweeper::sweep_restore_databases(&targets, keyring, &idle).await;
+    if !dropped.is_empty() {
+        tracing::warn!(
+            ?dropped,
+            "dropped staging databases of interrupted restores"
+        );
+    }
+}
+
 fn spawn_signal_handler(stop: CancellationToken) {
     tokio::spawn(async move {
         let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
@@ -288,4 +344,24 @@ fn spawn_signal_handler(stop: CancellationToken) {
         tracing::info!("shutting down");
         stop.cancel();
     });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_window;
+    use std::time::Duration;
+
+    #[test]
+    fn resume_windows() {
+        for (input, secs) in [("600", 600), ("2s", 2), ("10m", 600), ("1h", 3600)] {
+            assert_eq!(
+                parse_window(input),
+                Ok(Duration::from_secs(secs)),
+                "{input}"
+            );
+        }
+        for bad in ["", "m", "10 m", "10d", "-1"] {
+            assert!(parse_window(bad).is_err(), "{bad}");
+        }
+    }
 }

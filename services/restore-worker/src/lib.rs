@@ -1,8 +1,10 @@
 //! The restore worker: runs restore jobs. Before touching the target it checks, in order:
 //! the backup exists and its manifest is signed by this cairn (or the operator said
-//! `--trust-unsigned`, see `trust.rs`), the target is a reachable primary,
-//! engine/scope/version fit, and the artifact's sha256 matches its manifest. Only then the artifact streams through the zstd
-//! decoder into the engine's loader.
+//! `--trust-unsigned`, see `trust.rs`), the target is a reachable primary, engine/scope/version
+//! fit, and the artifact's sha256 matches its manifest. Only then the artifact streams through
+//! the zstd decoder into the engine's loader; it is checked against the manifest once more on
+//! that pass, and a mismatch reaches the loader as an error before the end of its
+//! input, so the load never commits bytes that differ from the manifest.
 
 use async_trait::async_trait;
 use cairn_bus::worker::{AttemptCtx, AttemptRunner};
@@ -79,10 +81,11 @@ async fn restore(ctx: &AttemptCtx, keyring: &Keyring) -> Result<(), Failure> {
     let progress = Progress::new();
     let counters = progress.clone();
     ctx.report_progress_from(Box::new(move || counters.snapshot()));
-    let stored = store.read_artifact(&manifest).await?;
+    let stored = store.read_verified(&manifest).await?;
     let sink: Arc<dyn ProgressSink> = progress.clone();
     let raw = pipeline::decompress(stored, sink);
-    let bytes = cairn_engines::restore(&conn, &manifest, raw, progress).await?;
+    let bytes =
+        cairn_engines::restore_for_job(&conn, &manifest, &grant.job.job_id, raw, progress).await?;
     tracing::info!(%source, %backup, bytes, "restore applied");
     ctx.append(vec![
         EventPayload::RestoreApplied {

@@ -1,6 +1,11 @@
 //! The retention sweeper. Today it removes incomplete uploads (backup folders without a
-//! manifest) older than a grace period, skipping targets with a job in flight; prune jobs
+//! manifest) older than a grace period, skipping targets with a job in flight, and the
+//! staging databases of restores that are no longer running (`restores.rs`); prune jobs
 //! (keep the newest N) come with retention policies.
+
+mod restores;
+
+pub use restores::sweep_restore_databases;
 
 use cairn_domain::TargetName;
 use cairn_storage::{ArtifactStore, IncompleteUpload, StorageError};

@@ -6,7 +6,8 @@ use async_trait::async_trait;
 use cairn_bus::{AppendReply, ClaimReply, Control, ControlError, FailReply, Grant};
 use cairn_domain::resource;
 use cairn_domain::{
-    Attempt, EventPayload, Failure, JobId, JobSpec, JobState, JobStatus, NewEvent, WorkerId,
+    AfterInterruption, Attempt, EventPayload, Failure, JobId, JobSpec, JobState, JobStatus,
+    NewEvent, WorkerId,
 };
 use cairn_ledger::LedgerError;
 use chrono::{DateTime, Utc};
@@ -66,24 +67,35 @@ impl Scheduler {
         )))
     }
 
-    /// Ends a running attempt whose worker went silent.
-    /// The next attempt may start at `now`.
+    /// Ends a running attempt whose worker went silent: the next attempt may start at
+    /// `now`, unless the job is out of attempts or is a restore past its resume window
+    /// (decided by the domain), which dead-letters it.
     pub(crate) async fn expire_lease(
         &self,
         state: &JobState,
         now: DateTime<Utc>,
     ) -> Result<(), LedgerError> {
-        let retry_at = state.attempts_left().then_some(now);
-        let mut events = vec![EventPayload::LeaseExpired {
-            attempt: Attempt(state.attempt),
-            retry_at,
-        }];
-        if retry_at.is_none() {
-            events.push(EventPayload::JobDeadLettered {
-                attempts: state.attempt,
-                reason: format!("gave up after {} attempts", state.attempt),
-            });
-        }
+        let window = self.inner.settings.restore_resume_window;
+        let attempt = Attempt(state.attempt);
+        let events = match state.after_interruption(now, window) {
+            AfterInterruption::Retry => vec![EventPayload::LeaseExpired {
+                attempt,
+                retry_at: Some(now),
+            }],
+            AfterInterruption::DeadLetter { reason } => {
+                tracing::warn!(job_id = %state.job_id, %reason, "interrupted job not retried");
+                vec![
+                    EventPayload::LeaseExpired {
+                        attempt,
+                        retry_at: None,
+                    },
+                    EventPayload::JobDeadLettered {
+                        attempts: state.attempt,
+                        reason,
+                    },
+                ]
+            }
+        };
         let events = events
             .into_iter()
             .map(|p| NewEvent::new(actor(), p))

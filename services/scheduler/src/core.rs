@@ -23,6 +23,9 @@ pub struct Settings {
     pub retry_backoff: Duration,
     /// How often the reconcile loop runs.
     pub reconcile_every: Duration,
+    /// How long after it started an interrupted restore is still resumed by itself;
+    /// later it is dead-lettered and must be run again explicitly.
+    pub restore_resume_window: Duration,
 }
 
 impl Default for Settings {
@@ -32,6 +35,7 @@ impl Default for Settings {
             max_attempts: 3,
             retry_backoff: Duration::from_secs(2),
             reconcile_every: Duration::from_secs(2),
+            restore_resume_window: Duration::from_secs(600),
         }
     }
 }

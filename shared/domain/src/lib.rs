@@ -31,5 +31,5 @@ pub use names::{NameError, StorageName, TargetName, TokenName};
 pub use role::Role;
 pub use retention::{Keep, KeepError};
 pub use schedule::{Schedule, ScheduleError, Zone};
-pub use state::{JobState, TransitionError};
+pub use state::{AfterInterruption, JobState, TransitionError};
 pub use target::{CredentialRef, StorageConfig, StorageKind, Target};

@@ -9,6 +9,7 @@
 mod child;
 mod compat;
 mod credentials;
+mod leftovers;
 mod mysql;
 mod pg;
 mod progress_sink;
@@ -17,12 +18,13 @@ pub mod secret;
 pub mod version;
 
 use bytes::Bytes;
-use cairn_domain::{Endpoint, Engine, Failure, Manifest, Scope};
+use cairn_domain::{Endpoint, Engine, Failure, JobId, Manifest, Scope};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use tokio::sync::mpsc;
 
 pub use credentials::use_credentials_dir;
+pub use leftovers::{staging_job, sweep as sweep_restore_leftovers};
 pub use secret::Secret;
 
 /// Size of the raw chunks engines send and receive.
@@ -151,12 +153,29 @@ pub fn check_restore(
 /// `input`; an `Err` item or a channel closed early means the artifact could not be read:
 /// stop, and leave the target as safe as the engine allows. Returns the bytes applied.
 /// Objects created after the backup are gone afterwards.
+///
+/// Staging databases are named after a fresh job id; a job's restore runs through
+/// [`restore_for_job`], so that its leftovers can be told apart.
 pub async fn restore(
     conn: &Connection,
     manifest: &Manifest,
     input: mpsc::Receiver<Result<Bytes, Failure>>,
     progress: Arc<Progress>,
 ) -> Result<u64, Failure> {
+    restore_for_job(conn, manifest, &JobId::new_random(), input, progress).await
+}
+
+/// [`restore`] on behalf of `job`: its staging databases carry the job's short id, and
+/// the input must end exactly at the manifest's size, without an error item, for the
+/// load to commit.
+pub async fn restore_for_job(
+    conn: &Connection,
+    manifest: &Manifest,
+    job: &JobId,
+    input: mpsc::Receiver<Result<Bytes, Failure>>,
+    progress: Arc<Progress>,
+) -> Result<u64, Failure> {
+    let job = job.short();
     let expected = dump_format(&conn.endpoint);
     if manifest.engine != conn.endpoint.engine || manifest.format_name != expected.format_name {
         return Err(Failure::permanent(
@@ -168,8 +187,8 @@ pub async fn restore(
         ));
     }
     match conn.endpoint.engine {
-        Engine::Postgres => pg::restore(conn, manifest.size_bytes, input, progress).await,
-        Engine::Mysql => mysql::restore(conn, manifest.size_bytes, input, progress).await,
+        Engine::Postgres => pg::restore(conn, &job, manifest.size_bytes, input, progress).await,
+        Engine::Mysql => mysql::restore(conn, &job, manifest.size_bytes, input, progress).await,
         Engine::Redis => redis::restore(conn, manifest, input, progress).await,
     }
 }

@@ -148,6 +148,27 @@ async fn a_password_user_works_and_its_password_never_reaches_a_process_list() {
         &[&format!("DELETE FROM {}.big WHERE id > 5", q(&db.name))],
     )
     .await;
+    // A database's owner may not create the staging database cairn loads into: refused
+    // with the grant that is missing, before anything changed.
+    let err = restore_from(&target, &m, &data, None).await.unwrap_err();
+    let pattern = format!("{}\\_cairn\\_restore\\_%", db.name.replace('_', "\\_"));
+    assert_eq!(err.code, "permission_denied", "{err:?}");
+    assert!(
+        err.message
+            .contains(&format!("GRANT ALL ON `{pattern}`.* TO '{user}'@'%'")),
+        "{}",
+        err.message
+    );
+    assert!(!err.message.contains(password));
+    mysql::exec(
+        &mut root,
+        &[&format!(
+            "GRANT ALL ON {}.* TO {}@'%'",
+            q(&pattern),
+            lit(&user)
+        )],
+    )
+    .await;
     restore_from(&target, &m, &data, None).await.unwrap();
     let n: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
         "SELECT COUNT(*) FROM {}.big",

@@ -241,11 +241,14 @@ async fn a_dump_tool_error_fails_the_dump() {
 /// Temporary restore databases for `name` still present.
 async fn leftover_temp_databases(name: &str) -> Vec<String> {
     let mut c = pg::connect(pg::SHARED_PORT, None, "postgres").await;
-    sqlx::query_scalar("SELECT datname::text FROM pg_database WHERE datname LIKE 'cairn_restore_%' AND datname LIKE '%' || $1")
-        .bind(name)
-        .fetch_all(&mut c)
-        .await
-        .unwrap()
+    sqlx::query_scalar(
+        "SELECT datname::text FROM pg_database \
+         WHERE datname ~ '_cairn_restore_[0-9a-f]{8}$' AND starts_with($1, left(datname, -23))",
+    )
+    .bind(name)
+    .fetch_all(&mut c)
+    .await
+    .unwrap()
 }
 
 struct DropOnExit(String);

@@ -155,6 +155,24 @@ impl ArtifactStore {
         Ok(())
     }
 
+    /// The stored artifact as [`read_artifact`](Self::read_artifact) gives it, checked on
+    /// the way: should its size or sha256 differ from the manifest's, the last item is
+    /// an `Err` (after the last chunk, before the end). A consumer that commits only at
+    /// a clean end of the stream therefore commits only bytes that match the manifest,
+    /// even if the file changed since an earlier [`verify`](Self::verify).
+    pub async fn read_verified(
+        &self,
+        manifest: &Manifest,
+    ) -> Result<BoxStream<'static, Result<Bytes, StorageError>>, StorageError> {
+        let inner = self.read_artifact(manifest).await?;
+        Ok(read::verified(
+            inner,
+            manifest.id.to_string(),
+            manifest.stored_bytes,
+            manifest.sha256.clone(),
+        ))
+    }
+
     /// The stored (compressed) artifact as a stream of chunks.
     pub async fn read_artifact(
         &self,

@@ -46,3 +46,102 @@ fn file_chunks(file: File, range: Range<u64>) -> BoxStream<'static, Result<Bytes
     })
     .boxed()
 }
+
+/// `inner`, followed by an `Err` item when its bytes do not add up to `size` with the
+/// sha256 `sha256` (hex).
+pub(crate) fn verified(
+    inner: BoxStream<'static, Result<Bytes, StorageError>>,
+    backup: String,
+    size: u64,
+    sha256: String,
+) -> BoxStream<'static, Result<Bytes, StorageError>> {
+    use sha2::{Digest, Sha256};
+    struct State {
+        inner: BoxStream<'static, Result<Bytes, StorageError>>,
+        hasher: Sha256,
+        seen: u64,
+        done: bool,
+    }
+    let state = State {
+        inner,
+        hasher: Sha256::new(),
+        seen: 0,
+        done: false,
+    };
+    stream::unfold(state, move |mut st| {
+        let (backup, sha256) = (backup.clone(), sha256.clone());
+        async move {
+            if st.done {
+                return None;
+            }
+            match st.inner.next().await {
+                Some(Ok(chunk)) => {
+                    st.hasher.update(&chunk);
+                    st.seen += chunk.len() as u64;
+                    Some((Ok(chunk), st))
+                }
+                Some(Err(e)) => {
+                    st.done = true;
+                    Some((Err(e), st))
+                }
+                None => {
+                    st.done = true;
+                    if st.seen != size {
+                        let e = StorageError::SizeMismatch {
+                            backup,
+                            expected: size,
+                            actual: st.seen,
+                        };
+                        return Some((Err(e), st));
+                    }
+                    let actual = hex::encode(std::mem::take(&mut st.hasher).finalize());
+                    if !actual.eq_ignore_ascii_case(&sha256) {
+                        let e = StorageError::ChecksumMismatch {
+                            backup,
+                            expected: sha256,
+                            actual,
+                        };
+                        return Some((Err(e), st));
+                    }
+                    None
+                }
+            }
+        }
+    })
+    .boxed()
+}
+
+#[cfg(test)]
+mod verified_tests {
+    use super::*;
+
+    async fn items(data: &[&'static [u8]], size: u64, sha: &str) -> Vec<Result<Bytes, String>> {
+        let inner = stream::iter(
+            data.iter()
+                .map(|d| Ok::<_, StorageError>(Bytes::from_static(d)))
+                .collect::<Vec<_>>(),
+        )
+        .boxed();
+        verified(inner, "b".into(), size, sha.into())
+            .map(|r| r.map_err(|e| e.to_string()))
+            .collect()
+            .await
+    }
+
+    #[tokio::test]
+    async fn a_mismatch_arrives_after_the_last_chunk() {
+        use sha2::{Digest, Sha256};
+        let good = hex::encode(Sha256::digest(b"abcd"));
+        let ok = items(&[b"ab", b"cd"], 4, &good).await;
+        assert_eq!(ok.len(), 2);
+        assert!(ok.iter().all(|i| i.is_ok()));
+
+        let changed = items(&[b"ab", b"cX"], 4, &good).await;
+        assert_eq!(changed.len(), 3);
+        assert!(changed[2].is_err(), "{changed:?}");
+
+        let short = items(&[b"ab"], 4, &good).await;
+        assert_eq!(short.len(), 2);
+        assert!(short[1].is_err(), "{short:?}");
+    }
+}

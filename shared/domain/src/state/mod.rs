@@ -9,6 +9,12 @@ use chrono::{DateTime, Utc};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
+mod interrupted;
+pub use interrupted::AfterInterruption;
+
+/// The failure code of an attempt whose worker went silent.
+const LEASE_EXPIRED: &str = "lease_expired";
+
 /// Why an event does not fit the job's current state.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum TransitionError {
@@ -234,13 +240,18 @@ impl JobState {
             }
             (S::Running, E::LeaseExpired { retry_at, .. }) => {
                 let failure = Failure::retryable(
-                    "lease_expired",
+                    LEASE_EXPIRED,
                     "the worker stopped reporting before the attempt ended (crash, kill or lost connection)",
                 );
                 end_unsuccessfully(&mut s, at, "lease_expired", failure, *retry_at);
             }
-            (S::Failed, E::JobDeadLettered { .. }) if !current.dead_lettered => {
+            (S::Failed, E::JobDeadLettered { reason, .. }) if !current.dead_lettered => {
                 s.dead_lettered = true;
+                // An interrupted attempt has no failure of its own to show: the reason
+                // it was not tried again says what happened and what to do.
+                if s.failure.as_ref().is_some_and(|f| f.code == LEASE_EXPIRED) {
+                    s.failure = Some(Failure::permanent("interrupted", reason.clone()));
+                }
             }
             (S::Queued, E::JobRejected { failure }) if current.attempt == 0 => {
                 s.status = S::Failed;

@@ -7,7 +7,7 @@ use crate::ids::BackupId;
 use crate::names::{StorageName, TargetName};
 use chrono::TimeZone;
 
-fn t(s: i64) -> DateTime<Utc> {
+pub(super) fn t(s: i64) -> DateTime<Utc> {
     Utc.timestamp_opt(1_800_000_000 + s, 0).unwrap()
 }
 
@@ -40,7 +40,7 @@ fn queued(kind: JobKind) -> E {
     }
 }
 
-fn claim(n: u32) -> E {
+pub(super) fn claim(n: u32) -> E {
     E::JobClaimed {
         attempt: Attempt(n),
         worker_id: WorkerId("w1".into()),
@@ -77,7 +77,7 @@ fn fail(n: u32, retry: bool) -> E {
     }
 }
 
-fn fold(kind: JobKind, events: &[E]) -> Result<JobState, TransitionError> {
+pub(super) fn fold(kind: JobKind, events: &[E]) -> Result<JobState, TransitionError> {
     let mut state: Option<JobState> = None;
     for (i, p) in std::iter::once(queued(kind))
         .chain(events.iter().cloned())

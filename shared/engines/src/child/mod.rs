@@ -4,9 +4,15 @@
 //! with status 0 *and* printed no error line on stderr. Stdout is forwarded in
 //! [`CHUNK`]-sized pieces into a bounded channel (backup), or chunks from a channel are
 //! written to its stdin (restore). If the other side of the channel goes away, or the
-//! restore input reports an error, the child is killed (so a `--single-transaction`
-//! load rolls back) and the attempt fails. Stderr is collected in a bounded tail that
-//! ends up, redacted, in the failure message.
+//! restore input reports an error, the child is killed (so an open transaction rolls
+//! back) and the attempt fails. Stderr is collected in a bounded tail that ends up,
+//! redacted, in the failure message.
+//!
+//! A tool never outlives cairn: it runs in its own process group and gets SIGKILL when
+//! the thread that started it ends (see [`die_with_parent`]). A load that must be atomic
+//! is framed by a [`Transaction`]: its `COMMIT` is written only once the whole input
+//! arrived with the expected length and without an error item, so a tool whose input
+//! ends any other way (cairn killed, artifact corrupt) rolls back.
 
 use crate::{Progress, CHUNK};
 use bytes::{Bytes, BytesMut};
@@ -17,7 +23,10 @@ use tokio::process::{Child, Command};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
+mod lifetime;
 mod stderr;
+
+use lifetime::die_with_parent;
 
 pub(crate) use stderr::redact;
 use stderr::{collect_stderr, first_chars, is_transient, last_chars, StderrReport};
@@ -58,6 +67,27 @@ pub(crate) struct Tool {
     pub is_error: fn(&str) -> bool,
     /// Strings that must never appear in a message (the password, should a tool echo it).
     pub redact: Vec<String>,
+    /// For a load: the statements that open and commit its one transaction.
+    pub transaction: Option<Transaction>,
+}
+
+/// The statements around a load that must commit all or nothing. `begin` is written
+/// before the first byte of input, `commit` only after the last one, once the input is
+/// known complete and verified; a tool that reaches the end of its input without
+/// `commit` (psql, mariadb) closes its session and the server rolls back.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Transaction {
+    pub begin: &'static str,
+    pub commit: &'static str,
+}
+
+impl Transaction {
+    /// Plain SQL lines (not client meta-commands), so they compose with any prefix the
+    /// stream carries.
+    pub(crate) const SQL: Transaction = Transaction {
+        begin: "BEGIN;\n",
+        commit: "\nCOMMIT;\n",
+    };
 }
 
 impl Tool {
@@ -75,11 +105,16 @@ impl Tool {
         // English messages, so error lines can be recognised.
         cmd.env("LC_MESSAGES", "C");
         cmd.kill_on_drop(true);
+        // Its own process group: a terminal's Ctrl-C reaches cairn, which stops the tool
+        // itself, and the whole group can be told apart from cairn.
+        cmd.process_group(0);
+        die_with_parent(&mut cmd);
         Self {
             name: program.to_string(),
             cmd,
             is_error,
             redact: Vec::new(),
+            transaction: None,
         }
     }
 
@@ -178,9 +213,11 @@ pub(crate) async fn run_dump(
 /// Runs a load tool, writing every chunk of `input` (after `rewrite`) into its stdin.
 /// `first` are chunks already taken from `input` by the caller. Returns the input bytes.
 ///
-/// The input must add up to `expected` bytes (the manifest's dump size): closing stdin
-/// lets the tool finish (psql commits its single transaction), so an input that ends
-/// short — without an error item — kills the tool instead, exactly like an error.
+/// The input must add up to `expected` bytes (the manifest's dump size) and end without
+/// an error item (the reader reports a size or checksum mismatch of the stored artifact
+/// as one, before it closes the channel). Only then is the tool's `COMMIT` written and
+/// its stdin closed; an input that ends short kills the tool instead, exactly like an
+/// error.
 pub(crate) async fn run_restore(
     mut tool: Tool,
     expected: u64,
@@ -195,9 +232,15 @@ pub(crate) async fn run_restore(
     let mut total = 0u64;
     let mut stopped_reading = false;
     let mut pending = first.into_iter();
+    if let Some(t) = tool.transaction {
+        stopped_reading = stdin.write_all(t.begin.as_bytes()).await.is_err();
+    }
     // Feeding ends at the end of input, or early when the tool stops reading (its exit
     // status and stderr then say why).
     loop {
+        if stopped_reading {
+            break;
+        }
         let item = match pending.next() {
             Some(chunk) => Some(Ok(chunk)),
             None => input.recv().await,
@@ -213,6 +256,8 @@ pub(crate) async fn run_restore(
                 ));
             }
             None => {
+                // Complete and verified: the whole input is through, nothing reported an
+                // error. Only now may the load commit.
                 let tail = rewrite.finish();
                 if let Some(failure) = rewrite.refusal() {
                     return Err(abandon(child, stdin, stderr, failure).await);
@@ -220,6 +265,12 @@ pub(crate) async fn run_restore(
                 if !tail.is_empty() && stdin.write_all(&tail).await.is_err() {
                     stopped_reading = true;
                     break;
+                }
+                if let Some(t) = tool.transaction {
+                    if stdin.write_all(t.commit.as_bytes()).await.is_err() {
+                        stopped_reading = true;
+                        break;
+                    }
                 }
                 let _ = stdin.shutdown().await;
                 break;
@@ -431,6 +482,45 @@ mod tests {
         );
         assert!(err.message.contains("2 of 3"), "{}", err.message);
         assert!(!marker.exists(), "the tool was killed, not given EOF");
+    }
+
+    #[tokio::test]
+    async fn commit_is_written_only_after_the_whole_input() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("out");
+        let run = |chunks: Vec<Result<Bytes, Failure>>, expected: u64| {
+            let mut tool = Tool::new("sh", any_error);
+            tool.cmd.args(["-c", &format!("cat > {}", path.display())]);
+            tool.transaction = Some(Transaction::SQL);
+            async move {
+                let (tx, mut rx) = mpsc::channel(4);
+                for c in chunks {
+                    tx.send(c).await.unwrap();
+                }
+                drop(tx);
+                run_restore(
+                    tool,
+                    expected,
+                    vec![],
+                    &mut rx,
+                    &mut Unchanged,
+                    &Progress::default(),
+                )
+                .await
+            }
+        };
+        let ok = run(vec![Ok(Bytes::from_static(b"x;"))], 2).await;
+        assert_eq!(ok.unwrap(), 2);
+        assert_eq!(std::fs::read(&path).unwrap(), b"BEGIN;\nx;\nCOMMIT;\n");
+
+        // A checksum mismatch reported after the last byte: no COMMIT.
+        let bad = vec![
+            Ok(Bytes::from_static(b"x;")),
+            Err(Failure::permanent("checksum_mismatch", "bad")),
+        ];
+        assert_eq!(run(bad, 2).await.unwrap_err().code, "checksum_mismatch");
+        let written = std::fs::read(&path).unwrap();
+        assert!(!String::from_utf8_lossy(&written).contains("COMMIT"));
     }
 
     #[tokio::test]

@@ -9,9 +9,10 @@
 mod dump;
 mod restore;
 mod sandbox;
+mod swap;
 
 pub(crate) use dump::dump;
-pub(crate) use restore::restore;
+pub(crate) use restore::{drop_database, list_databases, restore};
 
 use crate::child::Tool;
 use crate::credentials::CredentialFile;

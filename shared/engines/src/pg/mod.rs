@@ -9,7 +9,7 @@ mod restore;
 mod rewrite;
 
 pub(crate) use dump::dump;
-pub(crate) use restore::restore;
+pub(crate) use restore::{drop_now as drop_database, list_databases, restore};
 
 use crate::child::Tool;
 use crate::credentials::CredentialFile;

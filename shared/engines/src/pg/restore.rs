@@ -2,24 +2,32 @@
 //!
 //! Either way psql runs restricted (see `guard.rs`): no meta-command in an artifact runs.
 //!
-//! One database: the dump is loaded with `psql --single-transaction` into a fresh
-//! database created from `template0` under a temporary name; only when that succeeded is
-//! the old database dropped (`WITH (FORCE)`) and the new one renamed into its place, so a
-//! failed or cancelled restore leaves the target untouched. The new database keeps the
-//! old one's owner, encoding and locale. Database-level settings (`ALTER DATABASE … SET`)
-//! and `GRANT … ON DATABASE` are not part of a plain `pg_dump` and are not carried over.
+//! One database: first the restoring role's privileges are checked (CREATEDB, and being
+//! able to drop the database it replaces), then the dump is loaded by `psql` in one
+//! transaction into a fresh database created from `template0` under a temporary name
+//! that carries the job's short id (`<name>_cairn_restore_<job>`, see `leftovers.rs`).
+//! cairn writes `BEGIN` before the dump and `COMMIT` only after its last byte arrived
+//! with the manifest's length and checksum, so a psql left behind by a killed cairn
+//! reaches the end of its input without `COMMIT` and the server rolls back. Only when
+//! the load committed is the old database dropped (`WITH (FORCE)`) and the new one
+//! renamed into its place, so a failed or cancelled restore leaves the target
+//! untouched. The new database keeps the old one's owner, encoding and locale.
+//! Database-level settings (`ALTER DATABASE … SET`) and `GRANT … ON DATABASE` are not
+//! part of a plain `pg_dump` and are not carried over.
 //!
 //! Whole server: every database but `template0/1` and `postgres` is dropped, every role
 //! but the restoring user, the bootstrap superuser and the built-in `pg_*` roles is
 //! dropped, then the `pg_dumpall --clean --if-exists` script recreates the rest (see
-//! `rewrite.rs`). This cannot be one transaction: a failure midway leaves the server
-//! partly restored, and the job says so. Tablespaces are not prepared (their directories
-//! must exist and be empty, as for any pg_dumpall load).
+//! `rewrite.rs`). This cannot be one transaction (`CREATE DATABASE` cannot run in one):
+//! a failure midway leaves the server partly restored, and the job says exactly what is
+//! there. Tablespaces are not prepared (their directories must exist and be empty, as
+//! for any pg_dumpall load).
 
 use super::guard::{self, MetaCommandGuard, Then};
 use super::rewrite::DumpallRewrite;
 use super::{connect, conninfo, map_error, quote_ident, quote_literal, tool, MAINTENANCE_DB};
-use crate::child::run_restore;
+use crate::child::{run_restore, Rewrite, Transaction, Unchanged};
+use crate::leftovers::staging_name;
 use crate::{Connection, Progress};
 use bytes::Bytes;
 use cairn_domain::{Failure, Scope};
@@ -34,13 +42,14 @@ const LOAD_OPTIONS: &str = "-c maintenance_work_mem=256MB -c synchronous_commit=
 
 pub(crate) async fn restore(
     conn: &Connection,
+    job: &str,
     expected: u64,
     mut input: mpsc::Receiver<Result<Bytes, Failure>>,
     progress: Arc<Progress>,
 ) -> Result<u64, Failure> {
     match &conn.endpoint.scope {
         Scope::Database { name } => {
-            restore_database(conn, name, expected, &mut input, &progress).await
+            restore_database(conn, name, job, expected, &mut input, &progress).await
         }
         Scope::Server => restore_server(conn, expected, &mut input, &progress).await,
         Scope::RedisDb { .. } => Err(Failure::permanent(
@@ -65,11 +74,12 @@ async fn exec(
 async fn restore_database(
     conn: &Connection,
     name: &str,
+    job: &str,
     expected: u64,
     input: &mut mpsc::Receiver<Result<Bytes, Failure>>,
     progress: &Progress,
 ) -> Result<u64, Failure> {
-    let tmp = temp_name(name);
+    let tmp = staging_name(name, job, "");
     // A database cannot drop itself: restoring `postgres` works from `template1`.
     let admin_db = if name == MAINTENANCE_DB {
         "template1"
@@ -77,7 +87,16 @@ async fn restore_database(
         MAINTENANCE_DB
     };
     let mut admin = connect(conn, admin_db).await?;
+    check_privileges(&mut admin, conn, admin_db, name).await?;
     let like = existing_database_options(&mut admin, conn, name).await?;
+    // An earlier attempt of this same job may have left its copy behind.
+    exec(
+        &mut admin,
+        conn,
+        admin_db,
+        format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", quote_ident(&tmp)),
+    )
+    .await?;
     exec(
         &mut admin,
         conn,
@@ -95,16 +114,14 @@ async fn restore_database(
     let loaded = async {
         let (mut psql, _cred) = tool("psql", conn)?;
         psql.cmd
-            .args([
-                "--no-psqlrc",
-                "--quiet",
-                "--no-password",
-                "--single-transaction",
-            ])
+            .args(["--no-psqlrc", "--quiet", "--no-password"])
             .args(["--set", "ON_ERROR_STOP=1"])
             .arg("--dbname")
             .arg(conninfo(conn, Some(&tmp)))
             .env("PGOPTIONS", LOAD_OPTIONS);
+        // Not `--single-transaction`: psql would commit at the end of its input however
+        // that end came about.
+        psql.transaction = Some(Transaction::SQL);
         let mut guard = MetaCommandGuard::new(false);
         run_restore(psql, expected, Vec::new(), input, &mut guard, progress)
             .await
@@ -182,27 +199,51 @@ async fn existing_database_options(
     })
 }
 
-/// `<name>` is up to 63 bytes, so the temporary name keeps a prefix of it and adds a
-/// random suffix: `cairn_restore_<hex>_<name…>`, at most 63 bytes.
-fn temp_name(name: &str) -> String {
-    let suffix = format!("cairn_restore_{:08x}_", rand_u32());
-    let mut end = name.len().min(63 - suffix.len());
-    while !name.is_char_boundary(end) {
-        end -= 1;
+/// Refuses, before anything is changed, a restore the role could not finish: it needs
+/// CREATEDB for the fresh copy, and to be (a member of) the owner of the database it
+/// replaces, to drop it. Superusers pass both.
+async fn check_privileges(
+    admin: &mut PgConnection,
+    conn: &Connection,
+    admin_db: &str,
+    name: &str,
+) -> Result<(), Failure> {
+    let (me, createdb): (String, bool) = sqlx::query_as(
+        "SELECT current_user::text, rolcreatedb OR rolsuper FROM pg_roles WHERE rolname = current_user",
+    )
+    .fetch_one(&mut *admin)
+    .await
+    .map_err(|e| map_error(&e, conn, admin_db))?;
+    if !createdb {
+        return Err(Failure::permanent(
+            "permission_denied",
+            format!(
+                "the restoring role {me} needs CREATEDB (ALTER ROLE {} CREATEDB) because cairn loads into a fresh database and swaps it in; nothing was changed",
+                quote_ident(&me)
+            ),
+        ));
     }
-    format!("{suffix}{}", &name[..end])
-}
-
-fn rand_u32() -> u32 {
-    use std::hash::{BuildHasher, Hasher};
-    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
-    h.write_u128(
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_nanos())
-            .unwrap_or(0),
-    );
-    h.finish() as u32
+    let owner: Option<(String, bool)> = sqlx::query_as(
+        "SELECT pg_get_userbyid(datdba)::text, pg_has_role(current_user, datdba, 'MEMBER') \
+         FROM pg_database WHERE datname = $1",
+    )
+    .bind(name)
+    .fetch_optional(&mut *admin)
+    .await
+    .map_err(|e| map_error(&e, conn, admin_db))?;
+    match owner {
+        Some((owner, false)) => Err(Failure::permanent(
+            "permission_denied",
+            format!(
+                "the restoring role {me} cannot replace database {name:?}, which belongs to {owner}: make it the owner (ALTER DATABASE {} OWNER TO {}) or a member of the owner (GRANT {} TO {}); nothing was changed",
+                quote_ident(name),
+                quote_ident(&me),
+                quote_ident(&owner),
+                quote_ident(&me)
+            ),
+        )),
+        _ => Ok(()),
+    }
 }
 
 /// Drops the temporary database unless disarmed; also when the restore future is dropped
@@ -239,21 +280,33 @@ impl Drop for TempDatabase {
     }
 }
 
-async fn drop_database(conn: Connection, name: String) {
-    let result = async {
-        let mut admin = connect(&conn, MAINTENANCE_DB).await?;
-        exec(
-            &mut admin,
-            &conn,
-            MAINTENANCE_DB,
-            format!(
-                "DROP DATABASE IF EXISTS {} WITH (FORCE)",
-                quote_ident(&name)
-            ),
-        )
+/// Drops a database if it exists, disconnecting its sessions.
+pub(crate) async fn drop_now(conn: &Connection, name: &str) -> Result<(), Failure> {
+    let mut admin = connect(conn, MAINTENANCE_DB).await?;
+    exec(
+        &mut admin,
+        conn,
+        MAINTENANCE_DB,
+        format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", quote_ident(name)),
+    )
+    .await?;
+    let _ = sqlx::Connection::close(admin).await;
+    Ok(())
+}
+
+/// Every database's name.
+pub(crate) async fn list_databases(conn: &Connection) -> Result<Vec<String>, Failure> {
+    let mut admin = connect(conn, MAINTENANCE_DB).await?;
+    let names = sqlx::query_scalar("SELECT datname::text FROM pg_database")
+        .fetch_all(&mut admin)
         .await
-    }
-    .await;
+        .map_err(|e| map_error(&e, conn, MAINTENANCE_DB))?;
+    let _ = sqlx::Connection::close(admin).await;
+    Ok(names)
+}
+
+async fn drop_database(conn: Connection, name: String) {
+    let result = drop_now(&conn, &name).await;
     if let Err(f) = result {
         tracing::warn!(database = %name, error = %f, "could not drop the temporary restore database");
     }
@@ -287,12 +340,21 @@ async fn restore_server(
     run_restore(psql, expected, Vec::new(), input, &mut rewrite, progress)
     .await
     .map_err(guard::explain)
-    .map_err(|f| Failure {
-        message: format!(
-            "{}; the server is partly restored: run the restore again",
-            f.message
-        ),
-        ..f
+    .map_err(|f| {
+        // Every user database and role but the kept ones was dropped before the load;
+        // what the dump recreated up to the failure is there, the rest is missing.
+        let advice = if f.retryable {
+            "; running the restore again starts over from an empty server"
+        } else {
+            ""
+        };
+        Failure {
+            message: format!(
+                "{}; the server is partly restored: its databases and roles were dropped before loading, and only what the backup recreated before this error exists now{advice}",
+                f.message
+            ),
+            ..f
+        }
     })
 }
 
@@ -380,20 +442,4 @@ async fn clear_server(
         "dropping roles before the server restore"
     );
     exec(admin, conn, MAINTENANCE_DB, format!("DROP ROLE {list}")).await
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn temp_names_fit_postgres_limits() {
-        let long = "é".repeat(31) + "x"; // 63 bytes
-        for name in ["orders", long.as_str()] {
-            let t = temp_name(name);
-            assert!(t.len() <= 63, "{t}");
-            assert!(t.starts_with("cairn_restore_"));
-        }
-        assert_ne!(temp_name("a"), temp_name("a"));
-    }
 }

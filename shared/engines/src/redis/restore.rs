@@ -57,20 +57,26 @@ pub async fn restore(
         }
     }
     let mut target = Target::open(conn, manifest, progress.clone()).await?;
-    loop {
-        while let Some(item) = dec.next_item().map_err(corrupt)? {
-            if let Item::Record(record) = item {
-                target.add(record).await?;
+    let applied = async {
+        loop {
+            while let Some(item) = dec.next_item().map_err(corrupt)? {
+                if let Item::Record(record) = item {
+                    target.add(record).await?;
+                }
+            }
+            match input.recv().await {
+                Some(Ok(chunk)) => dec.push(&chunk),
+                Some(Err(f)) => return Err(f),
+                None => break,
             }
         }
-        match input.recv().await {
-            Some(Ok(chunk)) => dec.push(&chunk),
-            Some(Err(f)) => return Err(f),
-            None => break,
-        }
+        dec.finish().map_err(corrupt)?;
+        target.finish().await
     }
-    dec.finish().map_err(corrupt)?;
-    target.finish().await?;
+    .await;
+    if let Err(f) = applied {
+        return Err(partly_restored(f, conn, target.restored));
+    }
     // Header and trailer bytes, which no batch counted.
     progress.add_db(dec.consumed().saturating_sub(target.counted));
     tracing::debug!(
@@ -79,6 +85,28 @@ pub async fn restore(
         "redis restore complete"
     );
     Ok(dec.consumed())
+}
+
+/// Redis has no transaction that could hold a whole restore: once emptied, the target
+/// holds what was restored up to the failure. The message says so, and advises running
+/// the restore again only when that can help.
+fn partly_restored(f: Failure, conn: &Connection, restored: u64) -> Failure {
+    let emptied = match &conn.endpoint.scope {
+        Scope::RedisDb { index } => format!("db {index} was emptied (FLUSHDB)"),
+        _ => "the server was emptied (FLUSHALL)".to_string(),
+    };
+    let advice = if f.retryable {
+        "; running the restore again replaces them all"
+    } else {
+        ""
+    };
+    Failure {
+        message: format!(
+            "{}; the target is partly restored: {emptied} and holds only the keys restored before this error ({restored} confirmed){advice}",
+            f.message
+        ),
+        ..f
+    }
 }
 
 fn corrupt(e: FormatError) -> Failure {
