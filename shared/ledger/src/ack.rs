@@ -81,7 +81,10 @@ impl AckFile {
                 parse(text.trim_end_matches('\0'))
             })
             .collect();
-        let newest = slots.iter().filter_map(|s| s.as_ref().ok()).max_by_key(|a| a.global_seq);
+        let newest = slots
+            .iter()
+            .filter_map(|s| s.as_ref().ok())
+            .max_by_key(|a| a.global_seq);
         match (newest, slots.first()) {
             (Some(acked), _) => Ok(Some(*acked)),
             (None, Some(Err(why))) => Err(AckError::Damaged(shown, why.clone())),

@@ -14,12 +14,13 @@
 
 use crate::ack::{AckFile, Acked};
 use crate::config::{self, meta, Trees};
+use crate::reserve::Reserve;
 use crate::undo::{self, Undo};
 use crate::LedgerError;
 use std::path::PathBuf;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError, RwLock};
 use std::thread::JoinHandle;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use tokio::sync::{oneshot, watch};
 
 /// How often a ledger that cannot write tries to recover.
@@ -52,11 +53,15 @@ struct State {
     waiting: Vec<Waiting>,
     /// The highest event in sled's memory.
     head: Acked,
+    /// While the ledger cannot write: whether what was not acknowledged is taken back
+    /// already (only the reserve is missing).
+    clean: bool,
 }
 
 struct Shared {
     dir: PathBuf,
     record: AckFile,
+    reserve: Reserve,
     /// `None` only while a reopen after a failure has not succeeded.
     trees: RwLock<Option<Trees>>,
     state: Mutex<State>,
@@ -90,8 +95,14 @@ pub struct GroupCommit {
 impl GroupCommit {
     /// Starts the flusher for the ledger in `dir`, opened as `trees`, whose last event
     /// (flushed and recorded in `record`) is `head`.
-    pub fn start(dir: PathBuf, trees: Trees, record: AckFile, head: Acked) -> std::io::Result<Self> {
+    pub fn start(
+        dir: PathBuf,
+        trees: Trees,
+        record: AckFile,
+        head: Acked,
+    ) -> std::io::Result<Self> {
         let shared = Arc::new(Shared {
+            reserve: Reserve::beside(&dir),
             dir,
             record,
             trees: RwLock::new(Some(trees)),
@@ -119,7 +130,11 @@ impl GroupCommit {
         &self,
         f: impl FnOnce(&Trees) -> Result<T, LedgerError>,
     ) -> Result<T, LedgerError> {
-        let guard = self.shared.trees.read().unwrap_or_else(PoisonError::into_inner);
+        let guard = self
+            .shared
+            .trees
+            .read()
+            .unwrap_or_else(PoisonError::into_inner);
         match guard.as_ref() {
             Some(trees) => f(trees),
             None => Err(self.shared.unavailable()),
@@ -146,7 +161,7 @@ impl GroupCommit {
                 Ok(written) => written,
                 Err(LedgerError::Sled(sled::Error::Io(e))) => {
                     // sled's own background flush may have met the problem first.
-                    fail(shared, &e.to_string());
+                    fail(shared, &cause_of(&sled::Error::Io(e)));
                     return Err(shared.unavailable());
                 }
                 Err(e) => return Err(e),
@@ -211,44 +226,71 @@ impl Drop for GroupCommit {
     }
 }
 
-/// Marks the ledger as unable to write and tells every waiting writer why.
+/// Marks the ledger as unable to write; the flusher then takes back what is waiting.
 fn fail(shared: &Shared, cause: &str) {
     let mut state = shared.state();
     if state.problem.is_none() {
-        tracing::error!(cause, "the ledger cannot write; it refuses writes and retries every second");
+        state.clean = false;
+        tracing::error!(
+            cause,
+            "the ledger cannot write; it refuses writes and retries every second"
+        );
         state.problem = Some(cause.to_string());
     }
-    for waiting in &mut state.waiting {
-        if let Some(done) = waiting.done.take() {
-            let _ = done.send(Err(cause.to_string()));
-        }
-    }
+    drop(state);
     shared.wake.notify_one();
 }
 
 fn run(shared: &Shared, mut recorded: Acked) {
     let mut flushed = 0;
+    // While the ledger cannot write: when to try recovering again.
+    let mut retry_at: Option<Instant> = None;
     loop {
         let (target, head, shutdown, degraded) = {
             let mut state = shared.state();
-            while !state.shutdown && state.problem.is_none() && state.written <= flushed {
-                state = shared.wake.wait(state).unwrap_or_else(PoisonError::into_inner);
-            }
-            if state.problem.is_some() && !state.shutdown {
+            loop {
+                if state.shutdown {
+                    break;
+                }
+                if state.problem.is_some() {
+                    let now = Instant::now();
+                    match retry_at {
+                        Some(at) if at > now => {
+                            state = shared
+                                .wake
+                                .wait_timeout(state, at - now)
+                                .unwrap_or_else(PoisonError::into_inner)
+                                .0;
+                            continue;
+                        }
+                        _ => break,
+                    }
+                }
+                if state.written > flushed {
+                    break;
+                }
                 state = shared
                     .wake
-                    .wait_timeout(state, RETRY_EVERY)
-                    .unwrap_or_else(PoisonError::into_inner)
-                    .0;
+                    .wait(state)
+                    .unwrap_or_else(PoisonError::into_inner);
             }
-            (state.written, state.head, state.shutdown, state.problem.is_some())
+            (
+                state.written,
+                state.head,
+                state.shutdown,
+                state.problem.is_some(),
+            )
         };
         if degraded {
+            match recover(shared, recorded) {
+                Some(settled) => {
+                    flushed = settled;
+                    retry_at = None;
+                }
+                None => retry_at = Some(Instant::now() + RETRY_EVERY),
+            }
             if shutdown {
                 return;
-            }
-            if let Some(settled) = recover(shared, recorded) {
-                flushed = settled;
             }
             continue;
         }
@@ -270,7 +312,13 @@ fn run(shared: &Shared, mut recorded: Acked) {
                         false
                     });
                 }
-                Err(cause) => fail(shared, &cause),
+                Err(cause) => {
+                    // Taken back at once (next turn), before any writer hears of it, so
+                    // nobody reads what was never acknowledged.
+                    fail(shared, &cause);
+                    retry_at = None;
+                    continue;
+                }
             }
         }
         if shutdown {
@@ -299,19 +347,59 @@ fn flush_and_record(shared: &Shared, head: Acked, recorded: &mut Acked) -> Resul
 }
 
 /// The operating system's words for a sled error, without sled's prefix.
-fn cause_of(e: &sled::Error) -> String {
-    match e {
-        sled::Error::Io(io) => io.to_string(),
-        other => other.to_string(),
+pub fn cause_of(e: &sled::Error) -> String {
+    let sled::Error::Io(io) = e else {
+        return e.to_string();
+    };
+    if let Some(code) = io.raw_os_error() {
+        return std::io::Error::from_raw_os_error(code).to_string();
+    }
+    // sled hands out copies of an I/O error that carry its debug form as their message.
+    let text = io.to_string();
+    match text
+        .split_once("message: \"")
+        .and_then(|(_, rest)| rest.split_once('"'))
+    {
+        Some((message, _)) => message.to_string(),
+        None => text,
     }
 }
 
-/// Reopens sled, takes back every write that was not acknowledged and flushes. Returns the
-/// last ticket settled once the ledger can write again.
+/// Reopens sled, takes back every write that was not acknowledged (telling its writer) and
+/// flushes; then refills the reserve. Returns the last ticket settled once the ledger can
+/// write again.
 fn recover(shared: &Shared, recorded: Acked) -> Option<u64> {
     let mut guard = shared.trees.write().unwrap_or_else(PoisonError::into_inner);
+    let clean = shared.state().clean;
+    let reopened = clean || reopen(shared, &mut guard, recorded).is_some();
+    let mut state = shared.state();
+    let cause = state.problem.clone().unwrap_or_default();
+    for waiting in &mut state.waiting {
+        if let Some(done) = waiting.done.take() {
+            let _ = done.send(Err(cause.clone()));
+        }
+    }
+    if !reopened {
+        return None;
+    }
+    // Rolled back and flushed: readers see exactly what was acknowledged.
+    state.clean = true;
+    state.waiting.clear();
+    state.head = recorded;
+    if let Err(e) = shared.reserve.fill() {
+        state.problem = Some(cause_of(&sled::Error::Io(e)));
+        return None;
+    }
+    state.problem = None;
+    tracing::info!("the ledger can write again");
+    Some(state.written)
+}
+
+/// The reopen, roll back and flush of [`recover`], under its write lock.
+fn reopen(shared: &Shared, guard: &mut Option<Trees>, recorded: Acked) -> Option<()> {
     // Dropping sled after a failed flush writes nothing more: it refuses to.
     *guard = None;
+    shared.reserve.release();
     let trees = match config::open_trees(&shared.dir) {
         Ok(trees) => trees,
         Err(e) => {
@@ -325,6 +413,7 @@ fn recover(shared: &Shared, recorded: Acked) -> Option<u64> {
         tracing::warn!(error = %e, "the ledger cannot take back unacknowledged writes yet; retrying");
         return None;
     }
+    drop(undos);
     let flushed = trees.db.flush();
     let last = trees
         .meta
@@ -347,9 +436,5 @@ fn recover(shared: &Shared, recorded: Acked) -> Option<u64> {
         ));
         return None;
     }
-    state.waiting.clear();
-    state.head = recorded;
-    state.problem = None;
-    tracing::info!("the ledger can write again");
-    Some(state.written)
+    Some(())
 }

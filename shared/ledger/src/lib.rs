@@ -19,6 +19,7 @@ mod group_commit;
 mod indexes;
 mod open;
 mod record;
+mod reserve;
 mod store;
 mod undo;
 mod verify;
@@ -110,8 +111,9 @@ impl Ledger {
     pub fn open(dir: &Path) -> Result<Ledger, LedgerError> {
         let path = dir.display().to_string();
         let opened = open::open(dir)?;
-        let commit = GroupCommit::start(dir.to_path_buf(), opened.trees, opened.record, opened.head)
-            .map_err(|e| LedgerError::Sled(e.into()))?;
+        let commit =
+            GroupCommit::start(dir.to_path_buf(), opened.trees, opened.record, opened.head)
+                .map_err(|e| LedgerError::Sled(e.into()))?;
         Ok(Ledger {
             inner: Arc::new(Inner { commit, path }),
         })
@@ -123,10 +125,7 @@ impl Ledger {
         self.inner.commit.problem()
     }
 
-    fn read<T>(
-        &self,
-        f: impl FnOnce(&Trees) -> Result<T, LedgerError>,
-    ) -> Result<T, LedgerError> {
+    fn read<T>(&self, f: impl FnOnce(&Trees) -> Result<T, LedgerError>) -> Result<T, LedgerError> {
         self.inner.commit.read(f)
     }
 
@@ -284,9 +283,7 @@ impl Ledger {
         .await
     }
     pub fn storage(&self, name: &StorageName) -> Result<Option<StorageConfig>, LedgerError> {
-        self.read(|trees| {
-            catalog::get(&trees.storages, &self.inner.path, "storage", name.as_str())
-        })
+        self.read(|trees| catalog::get(&trees.storages, &self.inner.path, "storage", name.as_str()))
     }
     /// Every storage, in name order.
     pub fn storages(&self) -> Result<Vec<StorageConfig>, LedgerError> {

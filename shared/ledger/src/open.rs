@@ -3,6 +3,7 @@
 use crate::ack::{AckFile, Acked};
 use crate::codec::{self, u64_key};
 use crate::config::{self, Trees};
+use crate::reserve::Reserve;
 use crate::{verify, LedgerError};
 use std::path::Path;
 
@@ -30,7 +31,11 @@ pub fn open(dir: &Path) -> Result<Opened, LedgerError> {
     };
     let recorded = record.read();
     match &recorded {
-        Err(e) => return Err(lost(format!("its acknowledgement record cannot be read ({e})"))),
+        Err(e) => {
+            return Err(lost(format!(
+                "its acknowledgement record cannot be read ({e})"
+            )))
+        }
         Ok(None) if head.global_seq > 0 => tracing::warn!(
             record = %record.path().display(),
             last_global_seq = head.global_seq,
@@ -42,7 +47,7 @@ pub fn open(dir: &Path) -> Result<Opened, LedgerError> {
             return Err(lost(format!(
                 "it ends at global sequence {} but {} events were acknowledged",
                 head.global_seq, acked.global_seq
-            )))
+            )));
         }
         Ok(Some(acked)) => {
             let acked = *acked;
@@ -63,6 +68,9 @@ pub fn open(dir: &Path) -> Result<Opened, LedgerError> {
         record
             .write(head)
             .map_err(|e| LedgerError::Sled(sled::Error::Io(e)))?;
+    }
+    if let Err(e) = Reserve::beside(dir).fill() {
+        tracing::warn!(error = %e, "cannot write the ledger's reserve; recovering from a full disk may need a restart");
     }
     tracing::info!(
         path = %path,

@@ -109,7 +109,14 @@ pub fn append(
         let after = state.expect("at least one event was folded");
         let old = jobs.insert(job_id.as_bytes(), codec::encode(&after))?;
         undo.record(TreeId::Jobs, job_id.as_bytes(), old.as_deref());
-        write_indexes(before.as_ref(), &after, by_time, by_target, by_ks, &mut undo)?;
+        write_indexes(
+            before.as_ref(),
+            &after,
+            by_time,
+            by_target,
+            by_ks,
+            &mut undo,
+        )?;
         let old = meta_tree.insert(meta::LAST_GLOBAL_SEQ, &u64_key(global)[..])?;
         undo.record(TreeId::Meta, meta::LAST_GLOBAL_SEQ, old.as_deref());
         Ok(Appended {

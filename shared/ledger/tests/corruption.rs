@@ -159,7 +159,11 @@ async fn long_ledger(dir: &Path) -> u64 {
     for i in 0..40 {
         let job = JobId::new_random();
         ledger
-            .append(job, 0, vec![queued(&format!("t{}", i % 4), JobKind::Backup)])
+            .append(
+                job,
+                0,
+                vec![queued(&format!("t{}", i % 4), JobKind::Backup)],
+            )
             .await
             .unwrap();
         ledger.append(job, 1, vec![claim(1)]).await.unwrap();
@@ -187,7 +191,11 @@ fn lost_detail(dir: &Path) -> String {
             let text = err.to_string();
             eprintln!("{text}");
             assert!(text.contains(&dir.display().to_string()), "{text}");
-            assert!(text.contains("restoring the ledger directory from a copy") || text.contains("restore the data directory from a copy"), "{text}");
+            assert!(
+                text.contains("restoring the ledger directory from a copy")
+                    || text.contains("restore the data directory from a copy"),
+                "{text}"
+            );
             text
         }
         Err(other) => panic!("expected Lost or Corrupt, got {other}"),
@@ -205,7 +213,10 @@ async fn a_truncated_log_file_is_refused_not_opened_shorter() {
     f.set_len((used - 600) as u64).unwrap();
     drop(f);
     let text = lost_detail(dir);
-    assert!(text.contains("80 events were acknowledged") || text.contains("corrupt"), "{text}");
+    assert!(
+        text.contains("80 events were acknowledged") || text.contains("corrupt"),
+        "{text}"
+    );
 }
 
 #[tokio::test]
@@ -241,8 +252,15 @@ async fn moving_the_record_aside_accepts_the_loss_explicitly() {
     f.set_len((used - 600) as u64).unwrap();
     drop(f);
     let text = lost_detail(dir);
-    assert!(text.contains(&format!("move {}", tmp.path().join("ledger.ack").display())), "{text}");
-    std::fs::rename(tmp.path().join("ledger.ack"), tmp.path().join("ledger.ack.old")).unwrap();
+    assert!(
+        text.contains(&format!("move {}", tmp.path().join("ledger.ack").display())),
+        "{text}"
+    );
+    std::fs::rename(
+        tmp.path().join("ledger.ack"),
+        tmp.path().join("ledger.ack.old"),
+    )
+    .unwrap();
     let ledger = Ledger::open(dir).unwrap();
     assert!(ledger.last_global_seq() < 80);
 }
