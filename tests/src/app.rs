@@ -44,6 +44,7 @@ pub fn cairn_bin() -> PathBuf {
 pub struct App {
     /// Holds the data dir and the server log; removed on drop.
     root: tempfile::TempDir,
+    data_dir: Option<PathBuf>,
     pub port: u16,
     env: BTreeMap<String, String>,
     child: Option<Child>,
@@ -54,6 +55,9 @@ pub struct App {
 pub struct AppOptions {
     /// Extra environment of the server process (for `--password-env` targets).
     pub env: BTreeMap<String, String>,
+    /// The server's `--data-dir`, if not `<tempdir>/data` (an existing directory the test
+    /// owns, e.g. a small tmpfs).
+    pub data_dir: Option<PathBuf>,
 }
 
 impl App {
@@ -70,6 +74,7 @@ impl App {
         std::fs::create_dir_all(root.path().join("data")).expect("create data dir");
         let mut app = App {
             root,
+            data_dir: options.data_dir,
             port: free_port(),
             env: options.env,
             child: None,
@@ -78,9 +83,11 @@ impl App {
         app
     }
 
-    /// `<tempdir>/data`, the server's `--data-dir`.
+    /// The server's `--data-dir`: `<tempdir>/data` unless the options named one.
     pub fn data_dir(&self) -> PathBuf {
-        self.root.path().join("data")
+        self.data_dir
+            .clone()
+            .unwrap_or_else(|| self.root.path().join("data"))
     }
 
     /// Where the default storage keeps a target's backups.
