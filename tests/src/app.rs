@@ -46,6 +46,7 @@ pub fn cairn_bin() -> PathBuf {
 pub struct App {
     /// Holds the data dir and the server log; removed on drop.
     root: tempfile::TempDir,
+    data_dir: Option<PathBuf>,
     pub port: u16,
     env: BTreeMap<String, String>,
     up_args: Vec<String>,
@@ -70,6 +71,9 @@ pub struct AppOptions {
     pub listen_host: Option<String>,
     /// Serve HTTPS with `(cert, key, ca)` PEM files; the CLI is given `--ca-file ca`.
     pub tls: Option<(PathBuf, PathBuf, PathBuf)>,
+    /// The server's `--data-dir`, if not `<tempdir>/data` (an existing directory the test
+    /// owns, e.g. a small tmpfs).
+    pub data_dir: Option<PathBuf>,
 }
 
 impl App {
@@ -98,6 +102,7 @@ impl App {
         });
         let mut app = App {
             root,
+            data_dir: options.data_dir,
             port: free_port(),
             env: options.env,
             up_args,
@@ -110,9 +115,11 @@ impl App {
         app
     }
 
-    /// `<tempdir>/data`, the server's `--data-dir`.
+    /// The server's `--data-dir`: `<tempdir>/data` unless the options named one.
     pub fn data_dir(&self) -> PathBuf {
-        self.root.path().join("data")
+        self.data_dir
+            .clone()
+            .unwrap_or_else(|| self.root.path().join("data"))
     }
 
     /// Where the default storage keeps a target's backups.

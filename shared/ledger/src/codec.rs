@@ -60,6 +60,13 @@ pub fn encode<T: Serialize>(value: &T) -> Vec<u8> {
     out
 }
 
+/// The checksum a stored value starts with (0 for a value too short to hold one).
+pub fn stored_checksum(bytes: &[u8]) -> u32 {
+    bytes.get(..4).map_or(0, |crc| {
+        u32::from_be_bytes(crc.try_into().expect("4 bytes"))
+    })
+}
+
 /// Why a stored value could not be read back.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum DecodeError {

@@ -12,14 +12,18 @@
 //! The ledger needs no tokio runtime to open: its flusher is a dedicated thread, and
 //! `append` only awaits a watch channel, so it works on any executor.
 
+mod ack;
 mod catalog;
 mod codec;
 mod config;
 mod group_commit;
 mod indexes;
+mod open;
 mod record;
+mod reserve;
 mod store;
 mod tokens;
+mod undo;
 mod verify;
 
 use cairn_domain::{
@@ -28,9 +32,10 @@ use cairn_domain::{
 };
 use chrono::{DateTime, Utc};
 use config::Trees;
-use group_commit::GroupCommit;
+use group_commit::{GroupCommit, Written};
 use std::path::Path;
 use std::sync::Arc;
+use undo::{TreeId, Undo};
 
 pub use indexes::DEFAULT_LIMIT;
 pub use tokens::{Revocation, TokenRecord, AUDIT_KEEP};
@@ -50,6 +55,14 @@ pub enum LedgerError {
     Transition(#[from] TransitionError),
     #[error("the ledger at {path} is corrupt: {detail}. cairn will not start on it, so no acknowledged event is silently lost; restore the data directory from a copy, or rebuild the ledger from the event stream")]
     Corrupt { path: String, detail: String },
+    #[error("the ledger at {path} holds less than cairn acknowledged: {detail}. cairn will not start on it, so no acknowledged event is silently lost. Recover by restoring the ledger directory from a copy that holds every acknowledged event (or rebuilding it); only if you accept losing those events, move {record} aside and start again")]
+    Lost {
+        path: String,
+        record: String,
+        detail: String,
+    },
+    #[error("the ledger cannot write: {cause}")]
+    Unavailable { cause: String },
     #[error("ledger storage error: {0}")]
     Sled(#[from] sled::Error),
     #[error("{0} already exists")]
@@ -77,10 +90,8 @@ pub struct Ledger {
 }
 
 struct Inner {
-    // Field order matters: the flusher stops (flushing what is pending) before the
-    // trees, and with them the database, are dropped.
+    /// Owns the trees: every read and write goes through it.
     commit: GroupCommit,
-    trees: Trees,
     path: String,
 }
 
@@ -96,26 +107,29 @@ impl Ledger {
     /// Opens (or creates) the ledger in `dir`, verifying every stored checksum, the
     /// gaplessness of every log and the agreement of states and indexes with the events.
     /// Refuses with [`LedgerError::Corrupt`] if anything is off. Needs no async runtime.
+    ///
+    /// Then it compares the ledger with its acknowledgement record (`<dir>.ack`, beside
+    /// the directory) and refuses with [`LedgerError::Lost`] if the ledger holds less than
+    /// was acknowledged.
     pub fn open(dir: &Path) -> Result<Ledger, LedgerError> {
         let path = dir.display().to_string();
-        let trees = config::open_trees(dir)?;
-        let summary = verify::verify(&trees, &path)?;
-        tracing::info!(
-            path = %path,
-            events = summary.events,
-            jobs = summary.jobs,
-            last_global_seq = summary.last_global_seq,
-            "ledger opened and verified"
-        );
-        let commit = GroupCommit::start(trees.db.clone(), summary.last_global_seq)
-            .map_err(|e| LedgerError::Sled(e.into()))?;
+        let opened = open::open(dir)?;
+        let commit =
+            GroupCommit::start(dir.to_path_buf(), opened.trees, opened.record, opened.head)
+                .map_err(|e| LedgerError::Sled(e.into()))?;
         Ok(Ledger {
-            inner: Arc::new(Inner {
-                commit,
-                trees,
-                path,
-            }),
+            inner: Arc::new(Inner { commit, path }),
         })
+    }
+
+    /// Why the ledger cannot write, while it cannot (a full disk, for example). It retries
+    /// by itself and writes again once the cause is gone.
+    pub fn write_problem(&self) -> Option<String> {
+        self.inner.commit.problem()
+    }
+
+    fn read<T>(&self, f: impl FnOnce(&Trees) -> Result<T, LedgerError>) -> Result<T, LedgerError> {
+        self.inner.commit.read(f)
     }
 
     /// Appends `events` to a job's log if its last sequence is `expected_seq` (0 for a new
@@ -135,42 +149,52 @@ impl Ledger {
         if events.is_empty() {
             return Ok(Vec::new());
         }
-        let inner = &self.inner;
-        let stored = store::append(&inner.trees, &inner.path, job_id, expected_seq, &events)?;
-        if let Some(last) = stored.last() {
-            inner.commit.committed(last.global_seq);
-        }
-        inner.commit.durable().await?;
-        Ok(stored)
+        let path = &self.inner.path;
+        self.inner
+            .commit
+            .write(|trees| {
+                let appended = store::append(trees, path, job_id, expected_seq, &events)?;
+                let head = appended.stored.last().map(|e| ack::Acked {
+                    global_seq: e.global_seq,
+                    checksum: appended.last_checksum,
+                });
+                Ok(Written {
+                    value: appended.stored,
+                    undo: appended.undo,
+                    head,
+                })
+            })
+            .await
     }
 
     /// A job's whole log, in order.
     pub fn events(&self, job_id: JobId) -> Result<Vec<EventEnvelope>, LedgerError> {
-        self.inner
-            .trees
-            .events
-            .scan_prefix(job_id.as_bytes())
-            .map(|item| {
-                let (key, value) = item?;
-                self.decode_event(&key, &value)
-            })
-            .collect()
+        self.read(|trees| {
+            trees
+                .events
+                .scan_prefix(job_id.as_bytes())
+                .map(|item| {
+                    let (key, value) = item?;
+                    self.decode_event(&key, &value)
+                })
+                .collect()
+        })
     }
 
     /// A job's current state (kept folded beside the log).
     pub fn job(&self, job_id: JobId) -> Result<Option<JobState>, LedgerError> {
-        indexes::load_job(&self.inner.trees, &self.inner.path, job_id)
+        self.read(|trees| indexes::load_job(trees, &self.inner.path, job_id))
     }
 
     /// Jobs matching the query, newest first.
     pub fn history(&self, query: &HistoryQuery) -> Result<Vec<JobState>, LedgerError> {
-        indexes::history(&self.inner.trees, &self.inner.path, query)
+        self.read(|trees| indexes::history(trees, &self.inner.path, query))
     }
 
     /// All jobs currently in one of these statuses (reconciliation, exclusivity), newest
     /// first.
     pub fn jobs_in(&self, statuses: &[JobStatus]) -> Result<Vec<JobState>, LedgerError> {
-        indexes::jobs_in(&self.inner.trees, &self.inner.path, statuses)
+        self.read(|trees| indexes::jobs_in(trees, &self.inner.path, statuses))
     }
 
     /// Events with `global_seq > after`, in order, at most `limit` (the outbox). Only
@@ -181,30 +205,31 @@ impl Ledger {
         after: u64,
         limit: usize,
     ) -> Result<Vec<EventEnvelope>, LedgerError> {
-        let trees = &self.inner.trees;
         let acknowledged = self.last_global_seq();
         if after >= acknowledged || limit == 0 {
             return Ok(Vec::new());
         }
         let range = codec::u64_key(after + 1)..=codec::u64_key(acknowledged);
-        trees
-            .log
-            .range(range)
-            .take(limit)
-            .map(|item| {
-                let (global, key) = item?;
-                let value = trees.events.get(&key)?.ok_or_else(|| {
-                    codec::corrupt(
-                        &self.inner.path,
-                        format!(
-                            "global log entry {:?} points at a missing event",
-                            codec::u64_from(&global)
-                        ),
-                    )
-                })?;
-                self.decode_event(&key, &value)
-            })
-            .collect()
+        self.read(|trees| {
+            trees
+                .log
+                .range(range)
+                .take(limit)
+                .map(|item| {
+                    let (global, key) = item?;
+                    let value = trees.events.get(&key)?.ok_or_else(|| {
+                        codec::corrupt(
+                            &self.inner.path,
+                            format!(
+                                "global log entry {:?} points at a missing event",
+                                codec::u64_from(&global)
+                            ),
+                        )
+                    })?;
+                    self.decode_event(&key, &value)
+                })
+                .collect()
+        })
     }
 
     /// The last global sequence acknowledged.
@@ -219,39 +244,74 @@ impl Ledger {
 
     /// Stores a new target; [`LedgerError::Exists`] if the name is taken.
     pub async fn put_target(&self, target: &Target) -> Result<(), LedgerError> {
-        let tree = &self.inner.trees.targets;
-        catalog::create(tree, "target", target.name.as_str(), target)?;
-        Ok(self.inner.commit.durable().await?)
+        let name = target.name.as_str();
+        self.write_config(TreeId::Targets, |trees| {
+            catalog::create(&trees.targets, "target", name, target)?;
+            Ok(name.as_bytes().to_vec())
+        })
+        .await
     }
     pub fn target(&self, name: &TargetName) -> Result<Option<Target>, LedgerError> {
-        let tree = &self.inner.trees.targets;
-        catalog::get(tree, &self.inner.path, "target", name.as_str())
+        self.read(|trees| catalog::get(&trees.targets, &self.inner.path, "target", name.as_str()))
     }
     /// Every target, in name order.
     pub fn targets(&self) -> Result<Vec<Target>, LedgerError> {
-        catalog::list(&self.inner.trees.targets, &self.inner.path, "target")
+        self.read(|trees| catalog::list(&trees.targets, &self.inner.path, "target"))
     }
     /// Returns whether it existed.
     pub async fn remove_target(&self, name: &TargetName) -> Result<bool, LedgerError> {
-        let existed = self.inner.trees.targets.remove(name.as_str())?.is_some();
-        if existed {
-            self.inner.commit.durable().await?;
-        }
-        Ok(existed)
+        self.inner
+            .commit
+            .write(|trees| {
+                let old = trees.targets.remove(name.as_str())?;
+                let mut undo = Undo::new(0);
+                if let Some(old) = &old {
+                    undo.record(TreeId::Targets, name.as_str().as_bytes(), Some(old));
+                }
+                Ok(Written {
+                    value: old.is_some(),
+                    undo,
+                    head: None,
+                })
+            })
+            .await
     }
     /// Stores a new storage; [`LedgerError::Exists`] if the name is taken.
     pub async fn put_storage(&self, storage: &StorageConfig) -> Result<(), LedgerError> {
-        let tree = &self.inner.trees.storages;
-        catalog::create(tree, "storage", storage.name.as_str(), storage)?;
-        Ok(self.inner.commit.durable().await?)
+        let name = storage.name.as_str();
+        self.write_config(TreeId::Storages, |trees| {
+            catalog::create(&trees.storages, "storage", name, storage)?;
+            Ok(name.as_bytes().to_vec())
+        })
+        .await
     }
     pub fn storage(&self, name: &StorageName) -> Result<Option<StorageConfig>, LedgerError> {
-        let tree = &self.inner.trees.storages;
-        catalog::get(tree, &self.inner.path, "storage", name.as_str())
+        self.read(|trees| catalog::get(&trees.storages, &self.inner.path, "storage", name.as_str()))
     }
     /// Every storage, in name order.
     pub fn storages(&self) -> Result<Vec<StorageConfig>, LedgerError> {
-        catalog::list(&self.inner.trees.storages, &self.inner.path, "storage")
+        self.read(|trees| catalog::list(&trees.storages, &self.inner.path, "storage"))
+    }
+
+    /// Creates one configuration entry (the key `create` returns, absent before).
+    async fn write_config(
+        &self,
+        tree: TreeId,
+        create: impl FnOnce(&Trees) -> Result<Vec<u8>, LedgerError>,
+    ) -> Result<(), LedgerError> {
+        self.inner
+            .commit
+            .write(|trees| {
+                let key = create(trees)?;
+                let mut undo = Undo::new(0);
+                undo.record(tree, &key, None);
+                Ok(Written {
+                    value: (),
+                    undo,
+                    head: None,
+                })
+            })
+            .await
     }
 
     fn decode_event(&self, key: &[u8], value: &[u8]) -> Result<EventEnvelope, LedgerError> {

@@ -9,6 +9,7 @@ use crate::codec::{self, corrupt, event_key, u64_from, u64_key};
 use crate::config::{meta, Trees};
 use crate::indexes::IndexKeys;
 use crate::record;
+use crate::undo::{TreeId, Undo};
 use crate::LedgerError;
 use cairn_domain::{EventEnvelope, EventId, JobId, JobState, NewEvent};
 use chrono::Utc;
@@ -22,15 +23,24 @@ fn abort<T>(e: LedgerError) -> TxResult<T> {
     Err(ConflictableTransactionError::Abort(e))
 }
 
-/// Appends `events` to `job_id`'s log if it ends at `expected_seq`. Returns the stored
-/// envelopes; they are in memory only until the caller waits for a flush.
+/// What one append wrote to sled's memory.
+pub struct Appended {
+    pub stored: Vec<EventEnvelope>,
+    /// The stored checksum of the last event (for the acknowledgement record).
+    pub last_checksum: u32,
+    /// How to take the append back if it is never acknowledged.
+    pub undo: Undo,
+}
+
+/// Appends `events` (not empty) to `job_id`'s log if it ends at `expected_seq`. The
+/// stored envelopes are in memory only until the caller waits for a flush.
 pub fn append(
     trees: &Trees,
     path: &str,
     job_id: JobId,
     expected_seq: u64,
     events: &[NewEvent],
-) -> Result<Vec<EventEnvelope>, LedgerError> {
+) -> Result<Appended, LedgerError> {
     let all = (
         &trees.events,
         &trees.log,
@@ -64,6 +74,8 @@ pub fn append(
             None => 0,
         };
         let at = Utc::now();
+        let mut undo = Undo::new(global + 1);
+        let mut last_checksum = 0;
         let mut state = before.clone();
         let mut stored = Vec::with_capacity(events.len());
         for event in events {
@@ -85,16 +97,33 @@ pub fn append(
                 payload: event.payload.clone(),
             };
             let key = event_key(job_id, envelope.seq);
-            ev.insert(&key[..], record::encode_event(&envelope))?;
-            log.insert(&u64_key(global)[..], &key[..])?;
+            let value = record::encode_event(&envelope);
+            last_checksum = codec::stored_checksum(&value);
+            let old = ev.insert(&key[..], value)?;
+            undo.record(TreeId::Events, &key, old.as_deref());
+            let old = log.insert(&u64_key(global)[..], &key[..])?;
+            undo.record(TreeId::Log, &u64_key(global), old.as_deref());
             stored.push(envelope);
             state = Some(next);
         }
         let after = state.expect("at least one event was folded");
-        jobs.insert(job_id.as_bytes(), codec::encode(&after))?;
-        write_indexes(before.as_ref(), &after, by_time, by_target, by_ks)?;
-        meta_tree.insert(meta::LAST_GLOBAL_SEQ, &u64_key(global)[..])?;
-        Ok(stored)
+        let old = jobs.insert(job_id.as_bytes(), codec::encode(&after))?;
+        undo.record(TreeId::Jobs, job_id.as_bytes(), old.as_deref());
+        write_indexes(
+            before.as_ref(),
+            &after,
+            by_time,
+            by_target,
+            by_ks,
+            &mut undo,
+        )?;
+        let old = meta_tree.insert(meta::LAST_GLOBAL_SEQ, &u64_key(global)[..])?;
+        undo.record(TreeId::Meta, meta::LAST_GLOBAL_SEQ, old.as_deref());
+        Ok(Appended {
+            stored,
+            last_checksum,
+            undo,
+        })
     });
     result.map_err(|e| match e {
         TransactionError::Abort(e) => e,
@@ -109,17 +138,25 @@ fn write_indexes(
     by_time: &TransactionalTree,
     by_target: &TransactionalTree,
     by_kind_status: &TransactionalTree,
+    undo: &mut Undo,
 ) -> TxResult<()> {
     let new = IndexKeys::of(after);
+    fn put(tree: &TransactionalTree, id: TreeId, key: Vec<u8>, undo: &mut Undo) -> TxResult<()> {
+        let old = tree.insert(key.as_slice(), &[][..])?;
+        undo.record(id, &key, old.as_deref());
+        Ok(())
+    }
     match before {
         None => {
-            by_time.insert(new.time, &[][..])?;
-            by_target.insert(new.target, &[][..])?;
-            by_kind_status.insert(new.kind_status, &[][..])?;
+            put(by_time, TreeId::ByTime, new.time, undo)?;
+            put(by_target, TreeId::ByTarget, new.target, undo)?;
+            put(by_kind_status, TreeId::ByKindStatus, new.kind_status, undo)?;
         }
         Some(old) if old.status != after.status => {
-            by_kind_status.remove(IndexKeys::of(old).kind_status)?;
-            by_kind_status.insert(new.kind_status, &[][..])?;
+            let gone = IndexKeys::of(old).kind_status;
+            let was = by_kind_status.remove(gone.as_slice())?;
+            undo.record(TreeId::ByKindStatus, &gone, was.as_deref());
+            put(by_kind_status, TreeId::ByKindStatus, new.kind_status, undo)?;
         }
         Some(_) => {}
     }

@@ -126,7 +126,7 @@ async fn reopening_keeps_every_event_state_and_the_counters() {
     let dir = tempfile::tempdir().unwrap();
     let job = JobId::new_random();
     let before = {
-        let ledger = Ledger::open(dir.path()).unwrap();
+        let ledger = Ledger::open(&dir.path().join("ledger")).unwrap();
         ledger
             .append(job, 0, vec![queued("orders", JobKind::Backup), claim(1)])
             .await
@@ -134,7 +134,7 @@ async fn reopening_keeps_every_event_state_and_the_counters() {
         ledger.append(job, 2, vec![failed(1, true)]).await.unwrap();
         ledger.events(job).unwrap()
     };
-    let ledger = Ledger::open(dir.path()).unwrap();
+    let ledger = Ledger::open(&dir.path().join("ledger")).unwrap();
     assert_eq!(ledger.events(job).unwrap(), before);
     let state = ledger.job(job).unwrap().unwrap();
     assert_eq!((state.seq, state.status), (3, JobStatus::RetryDue));

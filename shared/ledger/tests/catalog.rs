@@ -23,14 +23,14 @@ fn target(n: &str) -> Target {
 async fn targets_are_created_once_and_survive_a_reopen() {
     let dir = tempfile::tempdir().unwrap();
     {
-        let ledger = Ledger::open(dir.path()).unwrap();
+        let ledger = Ledger::open(&dir.path().join("ledger")).unwrap();
         ledger.put_target(&target("orders")).await.unwrap();
         ledger.put_target(&target("billing")).await.unwrap();
         let err = ledger.put_target(&target("orders")).await.unwrap_err();
         assert!(matches!(err, LedgerError::Exists(_)), "{err}");
         assert!(err.to_string().contains("orders"), "{err}");
     }
-    let ledger = Ledger::open(dir.path()).unwrap();
+    let ledger = Ledger::open(&dir.path().join("ledger")).unwrap();
     let names: Vec<String> = ledger
         .targets()
         .unwrap()

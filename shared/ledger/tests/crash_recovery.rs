@@ -1,7 +1,8 @@
 //! Crash recovery the way sled tests itself: a child process appends as fast as it can and
 //! is killed with SIGKILL at a random moment, again and again on the same directory; after
 //! each kill the ledger must open cleanly (no `Corrupt`) and hold every event the child
-//! reported as acknowledged, with the same sequence and global sequence.
+//! reported as acknowledged, with the same sequence and global sequence, and the
+//! acknowledgement record beside it must name at least the last acknowledged event.
 
 use cairn_domain::JobId;
 use cairn_ledger::Ledger;
@@ -24,14 +25,15 @@ fn every_acknowledged_event_survives_repeated_kill_9() {
         .ok()
         .and_then(|n| n.parse().ok())
         .unwrap_or(ITERATIONS);
-    let dir = tempfile::tempdir().unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = &tmp.path().join("ledger");
     let mut acked = Acked::new();
     let mut busy = Duration::ZERO;
     let mut rng = rand::thread_rng();
     let started = Instant::now();
     for iteration in 0..iterations {
         let kill_after = rng.gen_range(20..400);
-        let (lines, elapsed) = run_and_kill(dir.path(), kill_after);
+        let (lines, elapsed) = run_and_kill(dir, kill_after);
         busy += elapsed;
         for line in &lines {
             let (key, global) = parse(line);
@@ -40,7 +42,7 @@ fn every_acknowledged_event_survives_repeated_kill_9() {
                 "iteration {iteration}: event {key:?} acknowledged twice"
             );
         }
-        check(dir.path(), &acked, iteration);
+        check(dir, &acked, iteration);
     }
     let rate = acked.len() as f64 / busy.as_secs_f64();
     eprintln!(
@@ -103,8 +105,26 @@ fn parse(line: &str) -> ((JobId, u64), u64) {
     ((job, seq), global)
 }
 
-/// Reopens the ledger (which verifies everything) and looks for every acknowledged event.
+/// The highest global sequence the acknowledgement record beside `dir` names (its two
+/// slots each hold a `global_seq N` line).
+fn recorded(dir: &Path) -> u64 {
+    let bytes = std::fs::read(dir.with_file_name("ledger.ack")).expect("the record exists");
+    String::from_utf8_lossy(&bytes)
+        .lines()
+        .filter_map(|l| l.strip_prefix("global_seq ")?.parse().ok())
+        .max()
+        .expect("the record names a global sequence")
+}
+
+/// Reopens the ledger (which verifies everything, the record included) and looks for
+/// every acknowledged event.
 fn check(dir: &Path, acked: &Acked, iteration: usize) {
+    let max_acked = acked.values().copied().max().unwrap_or(0);
+    let record = recorded(dir);
+    assert!(
+        record >= max_acked,
+        "iteration {iteration}: the record names {record}, before acknowledged event {max_acked}"
+    );
     let ledger = Ledger::open(dir)
         .unwrap_or_else(|e| panic!("iteration {iteration}: the ledger did not reopen: {e}"));
     let mut by_job: BTreeMap<JobId, Vec<(u64, u64)>> = BTreeMap::new();
@@ -124,7 +144,6 @@ fn check(dir: &Path, acked: &Acked, iteration: usize) {
             );
         }
     }
-    let max_acked = acked.values().copied().max().unwrap_or(0);
     assert!(
         ledger.last_global_seq() >= max_acked,
         "iteration {iteration}: the global log ends before acknowledged event {max_acked}"

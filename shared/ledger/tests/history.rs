@@ -140,7 +140,7 @@ async fn a_limit_of_zero_means_the_default() {
 #[tokio::test]
 async fn the_status_index_follows_every_transition() {
     let dir = tempfile::tempdir().unwrap();
-    let ledger = Ledger::open(dir.path()).unwrap();
+    let ledger = Ledger::open(&dir.path().join("ledger")).unwrap();
     let job = JobId::new_random();
     let in_status = |ledger: &Ledger, status| -> Vec<JobId> {
         ledger
@@ -178,6 +178,6 @@ async fn the_status_index_follows_every_transition() {
     assert_eq!(several.len(), 1);
     // The open-time check counts index entries: a stale entry would refuse the reopen.
     drop(ledger);
-    let ledger = Ledger::open(dir.path()).unwrap();
+    let ledger = Ledger::open(&dir.path().join("ledger")).unwrap();
     assert_eq!(in_status(&ledger, JobStatus::Failed), vec![job]);
 }

@@ -39,6 +39,15 @@ impl ApiError {
             job_id: None,
         }
     }
+    /// The server cannot do this now (its ledger cannot write); retrying later may work.
+    pub fn unavailable(message: impl Into<String>) -> Self {
+        Self {
+            status: StatusCode::SERVICE_UNAVAILABLE,
+            code: "unavailable",
+            message: message.into(),
+            job_id: None,
+        }
+    }
     pub fn internal(message: impl Into<String>) -> Self {
         Self {
             status: StatusCode::INTERNAL_SERVER_ERROR,
@@ -55,6 +64,9 @@ impl From<cairn_ledger::LedgerError> for ApiError {
             cairn_ledger::LedgerError::Exists(what) => {
                 Self::conflict(format!("{what} already exists"))
             }
+            e @ cairn_ledger::LedgerError::Unavailable { .. } => Self::unavailable(format!(
+                "{e}; nothing was recorded. cairn retries by itself and accepts requests again once the cause is fixed (for a full disk: free space on the data directory's file system)"
+            )),
             other => Self::internal(other.to_string()),
         }
     }

@@ -9,6 +9,8 @@ mod targets;
 mod tokens;
 
 use crate::Scheduler;
+use axum::extract::State;
+use axum::http::StatusCode;
 use axum::routing::{delete, get, post};
 use axum::{middleware, Json, Router};
 use std::future::Future;
@@ -47,8 +49,24 @@ pub fn router(scheduler: Scheduler) -> Router {
         .with_state(scheduler)
 }
 
-async fn health() -> Json<serde_json::Value> {
-    Json(serde_json::json!({ "status": "ok", "version": env!("CARGO_PKG_VERSION") }))
+/// 200 `{"status":"ok"}` while the server can do its work; 503 `{"status":"degraded",
+/// "ledger":"cannot write: …"}` while its ledger cannot write (it recovers by itself).
+async fn health(State(scheduler): State<Scheduler>) -> (StatusCode, Json<serde_json::Value>) {
+    let version = env!("CARGO_PKG_VERSION");
+    match scheduler.ledger().write_problem() {
+        None => (
+            StatusCode::OK,
+            Json(serde_json::json!({ "status": "ok", "version": version })),
+        ),
+        Some(cause) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Json(serde_json::json!({
+                "status": "degraded",
+                "ledger": format!("cannot write: {cause}"),
+                "version": version,
+            })),
+        ),
+    }
 }
 
 /// Serves the API on `listener` until `shutdown` completes.

@@ -13,7 +13,7 @@ use tempfile::TempDir;
 /// A fresh ledger in its own temporary directory (kept alive by the returned guard).
 pub fn ledger() -> (Ledger, TempDir) {
     let dir = tempfile::tempdir().expect("temp dir");
-    let ledger = Ledger::open(dir.path()).expect("open a fresh ledger");
+    let ledger = Ledger::open(&dir.path().join("ledger")).expect("open a fresh ledger");
     (ledger, dir)
 }
 
