@@ -238,7 +238,10 @@ fn a_postgres_restore_killed_mid_load_commits_nothing_and_resumes_within_the_win
 fn a_postgres_restore_stopped_by_sigterm_and_found_late_is_dead_lettered() {
     let window = Duration::from_secs(2);
     let env = BTreeMap::from([("CAIRN_RESTORE_RESUME_WINDOW".to_string(), "2s".to_string())]);
-    let mut app = App::start_with(AppOptions { env });
+    let mut app = App::start_with(AppOptions {
+        env,
+        ..AppOptions::default()
+    });
     let case = pg_case(&app);
     let before = case.counts();
     let job = restore_start(&app, "big", &case.backup);
@@ -276,7 +279,10 @@ fn a_postgres_restore_stopped_by_sigterm_and_found_late_is_dead_lettered() {
 #[test]
 fn a_mariadb_restore_killed_midway_leaves_the_target_intact() {
     let env = BTreeMap::from([("CAIRN_RESTORE_RESUME_WINDOW".to_string(), "2s".to_string())]);
-    let mut app = App::start_with(AppOptions { env });
+    let mut app = App::start_with(AppOptions {
+        env,
+        ..AppOptions::default()
+    });
     let my = My::shared();
     let db = my.create_db();
     my.sql(

@@ -92,7 +92,7 @@ fn passwords_never_leak_into_argv_env_files_logs_or_output() {
 
     let mut options = AppOptions::default();
     options.env.insert(SECRET_VAR.into(), password.clone());
-    options.args = vec!["--secrets-dir".into(), pw_dir.path().display().to_string()];
+    options.up_args = vec!["--secrets-dir".into(), pw_dir.path().display().to_string()];
     let app = App::start_with(options);
 
     app.cairn_stdin(

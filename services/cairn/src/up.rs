@@ -82,7 +82,6 @@ fn parse_window(s: &str) -> Result<Duration, String> {
     Ok(Duration::from_secs(n.saturating_mul(factor)))
 }
 
-
 impl UpArgs {
     /// Refuses to serve tokens in clear text beyond this machine unless told to.
     pub fn check_listen(&self) -> Result<(), CliError> {

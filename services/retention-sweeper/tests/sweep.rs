@@ -67,6 +67,7 @@ impl Storage {
             job_id: job_id_of(&id),
             created_at: Utc::now(),
             duration_seconds: 1.0,
+            signature: None,
         };
         self.store.write_manifest(&manifest).await.unwrap();
         manifest

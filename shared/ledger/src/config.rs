@@ -20,6 +20,9 @@ pub mod names {
     pub const META: &str = "meta";
     pub const TARGETS: &str = "targets";
     pub const STORAGES: &str = "storages";
+    pub const TOKENS: &str = "tokens";
+    pub const TOKEN_HASHES: &str = "token_hashes";
+    pub const AUDIT: &str = "audit";
 }
 
 /// Keys of the `meta` tree.
@@ -44,6 +47,11 @@ pub struct Trees {
     pub meta: sled::Tree,
     pub targets: sled::Tree,
     pub storages: sled::Tree,
+    /// API tokens by name, and token sha256 -> name (see `tokens.rs`).
+    pub tokens: sled::Tree,
+    pub token_hashes: sled::Tree,
+    /// Denied API requests.
+    pub audit: sled::Tree,
 }
 
 /// Opens (or creates) the database in `dir`. A database sled cannot read is reported as
@@ -80,6 +88,9 @@ pub fn open_trees(dir: &Path) -> Result<Trees, LedgerError> {
         meta: tree(names::META)?,
         targets: tree(names::TARGETS)?,
         storages: tree(names::STORAGES)?,
+        tokens: tree(names::TOKENS)?,
+        token_hashes: tree(names::TOKEN_HASHES)?,
+        audit: tree(names::AUDIT)?,
         db,
     })
 }

@@ -5,29 +5,25 @@
 //! found with one lookup of its hash. The token itself is never stored. Revoking keeps the
 //! record (events keep naming it, so the name is never reused) and drops the hash. `audit`
 //! holds denied requests under a monotonic id, bounded to the newest [`AUDIT_KEEP`].
-//! Values are checksummed like events, and every write is flushed before it returns.
+//! Values are checksummed like events. Every write goes through the group commit: it is
+//! flushed before it returns, and undone if the flush fails (see `undo.rs`).
 
 use crate::codec::{self, corrupt};
+use crate::config::Trees;
+use crate::group_commit::Written;
+use crate::undo::{TreeId, Undo};
 use crate::{Ledger, LedgerError};
 use cairn_domain::api::AuditEntry;
 use cairn_domain::{Role, TokenName};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-use sled::transaction::{ConflictableTransactionError, TransactionError};
-use sled::Transactional;
-use std::sync::Mutex;
-
-/// Tree names (part of the on-disk format).
-const TOKENS: &str = "tokens";
-const TOKEN_HASHES: &str = "token_hashes";
-const AUDIT: &str = "audit";
 
 /// How many denied requests are kept; older ones are dropped as new ones arrive, so
 /// anonymous callers cannot fill the disk.
 pub const AUDIT_KEEP: u64 = 10_000;
 
 /// Token writes check something across records (the last admin token): one at a time.
-static TOKEN_WRITES: Mutex<()> = Mutex::new(());
+static TOKEN_WRITES: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
 /// A stored token: everything but the token itself.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -61,20 +57,7 @@ pub enum Revocation {
     LastAdmin,
 }
 
-struct TokenTrees {
-    tokens: sled::Tree,
-    hashes: sled::Tree,
-}
-
 impl Ledger {
-    fn token_trees(&self) -> Result<TokenTrees, LedgerError> {
-        let db = &self.inner.trees.db;
-        Ok(TokenTrees {
-            tokens: db.open_tree(TOKENS)?,
-            hashes: db.open_tree(TOKEN_HASHES)?,
-        })
-    }
-
     fn decode_token(&self, name: &[u8], bytes: &[u8]) -> Result<TokenRecord, LedgerError> {
         codec::decode(bytes).map_err(|e| {
             let name = String::from_utf8_lossy(name);
@@ -84,49 +67,56 @@ impl Ledger {
 
     /// Stores a new token; [`LedgerError::Exists`] if the name was ever used.
     pub async fn create_token(&self, record: &TokenRecord) -> Result<(), LedgerError> {
-        {
-            let _one = TOKEN_WRITES.lock().unwrap_or_else(|p| p.into_inner());
-            let trees = self.token_trees()?;
-            let name = record.name.as_str().as_bytes();
-            let value = codec::encode(record);
-            let result = (&trees.tokens, &trees.hashes).transaction(|(tokens, hashes)| {
-                if tokens.get(name)?.is_some() {
-                    return Err(ConflictableTransactionError::Abort(()));
-                }
-                tokens.insert(name, value.as_slice())?;
-                hashes.insert(&record.sha256[..], name)?;
-                Ok(())
-            });
-            match result {
-                Ok(()) => {}
-                Err(TransactionError::Abort(())) => {
+        let _one = TOKEN_WRITES.lock().await;
+        let name = record.name.as_str().as_bytes();
+        let value = codec::encode(record);
+        self.inner
+            .commit
+            .write(|trees| {
+                if trees.tokens.get(name)?.is_some() {
                     return Err(LedgerError::Exists(format!(
                         "token {:?}",
                         record.name.as_str()
-                    )))
+                    )));
                 }
-                Err(TransactionError::Storage(e)) => return Err(e.into()),
-            }
-        }
-        Ok(self.inner.commit.durable().await?)
+                let mut undo = Undo::new(0);
+                let old_hash = trees.token_hashes.insert(&record.sha256[..], name)?;
+                undo.record(TreeId::TokenHashes, &record.sha256, old_hash.as_deref());
+                trees.tokens.insert(name, value.as_slice())?;
+                undo.record(TreeId::Tokens, name, None);
+                Ok(Written {
+                    value: (),
+                    undo,
+                    head: None,
+                })
+            })
+            .await
     }
 
     /// The active token whose sha256 is `sha256`, if any. Callers compare the stored hash
     /// with the presented one in constant time before trusting it.
     pub fn token_by_hash(&self, sha256: &[u8; 32]) -> Result<Option<TokenRecord>, LedgerError> {
-        let trees = self.token_trees()?;
-        let Some(name) = trees.hashes.get(sha256)? else {
-            return Ok(None);
-        };
-        let Some(bytes) = trees.tokens.get(&name)? else {
-            return Ok(None);
-        };
-        let record = self.decode_token(&name, &bytes)?;
-        Ok(record.is_active().then_some(record))
+        self.read(|trees| {
+            let Some(name) = trees.token_hashes.get(sha256)? else {
+                return Ok(None);
+            };
+            let Some(bytes) = trees.tokens.get(&name)? else {
+                return Ok(None);
+            };
+            let record = self.decode_token(&name, &bytes)?;
+            Ok(record.is_active().then_some(record))
+        })
     }
 
     pub fn token(&self, name: &TokenName) -> Result<Option<TokenRecord>, LedgerError> {
-        let trees = self.token_trees()?;
+        self.read(|trees| self.token_in(trees, name))
+    }
+
+    fn token_in(
+        &self,
+        trees: &Trees,
+        name: &TokenName,
+    ) -> Result<Option<TokenRecord>, LedgerError> {
         let key = name.as_str().as_bytes();
         trees
             .tokens
@@ -137,14 +127,16 @@ impl Ledger {
 
     /// Every token ever created (revoked ones too), in name order.
     pub fn tokens(&self) -> Result<Vec<TokenRecord>, LedgerError> {
-        self.token_trees()?
-            .tokens
-            .iter()
-            .map(|item| {
-                let (name, bytes) = item?;
-                self.decode_token(&name, &bytes)
-            })
-            .collect()
+        self.read(|trees| {
+            trees
+                .tokens
+                .iter()
+                .map(|item| {
+                    let (name, bytes) = item?;
+                    self.decode_token(&name, &bytes)
+                })
+                .collect()
+        })
     }
 
     /// Revokes a token: it stops working at once, its record stays.
@@ -153,68 +145,86 @@ impl Ledger {
         name: &TokenName,
         at: DateTime<Utc>,
     ) -> Result<Revocation, LedgerError> {
-        {
-            let _one = TOKEN_WRITES.lock().unwrap_or_else(|p| p.into_inner());
-            let Some(mut record) = self.token(name)? else {
-                return Ok(Revocation::Unknown);
-            };
-            if !record.is_active() {
-                return Ok(Revocation::AlreadyRevoked);
-            }
-            if record.role == Role::Admin {
-                let admins = self
-                    .tokens()?
-                    .iter()
-                    .filter(|t| t.is_active() && t.role == Role::Admin)
-                    .count();
-                if admins <= 1 {
-                    return Ok(Revocation::LastAdmin);
-                }
-            }
-            record.revoked_at = Some(at);
-            let trees = self.token_trees()?;
-            let value = codec::encode(&record);
-            let key = name.as_str().as_bytes();
-            (&trees.tokens, &trees.hashes)
-                .transaction(|(tokens, hashes)| {
-                    tokens.insert(key, value.as_slice())?;
-                    hashes.remove(&record.sha256[..])?;
-                    Ok::<(), ConflictableTransactionError<()>>(())
-                })
-                .map_err(|e| match e {
-                    TransactionError::Storage(e) => LedgerError::Sled(e),
-                    TransactionError::Abort(()) => unreachable!("the transaction never aborts"),
-                })?;
+        let _one = TOKEN_WRITES.lock().await;
+        let Some(mut record) = self.token(name)? else {
+            return Ok(Revocation::Unknown);
+        };
+        if !record.is_active() {
+            return Ok(Revocation::AlreadyRevoked);
         }
-        self.inner.commit.durable().await?;
+        if record.role == Role::Admin {
+            let admins = self
+                .tokens()?
+                .iter()
+                .filter(|t| t.is_active() && t.role == Role::Admin)
+                .count();
+            if admins <= 1 {
+                return Ok(Revocation::LastAdmin);
+            }
+        }
+        record.revoked_at = Some(at);
+        let value = codec::encode(&record);
+        let key = name.as_str().as_bytes();
+        self.inner
+            .commit
+            .write(|trees| {
+                let mut undo = Undo::new(0);
+                let old = trees.tokens.insert(key, value.as_slice())?;
+                undo.record(TreeId::Tokens, key, old.as_deref());
+                let old_hash = trees.token_hashes.remove(&record.sha256[..])?;
+                undo.record(TreeId::TokenHashes, &record.sha256, old_hash.as_deref());
+                Ok(Written {
+                    value: (),
+                    undo,
+                    head: None,
+                })
+            })
+            .await?;
         Ok(Revocation::Revoked)
     }
 
     /// Records a denied request, dropping the oldest beyond [`AUDIT_KEEP`].
     pub async fn record_denial(&self, entry: &AuditEntry) -> Result<(), LedgerError> {
-        let audit = self.inner.trees.db.open_tree(AUDIT)?;
-        let id = self.inner.trees.db.generate_id()?;
-        audit.insert(codec::u64_key(id), codec::encode(entry))?;
-        if id >= AUDIT_KEEP {
-            for old in audit.range(..codec::u64_key(id - AUDIT_KEEP + 1)).keys() {
-                audit.remove(old?)?;
-            }
-        }
-        Ok(self.inner.commit.durable().await?)
+        let value = codec::encode(entry);
+        self.inner
+            .commit
+            .write(|trees| {
+                let id = trees.db.generate_id()?;
+                let key = codec::u64_key(id);
+                let mut undo = Undo::new(0);
+                trees.audit.insert(key, value.as_slice())?;
+                undo.record(TreeId::Audit, &key, None);
+                if id >= AUDIT_KEEP {
+                    for old in trees.audit.range(..codec::u64_key(id - AUDIT_KEEP + 1)) {
+                        let (k, v) = old?;
+                        trees.audit.remove(&k)?;
+                        undo.record(TreeId::Audit, &k, Some(&v));
+                    }
+                }
+                Ok(Written {
+                    value: (),
+                    undo,
+                    head: None,
+                })
+            })
+            .await
     }
 
     /// The newest `limit` denied requests, newest first.
     pub fn denials(&self, limit: usize) -> Result<Vec<AuditEntry>, LedgerError> {
-        let audit = self.inner.trees.db.open_tree(AUDIT)?;
-        audit
-            .iter()
-            .rev()
-            .take(limit)
-            .map(|item| {
-                let (_, bytes) = item?;
-                codec::decode(&bytes)
-                    .map_err(|e| corrupt(&self.inner.path, format!("a stored audit record: {e}")))
-            })
-            .collect()
+        self.read(|trees| {
+            trees
+                .audit
+                .iter()
+                .rev()
+                .take(limit)
+                .map(|item| {
+                    let (_, bytes) = item?;
+                    codec::decode(&bytes).map_err(|e| {
+                        corrupt(&self.inner.path, format!("a stored audit record: {e}"))
+                    })
+                })
+                .collect()
+        })
     }
 }

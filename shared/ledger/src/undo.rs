@@ -22,6 +22,9 @@ pub enum TreeId {
     Meta,
     Targets,
     Storages,
+    Tokens,
+    TokenHashes,
+    Audit,
 }
 
 impl TreeId {
@@ -36,6 +39,9 @@ impl TreeId {
             TreeId::Meta => &trees.meta,
             TreeId::Targets => &trees.targets,
             TreeId::Storages => &trees.storages,
+            TreeId::Tokens => &trees.tokens,
+            TreeId::TokenHashes => &trees.token_hashes,
+            TreeId::Audit => &trees.audit,
         }
     }
 }

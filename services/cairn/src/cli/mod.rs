@@ -91,6 +91,39 @@ pub enum Command {
 }
 
 #[derive(Debug, Subcommand)]
+pub enum TokenCommand {
+    /// Create a token; it is printed once and never shown again.
+    Create(TokenCreateArgs),
+    /// List tokens (never the tokens themselves).
+    List,
+    /// Revoke a token: it stops working at once (the last admin token cannot be revoked).
+    Revoke(TokenNameArg),
+}
+
+#[derive(Debug, Args)]
+pub struct TokenCreateArgs {
+    #[arg(value_parser = parse::token_name)]
+    pub name: TokenName,
+    /// read (lists and queries), operate (also backups and restores), admin (also targets,
+    /// storages and tokens), or worker (a worker's control calls).
+    #[arg(long, value_parser = parse::role)]
+    pub role: Role,
+}
+
+#[derive(Debug, Args)]
+pub struct TokenNameArg {
+    #[arg(value_parser = parse::token_name)]
+    pub name: TokenName,
+}
+
+#[derive(Debug, Args)]
+pub struct AuditArgs {
+    /// At most this many records (server default 50).
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
+    pub limit: Option<u32>,
+}
+
+#[derive(Debug, Subcommand)]
 pub enum KeyCommand {
     /// Print the key id (public; backups signed with this key name it).
     Id(KeyIdArgs),

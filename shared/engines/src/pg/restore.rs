@@ -26,7 +26,7 @@
 use super::guard::{self, MetaCommandGuard, Then};
 use super::rewrite::DumpallRewrite;
 use super::{connect, conninfo, map_error, quote_ident, quote_literal, tool, MAINTENANCE_DB};
-use crate::child::{run_restore, Rewrite, Transaction, Unchanged};
+use crate::child::{run_restore, Transaction};
 use crate::leftovers::staging_name;
 use crate::{Connection, Progress};
 use bytes::Bytes;
@@ -336,7 +336,10 @@ async fn restore_server(
         .arg(conninfo(conn, Some(MAINTENANCE_DB)))
         .env("PGOPTIONS", LOAD_OPTIONS);
     // The guard comes second: DumpallRewrite keys on the dump's own `\unrestrict` lines.
-    let mut rewrite = Then(DumpallRewrite::new(&me, &bootstrap), MetaCommandGuard::new(true));
+    let mut rewrite = Then(
+        DumpallRewrite::new(&me, &bootstrap),
+        MetaCommandGuard::new(true),
+    );
     run_restore(psql, expected, Vec::new(), input, &mut rewrite, progress)
     .await
     .map_err(guard::explain)
