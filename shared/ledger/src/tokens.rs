@@ -28,6 +28,8 @@ pub const AUDIT_KEEP: u64 = 10_000;
 
 /// Token writes check something across records (the last admin token): one at a time.
 static TOKEN_WRITES: Mutex<()> = Mutex::new(());
+/// Audit records are numbered from the last one: one writer at a time.
+static AUDIT_WRITES: Mutex<()> = Mutex::new(());
 
 /// A stored token: everything but the token itself.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -192,12 +194,21 @@ impl Ledger {
 
     /// Records a denied request, dropping the oldest beyond [`AUDIT_KEEP`].
     pub async fn record_denial(&self, entry: &AuditEntry) -> Result<(), LedgerError> {
-        let audit = self.inner.trees.db.open_tree(AUDIT)?;
-        let id = self.inner.trees.db.generate_id()?;
-        audit.insert(codec::u64_key(id), codec::encode(entry))?;
-        if id >= AUDIT_KEEP {
-            for old in audit.range(..codec::u64_key(id - AUDIT_KEEP + 1)).keys() {
-                audit.remove(old?)?;
+        {
+            // Keys are our own sequence (sled's `generate_id` jumps after a restart, which
+            // would look like thousands of records to drop).
+            let _one = AUDIT_WRITES.lock().unwrap_or_else(|p| p.into_inner());
+            let audit = self.inner.trees.db.open_tree(AUDIT)?;
+            let last = match audit.last()? {
+                Some((key, _)) => codec::u64_from(&key).unwrap_or(0),
+                None => 0,
+            };
+            let id = last + 1;
+            audit.insert(codec::u64_key(id), codec::encode(entry))?;
+            if id > AUDIT_KEEP {
+                for old in audit.range(..codec::u64_key(id - AUDIT_KEEP + 1)).keys() {
+                    audit.remove(old?)?;
+                }
             }
         }
         Ok(self.inner.commit.durable().await?)
