@@ -395,6 +395,17 @@ fn https_with_a_self_signed_ca_needs_the_ca_file() {
     assert!(out.json().is_array());
     assert!(app.log().contains("https://"), "{}", app.log());
 
+    // The same with the flag instead of CAIRN_CA_FILE.
+    let mut cmd = Command::new(cairn_bin());
+    cmd.args(["--server", &app.server_url(), "--ca-file"])
+        .arg(dir.path().join("ca.pem"))
+        .args(["history", "--json"])
+        .env("CAIRN_TOKEN", app.admin_token())
+        .env_remove("CAIRN_CA_FILE")
+        .env_remove("CAIRN_SERVER");
+    let out = cairn_tests::util::run(cmd, None, Duration::from_secs(60));
+    out.expect_code(0, "https with --ca-file");
+
     // Without the CA the CLI refuses the certificate and says how to trust it.
     let mut cmd = Command::new(cairn_bin());
     cmd.args(["--server", &app.server_url(), "target", "list"])

@@ -24,6 +24,8 @@ pub const AUDIT_KEEP: u64 = 10_000;
 
 /// Token writes check something across records (the last admin token): one at a time.
 static TOKEN_WRITES: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+/// Audit records are numbered from the last one: one writer at a time.
+static AUDIT_WRITES: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
 /// A stored token: everything but the token itself.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -185,16 +187,23 @@ impl Ledger {
 
     /// Records a denied request, dropping the oldest beyond [`AUDIT_KEEP`].
     pub async fn record_denial(&self, entry: &AuditEntry) -> Result<(), LedgerError> {
+        // Keys are our own sequence (sled's `generate_id` jumps after a restart, which
+        // would look like thousands of records to drop).
+        let _one = AUDIT_WRITES.lock().await;
         let value = codec::encode(entry);
         self.inner
             .commit
             .write(|trees| {
-                let id = trees.db.generate_id()?;
+                let last = match trees.audit.last()? {
+                    Some((key, _)) => codec::u64_from(&key).unwrap_or(0),
+                    None => 0,
+                };
+                let id = last + 1;
                 let key = codec::u64_key(id);
                 let mut undo = Undo::new(0);
                 trees.audit.insert(key, value.as_slice())?;
                 undo.record(TreeId::Audit, &key, None);
-                if id >= AUDIT_KEEP {
+                if id > AUDIT_KEEP {
                     for old in trees.audit.range(..codec::u64_key(id - AUDIT_KEEP + 1)) {
                         let (k, v) = old?;
                         trees.audit.remove(&k)?;

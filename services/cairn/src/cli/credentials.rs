@@ -42,7 +42,8 @@ fn resolve_with(
     file: Option<PathBuf>,
     data_dir: &Path,
 ) -> Result<Option<Token>, CliError> {
-    if let Some(value) = flag {
+    // An empty CAIRN_TOKEN (`CAIRN_TOKEN= cairn …`) counts as unset.
+    if let Some(value) = flag.filter(|v| !v.trim().is_empty()) {
         return checked(value, "--token / CAIRN_TOKEN".to_string()).map(Some);
     }
     if let Some(path) = file {
@@ -131,8 +132,16 @@ mod tests {
     fn a_bad_token_is_refused_without_being_echoed() {
         let err = resolve(DEFAULT_SERVER, Some("two words-secret".into()), None).unwrap_err();
         assert!(!err.to_string().contains("secret"), "{err}");
-        let empty = resolve(DEFAULT_SERVER, Some(" \n".into()), None).unwrap_err();
+        let dir = tempfile::tempdir().unwrap();
+        let empty_file = dir.path().join("t");
+        std::fs::write(&empty_file, "\n").unwrap();
+        let empty = resolve(DEFAULT_SERVER, None, Some(empty_file.clone())).unwrap_err();
         assert!(empty.to_string().contains("empty"));
+        let unset = resolve(DEFAULT_SERVER, Some(" ".into()), Some(empty_file)).unwrap_err();
+        assert!(
+            unset.to_string().contains("empty"),
+            "an empty CAIRN_TOKEN counts as unset"
+        );
         let missing = resolve(DEFAULT_SERVER, None, Some("/nonexistent/t".into())).unwrap_err();
         assert!(missing.to_string().contains("/nonexistent/t"));
     }

@@ -293,6 +293,9 @@ pub async fn run(cli: Cli) -> Result<Outcome, CliError> {
         ca_file,
         command,
     } = cli;
+    // Empty CAIRN_TOKEN_FILE / CAIRN_CA_FILE count as unset, like an empty CAIRN_TOKEN.
+    let token_file = token_file.filter(|p| !p.as_os_str().is_empty());
+    let ca_file = ca_file.filter(|p| !p.as_os_str().is_empty());
     let client = || {
         let token = credentials::resolve(&server, token.clone(), token_file.clone())?;
         ApiClient::new(&server, token, ca_file.as_deref())

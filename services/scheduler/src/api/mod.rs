@@ -11,7 +11,7 @@ mod tokens;
 use crate::Scheduler;
 use axum::extract::State;
 use axum::http::StatusCode;
-use axum::routing::{delete, get, post};
+use axum::routing::{delete, get, post, MethodRouter};
 use axum::{middleware, Json, Router};
 use std::future::Future;
 use std::time::Duration;
@@ -20,33 +20,45 @@ pub use auth::{Access, Principal, ROUTES};
 pub use axum_server::tls_rustls::RustlsConfig as TlsConfig;
 pub use error::ApiError;
 
-/// All routes of the API, on the given control plane.
+/// All routes of the API, on the given control plane: each entry of [`ROUTES`] with its
+/// handler, guarded by the role the entry names. A route exists only through the table.
 pub fn router(scheduler: Scheduler) -> Router {
-    Router::new()
-        .route("/v1/health", get(health))
-        .route("/v1/targets", post(targets::add).get(targets::list))
-        .route(
-            "/v1/targets/{name}",
-            get(targets::show).delete(targets::remove),
-        )
-        .route("/v1/targets/{name}/backups", get(targets::backups))
-        .route(
-            "/v1/storages",
-            post(targets::add_storage).get(targets::list_storages),
-        )
-        .route("/v1/backups", post(jobs::backup))
-        .route("/v1/restores", post(jobs::restore))
-        .route("/v1/jobs/{id}", get(jobs::show))
-        .route("/v1/jobs/{id}/wait", get(jobs::wait))
-        .route("/v1/history", get(jobs::history))
-        .route("/v1/tokens", post(tokens::create).get(tokens::list))
-        .route("/v1/tokens/{name}", delete(tokens::revoke))
-        .route("/v1/audit", get(tokens::audit))
-        .route_layer(middleware::from_fn_with_state(
-            scheduler.clone(),
-            auth::authenticate,
-        ))
+    ROUTES
+        .iter()
+        .fold(Router::new(), |router, (method, path, access)| {
+            let guard = auth::Guard {
+                scheduler: scheduler.clone(),
+                access: *access,
+            };
+            let handler = handler(method, path)
+                .route_layer(middleware::from_fn_with_state(guard, auth::authenticate));
+            router.route(path, handler)
+        })
         .with_state(scheduler)
+}
+
+/// The handler of one entry of [`ROUTES`].
+fn handler(method: &str, path: &str) -> MethodRouter<Scheduler> {
+    match (method, path) {
+        ("GET", "/v1/health") => get(health),
+        ("POST", "/v1/targets") => post(targets::add),
+        ("GET", "/v1/targets") => get(targets::list),
+        ("GET", "/v1/targets/{name}") => get(targets::show),
+        ("DELETE", "/v1/targets/{name}") => delete(targets::remove),
+        ("GET", "/v1/targets/{name}/backups") => get(targets::backups),
+        ("POST", "/v1/storages") => post(targets::add_storage),
+        ("GET", "/v1/storages") => get(targets::list_storages),
+        ("POST", "/v1/backups") => post(jobs::backup),
+        ("POST", "/v1/restores") => post(jobs::restore),
+        ("GET", "/v1/jobs/{id}") => get(jobs::show),
+        ("GET", "/v1/jobs/{id}/wait") => get(jobs::wait),
+        ("GET", "/v1/history") => get(jobs::history),
+        ("POST", "/v1/tokens") => post(tokens::create),
+        ("GET", "/v1/tokens") => get(tokens::list),
+        ("DELETE", "/v1/tokens/{name}") => delete(tokens::revoke),
+        ("GET", "/v1/audit") => get(tokens::audit),
+        _ => unreachable!("api::ROUTES lists {method} {path}, which has no handler"),
+    }
 }
 
 /// 200 `{"status":"ok"}` while the server can do its work; 503 `{"status":"degraded",
