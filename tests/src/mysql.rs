@@ -100,11 +100,14 @@ impl My {
     pub fn create_user(&self, db: &str, password: &str) -> MyUser {
         let name = unique("cairn_it_");
         let pw = password.replace('\\', "\\\\").replace('\'', "\\'");
+        // A restore loads into staging databases `<db>_cairn_restore_…` first.
+        let staging = format!("{}\\_cairn\\_restore\\_%", db.replace('_', "\\_"));
         let mut sql = String::new();
         for host in ["%", "localhost", "127.0.0.1"] {
             sql.push_str(&format!(
                 "CREATE USER '{name}'@'{host}' IDENTIFIED BY '{pw}';\n\
                  GRANT ALL ON `{db}`.* TO '{name}'@'{host}';\n\
+                 GRANT ALL ON `{staging}`.* TO '{name}'@'{host}';\n\
                  GRANT PROCESS, RELOAD, SLAVE MONITOR, BINLOG MONITOR ON *.* TO '{name}'@'{host}';\n"
             ));
         }

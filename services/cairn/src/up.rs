@@ -23,6 +23,10 @@ use tokio_util::sync::CancellationToken;
 
 mod confinement;
 
+/// How long the start-up sweep of staging databases may take (servers are swept at once,
+/// each connection attempt is bounded by the engines' connect timeout).
+const STARTUP_SWEEP_LIMIT: Duration = Duration::from_secs(15);
+
 /// How long open API requests may take to finish once shutdown starts.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(2);
 
@@ -323,7 +327,13 @@ async fn sweep_restore_databases(scheduler: &Scheduler, keyring: &Keyring) {
         .filter(|j| j.kind() == JobKind::Restore)
         .map(|j| j.job_id.short())
         .collect();
-    let dropped = cairn_retention_sweeper::sweep_restore_databases(&targets, keyring, &idle).await;
+    let sweep = cairn_retention_sweeper::sweep_restore_databases(&targets, keyring, &idle);
+    // A server that does not answer must not hold up the start for long; what is left
+    // is swept at the next start.
+    let Ok(dropped) = tokio::time::timeout(STARTUP_SWEEP_LIMIT, sweep).await else {
+        tracing::warn!("the staging database sweep took too long and was stopped");
+        return;
+    };
     if !dropped.is_empty() {
         tracing::warn!(
             ?dropped,

@@ -487,8 +487,7 @@ mod tests {
     #[tokio::test]
     async fn commit_is_written_only_after_the_whole_input() {
         let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("out");
-        let run = |chunks: Vec<Result<Bytes, Failure>>, expected: u64| {
+        let run = |path: std::path::PathBuf, chunks: Vec<Result<Bytes, Failure>>| {
             let mut tool = Tool::new("sh", any_error);
             tool.cmd.args(["-c", &format!("cat > {}", path.display())]);
             tool.transaction = Some(Transaction::SQL);
@@ -500,7 +499,7 @@ mod tests {
                 drop(tx);
                 run_restore(
                     tool,
-                    expected,
+                    2,
                     vec![],
                     &mut rx,
                     &mut Unchanged,
@@ -509,17 +508,21 @@ mod tests {
                 .await
             }
         };
-        let ok = run(vec![Ok(Bytes::from_static(b"x;"))], 2).await;
+        let good = dir.path().join("good");
+        let ok = run(good.clone(), vec![Ok(Bytes::from_static(b"x;"))]).await;
         assert_eq!(ok.unwrap(), 2);
-        assert_eq!(std::fs::read(&path).unwrap(), b"BEGIN;\nx;\nCOMMIT;\n");
+        assert_eq!(std::fs::read(&good).unwrap(), b"BEGIN;\nx;\nCOMMIT;\n");
 
-        // A checksum mismatch reported after the last byte: no COMMIT.
+        // A checksum mismatch reported after the last byte: no COMMIT (the tool is
+        // killed, possibly before it even opened its output).
+        let bad_path = dir.path().join("bad");
         let bad = vec![
             Ok(Bytes::from_static(b"x;")),
             Err(Failure::permanent("checksum_mismatch", "bad")),
         ];
-        assert_eq!(run(bad, 2).await.unwrap_err().code, "checksum_mismatch");
-        let written = std::fs::read(&path).unwrap();
+        let err = run(bad_path.clone(), bad).await.unwrap_err();
+        assert_eq!(err.code, "checksum_mismatch");
+        let written = std::fs::read(&bad_path).unwrap_or_default();
         assert!(!String::from_utf8_lossy(&written).contains("COMMIT"));
     }
 
