@@ -209,6 +209,17 @@ mod tests {
     }
 
     #[test]
+    fn an_endpoint_stored_with_a_password_parameter_never_shows_it() {
+        let mut e = Endpoint::parse("postgres://u@h/db?sslmode=require").unwrap();
+        e.params.push(("Password".into(), "hunter2".into()));
+        let shown = e.to_string();
+        assert!(
+            !shown.contains("hunter2") && shown.contains("Password=***"),
+            "{shown}"
+        );
+    }
+
+    #[test]
     fn display_escapes_and_round_trips() {
         for url in [
             "postgres://u@h/caf%C3%A9",
