@@ -87,6 +87,12 @@ fn file_references_only_reach_the_secrets_folders() {
         );
     }
     assert!(!out.all_text().contains("root:x:0"), "file content echoed");
+    // A file named in the URL (a client certificate or key) is a reference too.
+    for param in ["sslkey", "sslrootcert", "sslcert"] {
+        let out = add(&app, "sneaky", &format!("{url}?{param}=/etc/shadow"), &[]);
+        out.expect_code(2, &format!("?{param}=/etc/shadow"));
+        assert!(out.stderr.contains("/run/secrets"), "{}", out.stderr);
+    }
 
     add(
         &app,

@@ -91,6 +91,36 @@ fn credential(s: &Scheduler, input: Option<PasswordInput>) -> ApiResult<Credenti
     })
 }
 
+/// URL parameters that name a file the client reads (certificates, keys, CA lists).
+const FILE_PARAMS: &[&str] = &[
+    "sslrootcert",
+    "sslcert",
+    "sslkey",
+    "sslcrl",
+    "sslcrldir",
+    "passfile",
+    "ssl-ca",
+    "ssl-capath",
+    "ssl-cert",
+    "ssl-key",
+    "ssl-crl",
+    "ssl-crlpath",
+];
+
+/// A file named in the URL is a reference like a password file: it must be where the
+/// policy allows, so a URL cannot make cairn's clients read (and present) any file.
+fn check_file_params(s: &Scheduler, endpoint: &Endpoint) -> ApiResult<()> {
+    for (key, value) in &endpoint.params {
+        if FILE_PARAMS.contains(&key.to_ascii_lowercase().as_str()) {
+            s.keyring()
+                .policy()
+                .check_file(value)
+                .map_err(|e| ApiError::invalid(format!("the URL's {key} parameter: {e}")))?;
+        }
+    }
+    Ok(())
+}
+
 /// A reference the policy refuses: what is wrong, where references may point, and the
 /// alternative that needs no reference at all.
 fn refused_reference(flag: &str, e: RefError) -> ApiError {
@@ -105,6 +135,7 @@ pub async fn add(
 ) -> ApiResult<(StatusCode, Json<TargetView>)> {
     let name = parse_target_name(&req.name)?;
     let endpoint = Endpoint::parse(&req.url).map_err(|e| ApiError::invalid(e.to_string()))?;
+    check_file_params(&s, &endpoint)?;
     let storage = match req.storage.as_deref() {
         None => StorageName::default_storage(),
         Some(n) => StorageName::parse(n).map_err(|e| ApiError::invalid(format!("storage {e}")))?,
