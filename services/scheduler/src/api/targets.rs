@@ -91,30 +91,14 @@ fn credential(s: &Scheduler, input: Option<PasswordInput>) -> ApiResult<Credenti
     })
 }
 
-/// URL parameters that name a file the client reads (certificates, keys, CA lists).
-const FILE_PARAMS: &[&str] = &[
-    "sslrootcert",
-    "sslcert",
-    "sslkey",
-    "sslcrl",
-    "sslcrldir",
-    "passfile",
-    "ssl-ca",
-    "ssl-capath",
-    "ssl-cert",
-    "ssl-key",
-    "ssl-crl",
-    "ssl-crlpath",
-];
-
 /// A file named in the URL is a reference like a password file: it must be where the
 /// policy allows, so a URL cannot make cairn's clients read (and present) any file.
 fn check_file_params(s: &Scheduler, endpoint: &Endpoint) -> ApiResult<()> {
     for (key, value) in &endpoint.params {
-        if FILE_PARAMS.contains(&key.to_ascii_lowercase().as_str()) {
+        if let Some(path) = cairn_domain::url_rules::file_param(key, value) {
             s.keyring()
                 .policy()
-                .check_file(value)
+                .check_file(path)
                 .map_err(|e| ApiError::invalid(format!("the URL's {key} parameter: {e}")))?;
         }
     }
