@@ -246,6 +246,11 @@ impl App {
         }
     }
 
+    /// Replaces the extra `cairn up` flags used from the next `restart`.
+    pub fn set_server_args(&mut self, args: Vec<String>) {
+        self.args = args;
+    }
+
     /// Starts the server again on the same data dir and port.
     pub fn restart(&mut self) {
         assert!(self.child.is_none(), "restart after kill9");

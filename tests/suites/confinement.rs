@@ -87,6 +87,12 @@ fn file_references_only_reach_the_secrets_folders() {
         );
     }
     assert!(!out.all_text().contains("root:x:0"), "file content echoed");
+    // A file named in the URL (a client certificate or key) is a reference too.
+    for param in ["sslkey", "sslrootcert", "sslcert"] {
+        let out = add(&app, "sneaky", &format!("{url}?{param}=/etc/shadow"), &[]);
+        out.expect_code(2, &format!("?{param}=/etc/shadow"));
+        assert!(out.stderr.contains("/run/secrets"), "{}", out.stderr);
+    }
 
     add(
         &app,
@@ -106,6 +112,41 @@ fn file_references_only_reach_the_secrets_folders() {
     assert_eq!(target_names(&app), vec!["allowed", "allowed-data"]);
     // The worker resolves it under the same rules, and the backup runs.
     app.backup_wait("allowed");
+}
+
+#[test]
+fn a_stored_reference_is_checked_again_when_a_job_reads_it() {
+    let extra = tempfile::tempdir().expect("tempdir");
+    let pw = extra.path().join("orders.pw");
+    std::fs::write(&pw, "not-checked-by-trust-auth\n").unwrap();
+    let mut app = app_with(&["--secrets-dir".into(), extra.path().display().to_string()]);
+    let url = Pg::shared().url(Some("postgres"));
+    add(
+        &app,
+        "earlier",
+        &url,
+        &["--password-file", pw.to_str().unwrap()],
+    )
+    .expect_code(0, "a file in an added --secrets-dir");
+    // The operator drops the folder: the stored reference no longer resolves.
+    app.kill9();
+    app.set_server_args(Vec::new());
+    app.restart();
+    let out = app.cairn_limit(&["backup", "earlier", "--wait", "--json"], WAIT_LIMIT);
+    out.expect_code(1, "a backup whose reference left the allowed folders");
+    let text = out.all_text();
+    assert!(
+        text.contains("/run/secrets") && text.contains("--password-stdin"),
+        "the failure names the allowed places:\n{text}"
+    );
+    let job = app.history(&["--target", "earlier", "--kind", "backup"]);
+    let job = app.job(job[0]["job_id"].as_str().expect("job_id"));
+    assert_eq!(job_status(&job), "failed", "{job:#}");
+    assert!(
+        failure_codes(&job).iter().any(|c| c == "credential"),
+        "{:?}",
+        failure_codes(&job)
+    );
 }
 
 #[test]

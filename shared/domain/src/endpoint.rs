@@ -199,10 +199,12 @@ impl fmt::Display for Endpoint {
             Scope::RedisDb { index } => write!(f, "/{index}")?,
         }
         for (i, (k, v)) in self.params.iter().enumerate() {
-            let (k, v) = (
-                url_rules::encode_component(k, "&=+"),
-                url_rules::encode_component(v, "&=+"),
-            );
+            // A password-like parameter stored before such URLs were refused is never shown.
+            let v = match url_rules::is_password_param(k) {
+                true => "***".to_string(),
+                false => url_rules::encode_component(v, "&=+"),
+            };
+            let k = url_rules::encode_component(k, "&=+");
             write!(f, "{}{k}={v}", if i == 0 { '?' } else { '&' })?;
         }
         Ok(())

@@ -26,6 +26,31 @@ const SECRET_FRAGMENTS: &[&str] = &["password", "passwd", "secret"];
 /// server can have (`databases` is a signed 32-bit setting).
 pub const REDIS_DB_MAX: u32 = i32::MAX as u32;
 
+/// Query parameters that name a file the client reads (certificates, keys, CA lists):
+/// references like a password file, confined where they are resolved.
+const FILE_PARAMS: &[&str] = &[
+    "sslrootcert",
+    "sslcert",
+    "sslkey",
+    "sslcrl",
+    "sslcrldir",
+    "passfile",
+    "ssl-ca",
+    "ssl-capath",
+    "ssl-cert",
+    "ssl-key",
+    "ssl-crl",
+    "ssl-crlpath",
+];
+
+/// The file a query parameter names, if it names one the client reads (libpq's
+/// `sslrootcert=system`, the system's CA store, names none).
+pub fn file_param<'a>(name: &str, value: &'a str) -> Option<&'a str> {
+    let name = name.trim().to_ascii_lowercase();
+    let system = name == "sslrootcert" && value == "system";
+    (FILE_PARAMS.contains(&name.as_str()) && !system).then_some(value)
+}
+
 /// Whether a query parameter name is one that holds a password.
 pub fn is_password_param(name: &str) -> bool {
     let name = name.trim().to_ascii_lowercase();
@@ -165,6 +190,16 @@ mod tests {
     }
 
     #[test]
+    fn parameters_that_name_files() {
+        use super::file_param;
+        assert_eq!(file_param("sslrootcert", "/x/ca.pem"), Some("/x/ca.pem"));
+        assert_eq!(file_param("SSLKey", "/x/k"), Some("/x/k"));
+        assert_eq!(file_param("ssl-ca", "/x/ca.pem"), Some("/x/ca.pem"));
+        assert_eq!(file_param("sslrootcert", "system"), None);
+        assert_eq!(file_param("sslmode", "/x"), None);
+    }
+
+    #[test]
     fn ports_are_1_to_65535() {
         let err = refused("postgres://u@h:0/db");
         assert_eq!(err, EndpointError::Port(5432));
@@ -206,6 +241,17 @@ mod tests {
         assert!(refused("redis://h/4294967295")
             .to_string()
             .contains("CONFIG GET databases"));
+    }
+
+    #[test]
+    fn an_endpoint_stored_with_a_password_parameter_never_shows_it() {
+        let mut e = Endpoint::parse("postgres://u@h/db?sslmode=require").unwrap();
+        e.params.push(("Password".into(), "hunter2".into()));
+        let shown = e.to_string();
+        assert!(
+            !shown.contains("hunter2") && shown.contains("Password=***"),
+            "{shown}"
+        );
     }
 
     #[test]

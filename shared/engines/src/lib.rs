@@ -48,6 +48,17 @@ impl Connection {
             .resolve(&target.credential)
             .map_err(|e| Failure::permanent("credential", format!("target {}: {e}", target.name)))?
             .map(Secret::new);
+        // Files named in the URL are references too, checked again where they are read.
+        for (key, value) in &target.endpoint.params {
+            if let Some(path) = cairn_domain::url_rules::file_param(key, value) {
+                keyring.policy().check_file(path).map_err(|e| {
+                    Failure::permanent(
+                        "credential",
+                        format!("target {}: the URL's {key} parameter: {e}", target.name),
+                    )
+                })?;
+            }
+        }
         Ok(Self {
             endpoint: target.endpoint.clone(),
             password,

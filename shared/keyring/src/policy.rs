@@ -205,9 +205,10 @@ impl ReferencePolicy {
 
     /// `real` (already resolved) is inside a secrets folder and not cairn's own.
     fn check_real(&self, real: &Path, shown: &str) -> Result<(), RefError> {
+        // A secrets folder that resolves to `/` (a link gone wrong) allows nothing.
         let inside = |dir: &Path| {
             let dir = resolve(dir).unwrap_or_else(|_| lexical(dir));
-            real.starts_with(&dir) && real != dir
+            dir.parent().is_some() && real.starts_with(&dir) && real != dir
         };
         if let Some(data) = &self.data_dir {
             if real.starts_with(data) && !inside(&data.join("secrets")) {

@@ -138,6 +138,24 @@ fn cairns_own_files_stay_unreachable_even_when_a_folder_covers_them() {
 }
 
 #[test]
+fn a_secrets_folder_that_resolves_to_the_root_allows_nothing() {
+    let f = fixture();
+    let link = f.extra.join("to-root");
+    symlink("/", &link).unwrap();
+    let policy = ReferencePolicy::default().with_secrets_dir(&link);
+    assert!(matches!(
+        policy.check_file("/etc/passwd"),
+        Err(RefError::Outside { .. })
+    ));
+    assert!(matches!(
+        ReferencePolicy::default()
+            .with_secrets_dir("/")
+            .check_file("/etc/passwd"),
+        Err(RefError::Outside { .. })
+    ));
+}
+
+#[test]
 fn only_regular_files_are_read() {
     let f = fixture();
     std::fs::create_dir(f.extra.join("sub")).unwrap();

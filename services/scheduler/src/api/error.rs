@@ -84,7 +84,7 @@ impl From<cairn_storage::StorageError> for ApiError {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         if self.status.is_server_error() {
-            tracing::error!(code = self.code, message = %self.message, "request failed");
+            tracing::error!(code = self.code, message = %cairn_domain::text::Printable(&self.message), "request failed");
         }
         (
             self.status,

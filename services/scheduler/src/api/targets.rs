@@ -91,6 +91,20 @@ fn credential(s: &Scheduler, input: Option<PasswordInput>) -> ApiResult<Credenti
     })
 }
 
+/// A file named in the URL is a reference like a password file: it must be where the
+/// policy allows, so a URL cannot make cairn's clients read (and present) any file.
+fn check_file_params(s: &Scheduler, endpoint: &Endpoint) -> ApiResult<()> {
+    for (key, value) in &endpoint.params {
+        if let Some(path) = cairn_domain::url_rules::file_param(key, value) {
+            s.keyring()
+                .policy()
+                .check_file(path)
+                .map_err(|e| ApiError::invalid(format!("the URL's {key} parameter: {e}")))?;
+        }
+    }
+    Ok(())
+}
+
 /// A reference the policy refuses: what is wrong, where references may point, and the
 /// alternative that needs no reference at all.
 fn refused_reference(flag: &str, e: RefError) -> ApiError {
@@ -105,6 +119,7 @@ pub async fn add(
 ) -> ApiResult<(StatusCode, Json<TargetView>)> {
     let name = parse_target_name(&req.name)?;
     let endpoint = Endpoint::parse(&req.url).map_err(|e| ApiError::invalid(e.to_string()))?;
+    check_file_params(&s, &endpoint)?;
     let storage = match req.storage.as_deref() {
         None => StorageName::default_storage(),
         Some(n) => StorageName::parse(n).map_err(|e| ApiError::invalid(format!("storage {e}")))?,
