@@ -248,7 +248,7 @@ impl App {
 
     /// Replaces the extra `cairn up` flags used from the next `restart`.
     pub fn set_server_args(&mut self, args: Vec<String>) {
-        self.args = args;
+        self.up_args = args;
     }
 
     /// Starts the server again on the same data dir and port.
