@@ -51,7 +51,10 @@ fn plant_backup(target_dir: &Path, like: &Value, sql: &str) -> String {
     m.insert("job_id".into(), job.to_string().into());
     m.insert("size_bytes".into(), sql.len().into());
     m.insert("stored_bytes".into(), artifact.len().into());
-    m.insert("sha256".into(), cairn_tests::util::sha256_hex(&artifact).into());
+    m.insert(
+        "sha256".into(),
+        cairn_tests::util::sha256_hex(&artifact).into(),
+    );
     m.insert("created_at".into(), "2099-12-31T00:00:00Z".into());
     std::fs::write(
         dir.join("manifest.json"),
@@ -131,7 +134,10 @@ fn a_hand_made_backup_is_refused_and_its_shell_command_never_runs() {
     let job = app.job(&job_id_of(&summary(&out)));
     let queued = &job["events"][0];
     assert_eq!(queued["type"], "JobQueued");
-    assert_eq!(queued["payload"]["spec"]["trust_unsigned"], true, "{queued}");
+    assert_eq!(
+        queued["payload"]["spec"]["trust_unsigned"], true,
+        "{queued}"
+    );
 }
 
 #[test]
@@ -184,8 +190,16 @@ fn recovering_app(options: AppOptions, vault: &Path, url: &str) -> App {
     let vault_url = format!("file://{}", vault.display());
     app.cairn(&["storage", "add", "vault", "--url", &vault_url])
         .expect_code(0, "storage add vault");
-    app.cairn(&["target", "add", "orders", "--url", url, "--storage", "vault"])
-        .expect_code(0, "target add orders");
+    app.cairn(&[
+        "target",
+        "add",
+        "orders",
+        "--url",
+        url,
+        "--storage",
+        "vault",
+    ])
+    .expect_code(0, "target add orders");
     app
 }
 
@@ -205,8 +219,16 @@ fn disaster_recovery_restores_the_old_servers_backups_with_its_key() {
         let a = App::start();
         a.cairn(&["storage", "add", "vault", "--url", &vault_url])
             .expect_code(0, "storage add vault");
-        a.cairn(&["target", "add", "orders", "--url", &db.url(), "--storage", "vault"])
-            .expect_code(0, "target add orders");
+        a.cairn(&[
+            "target",
+            "add",
+            "orders",
+            "--url",
+            &db.url(),
+            "--storage",
+            "vault",
+        ])
+        .expect_code(0, "target add orders");
         a.backup_wait("orders");
         std::fs::read(a.data_dir().join("secret.key")).expect("A's secret.key")
     };

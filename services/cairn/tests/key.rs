@@ -43,8 +43,8 @@ fn export_then_import_carries_the_key_and_refuses_to_clobber() {
     let other = root.path().join("other");
     for d in [&old, &other] {
         std::fs::create_dir_all(d).unwrap();
-        let key = cairn_keyring::Keyring::load_or_create(d).unwrap();
-        drop(key);
+        // A data dir's first key, as `cairn up` would create it.
+        cairn_keyring::Keyring::load_or_create(d).unwrap();
     }
     let exported = root.path().join("key.hex");
     let exported_s = exported.to_str().unwrap();
@@ -55,33 +55,74 @@ fn export_then_import_carries_the_key_and_refuses_to_clobber() {
     assert_eq!(out.status.code(), Some(2), "{out:?}");
     assert!(!empty.join("secret.key").exists());
 
-    ok(&cairn(&["key", "export", "--data-dir", old.to_str().unwrap(), "--out", exported_s]));
+    ok(&cairn(&[
+        "key",
+        "export",
+        "--data-dir",
+        old.to_str().unwrap(),
+        "--out",
+        exported_s,
+    ]));
     assert_eq!(mode(&exported), 0o600);
     // An existing file is never overwritten.
-    let out = cairn(&["key", "export", "--data-dir", old.to_str().unwrap(), "--out", exported_s]);
+    let out = cairn(&[
+        "key",
+        "export",
+        "--data-dir",
+        old.to_str().unwrap(),
+        "--out",
+        exported_s,
+    ]);
     assert_eq!(out.status.code(), Some(2), "{out:?}");
 
-    ok(&cairn(&["key", "import", exported_s, "--data-dir", new.to_str().unwrap()]));
+    ok(&cairn(&[
+        "key",
+        "import",
+        exported_s,
+        "--data-dir",
+        new.to_str().unwrap(),
+    ]));
     assert_eq!(key_id(&new), key_id(&old));
     assert_eq!(mode(&new.join("secret.key")), 0o600);
     assert_eq!(
-        std::fs::read_to_string(new.join("secret.key")).unwrap().trim(),
-        std::fs::read_to_string(old.join("secret.key")).unwrap().trim()
+        std::fs::read_to_string(new.join("secret.key"))
+            .unwrap()
+            .trim(),
+        std::fs::read_to_string(old.join("secret.key"))
+            .unwrap()
+            .trim()
     );
 
     // Another key is not replaced unless asked.
     assert_ne!(key_id(&other), key_id(&old));
-    let out = cairn(&["key", "import", exported_s, "--data-dir", other.to_str().unwrap()]);
+    let out = cairn(&[
+        "key",
+        "import",
+        exported_s,
+        "--data-dir",
+        other.to_str().unwrap(),
+    ]);
     assert_eq!(out.status.code(), Some(2), "{out:?}");
     assert!(String::from_utf8_lossy(&out.stderr).contains("--replace"));
     ok(&cairn(&[
-        "key", "import", exported_s, "--data-dir", other.to_str().unwrap(), "--replace",
+        "key",
+        "import",
+        exported_s,
+        "--data-dir",
+        other.to_str().unwrap(),
+        "--replace",
     ]));
     assert_eq!(key_id(&other), key_id(&old));
 
     // Garbage is refused.
     let bad = root.path().join("bad");
     std::fs::write(&bad, "not a key").unwrap();
-    let out = cairn(&["key", "import", bad.to_str().unwrap(), "--data-dir", new.to_str().unwrap()]);
+    let out = cairn(&[
+        "key",
+        "import",
+        bad.to_str().unwrap(),
+        "--data-dir",
+        new.to_str().unwrap(),
+    ]);
     assert_eq!(out.status.code(), Some(2), "{out:?}");
 }

@@ -208,7 +208,11 @@ mod tests {
             key_id: "00".repeat(8),
             mac: "11".repeat(32),
         });
-        assert_eq!(signed.signed_bytes(), m.signed_bytes(), "the MAC is not MAC'd");
+        assert_eq!(
+            signed.signed_bytes(),
+            m.signed_bytes(),
+            "the MAC is not MAC'd"
+        );
         let back: Manifest =
             serde_json::from_str(&serde_json::to_string_pretty(&signed).unwrap()).unwrap();
         assert_eq!(back.signed_bytes(), m.signed_bytes());

@@ -91,14 +91,27 @@ fn pg_payloads(marker: &Marker) -> Vec<(&'static str, String)> {
 async fn psql_meta_commands_in_a_database_backup_never_run() {
     let db = SharedDb::create().await;
     let mut c = db.connect().await;
-    pg::exec(&mut c, "CREATE TABLE kept (x int); INSERT INTO kept VALUES (1), (2);").await;
+    pg::exec(
+        &mut c,
+        "CREATE TABLE kept (x int); INSERT INTO kept VALUES (1), (2);",
+    )
+    .await;
     let before = pg::fingerprint(&mut c).await;
     drop(c);
     let target = conn(&db.url(), None);
     let info = cairn_engines::preflight(&target).await.unwrap();
     let marker = Marker::new();
 
-    let bare = ["-X", "-q", "-h", "127.0.0.1", "-U", "postgres", "-d", &db.name];
+    let bare = [
+        "-X",
+        "-q",
+        "-h",
+        "127.0.0.1",
+        "-U",
+        "postgres",
+        "-d",
+        &db.name,
+    ];
     let (_, first) = &pg_payloads(&marker)[0];
     assert!(
         bare_client_runs("psql", &bare, first, &marker),
@@ -131,10 +144,7 @@ async fn psql_meta_commands_in_a_server_backup_never_run() {
     // After a legitimate switch of database, the restriction is back in force.
     payloads.push((
         "shell after a pg_dumpall connect",
-        format!(
-            "\\connect postgres\n\\! touch {}\n",
-            marker.path()
-        ),
+        format!("\\connect postgres\n\\! touch {}\n", marker.path()),
     ));
     payloads.push((
         "encoding with a pipe",
@@ -160,7 +170,10 @@ async fn mariadb_client_commands_never_run() {
     let mut c = db.connect().await;
     mysql::exec(
         &mut c,
-        &["CREATE TABLE kept (x int)", "INSERT INTO kept VALUES (1), (2)"],
+        &[
+            "CREATE TABLE kept (x int)",
+            "INSERT INTO kept VALUES (1), (2)",
+        ],
     )
     .await;
     drop(c);
@@ -169,8 +182,14 @@ async fn mariadb_client_commands_never_run() {
     let marker = Marker::new();
     let m_path = marker.path();
     let payloads = [
-        ("shell line", format!("CREATE TABLE IF NOT EXISTS evil (x int);\n\\! touch {m_path}\n")),
-        ("system line", format!("CREATE TABLE IF NOT EXISTS evil (x int);\nsystem touch {m_path}\n")),
+        (
+            "shell line",
+            format!("CREATE TABLE IF NOT EXISTS evil (x int);\n\\! touch {m_path}\n"),
+        ),
+        (
+            "system line",
+            format!("CREATE TABLE IF NOT EXISTS evil (x int);\nsystem touch {m_path}\n"),
+        ),
         (
             "system after the dump's own sandbox line",
             format!("/*M!999999\\- enable the sandbox mode */\nsystem touch {m_path}\n"),

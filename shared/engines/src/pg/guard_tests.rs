@@ -120,8 +120,15 @@ fn connects_that_reach_beyond_a_database_are_refused() {
         let (out, refusal) = run(true, &script, 5);
         let refusal = refusal.unwrap_or_else(|| panic!("{line} passed"));
         assert_eq!(refusal.code, UNSAFE_ARTIFACT);
-        assert!(refusal.message.starts_with("line 2 "), "{}", refusal.message);
-        assert!(!out.contains("SELECT 2"), "{line}: nothing after it is sent");
+        assert!(
+            refusal.message.starts_with("line 2 "),
+            "{}",
+            refusal.message
+        );
+        assert!(
+            !out.contains("SELECT 2"),
+            "{line}: nothing after it is sent"
+        );
         assert!(!out.contains("evil"), "{line}");
     }
 }

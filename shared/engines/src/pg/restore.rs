@@ -283,17 +283,20 @@ async fn restore_server(
         .arg(conninfo(conn, Some(MAINTENANCE_DB)))
         .env("PGOPTIONS", LOAD_OPTIONS);
     // The guard comes second: DumpallRewrite keys on the dump's own `\unrestrict` lines.
-    let mut rewrite = Then(DumpallRewrite::new(&me, &bootstrap), MetaCommandGuard::new(true));
+    let mut rewrite = Then(
+        DumpallRewrite::new(&me, &bootstrap),
+        MetaCommandGuard::new(true),
+    );
     run_restore(psql, expected, Vec::new(), input, &mut rewrite, progress)
-    .await
-    .map_err(guard::explain)
-    .map_err(|f| Failure {
-        message: format!(
-            "{}; the server is partly restored: run the restore again",
-            f.message
-        ),
-        ..f
-    })
+        .await
+        .map_err(guard::explain)
+        .map_err(|f| Failure {
+            message: format!(
+                "{}; the server is partly restored: run the restore again",
+                f.message
+            ),
+            ..f
+        })
 }
 
 /// Drops what the dump would not: all user databases and all roles but the kept ones.

@@ -30,7 +30,9 @@ pub async fn list(client: &ApiClient, args: BackupsArgs, json: bool) -> Result<O
         );
         return Ok(Outcome::Success);
     }
-    let mut table = Table::new(&["ID", "CREATED", "SIZE", "STORED", "ENGINE", "VERSION", "TRUST"]);
+    let mut table = Table::new(&[
+        "ID", "CREATED", "SIZE", "STORED", "ENGINE", "VERSION", "TRUST",
+    ]);
     for b in &backups {
         table.row(vec![
             b.id.clone(),

@@ -68,9 +68,8 @@ pub fn import(args: KeyImportArgs) -> Result<Outcome, CliError> {
             .read_to_string(&mut text)
             .context("reading the key from stdin")?;
     } else {
-        text = std::fs::read_to_string(&args.file).map_err(|e| {
-            CliError::usage(format!("cannot read {}: {e}", args.file.display()))
-        })?;
+        text = std::fs::read_to_string(&args.file)
+            .map_err(|e| CliError::usage(format!("cannot read {}: {e}", args.file.display())))?;
     }
     let keyring = Keyring::from_hex(text.trim()).ok_or_else(|| {
         CliError::usage("the key must be 64 hex digits (as `cairn key export` writes it)")
@@ -112,7 +111,12 @@ fn write_new_private(path: &Path, bytes: &[u8]) -> Result<(), CliError> {
         .create_new(true)
         .mode(0o600)
         .open(path)
-        .map_err(|e| CliError::usage(format!("cannot create {}: {e} (an existing file is never overwritten)", path.display())))?;
+        .map_err(|e| {
+            CliError::usage(format!(
+                "cannot create {}: {e} (an existing file is never overwritten)",
+                path.display()
+            ))
+        })?;
     f.write_all(bytes)?;
     f.sync_all()?;
     Ok(())
