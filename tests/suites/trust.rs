@@ -117,6 +117,15 @@ fn a_hand_made_backup_is_refused_and_its_shell_command_never_runs() {
     assert_eq!(entry(&list, &planted)["trust"], "unsigned");
     assert_eq!(entry(&list, &planted)["signed"], false);
 
+    // The preview (no --yes) already says so.
+    let preview = app.cairn(&["restore", "orders", "--backup", &planted]);
+    preview.expect_code(2, "restore preview without --yes");
+    assert!(
+        preview.stderr.contains("unsigned") && preview.stderr.contains("--trust-unsigned"),
+        "{}",
+        preview.stderr
+    );
+
     // Refused outright: nothing is loaded.
     let (code, message) = failure_of(&restore(&app, "orders", &planted, &[]));
     assert_eq!(code, "backup_unsigned", "{message}");

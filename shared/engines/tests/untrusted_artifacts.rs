@@ -132,6 +132,19 @@ async fn psql_meta_commands_in_a_database_backup_never_run() {
         let mut c = db.connect().await;
         assert_same(&before, &pg::fingerprint(&mut c).await, what);
     }
+    let mut c = pg::connect(pg::SHARED_PORT, None, "postgres").await;
+    let leftovers: Vec<String> = sqlx::query_scalar(
+        "SELECT datname::text FROM pg_database WHERE datname LIKE 'cairn_restore_%' AND datname LIKE '%' || $1",
+    )
+    .bind(&db.name)
+    .fetch_all(&mut c)
+    .await
+    .unwrap();
+    assert_eq!(
+        leftovers,
+        Vec::<String>::new(),
+        "temporary databases left behind"
+    );
 }
 
 #[tokio::test]

@@ -129,20 +129,55 @@ impl MetaCommandGuard {
     }
 }
 
+impl MetaCommandGuard {
+    /// Whole lines that do not start with a backslash: copied as they are.
+    fn pass(&mut self, lines: &[u8], out: &mut BytesMut) {
+        self.line_no += memchr::memchr_iter(b'\n', lines).count() as u64;
+        if !self.refused {
+            out.extend_from_slice(lines);
+        }
+    }
+}
+
 impl Rewrite for MetaCommandGuard {
+    /// Only lines that start with a backslash are looked at one by one; the runs of lines
+    /// between them are found with a substring search and copied whole.
     fn push(&mut self, chunk: Bytes) -> Bytes {
         let mut out = BytesMut::with_capacity(chunk.len() + 128);
         self.start(&mut out);
         let mut rest: &[u8] = &chunk;
-        while let Some(i) = rest.iter().position(|b| *b == b'\n') {
-            if self.partial.is_empty() {
-                self.line(&rest[..=i], &mut out);
-            } else {
-                let mut line = std::mem::take(&mut self.partial);
-                line.extend_from_slice(&rest[..=i]);
-                self.line(&line, &mut out);
-            }
+        if !self.partial.is_empty() {
+            let Some(i) = memchr::memchr(b'\n', rest) else {
+                self.partial.extend_from_slice(rest);
+                return out.freeze();
+            };
+            let mut line = std::mem::take(&mut self.partial);
+            line.extend_from_slice(&rest[..=i]);
+            self.line(&line, &mut out);
             rest = &rest[i + 1..];
+        }
+        // `rest` starts at the start of a line.
+        loop {
+            if rest.first() == Some(&b'\\') {
+                let Some(i) = memchr::memchr(b'\n', rest) else {
+                    break;
+                };
+                self.line(&rest[..=i], &mut out);
+                rest = &rest[i + 1..];
+                continue;
+            }
+            match memchr::memmem::find(rest, b"\n\\") {
+                Some(i) => {
+                    self.pass(&rest[..=i], &mut out);
+                    rest = &rest[i + 1..];
+                }
+                None => {
+                    let end = memchr::memrchr(b'\n', rest).map_or(0, |i| i + 1);
+                    self.pass(&rest[..end], &mut out);
+                    rest = &rest[end..];
+                    break;
+                }
+            }
         }
         self.partial.extend_from_slice(rest);
         out.freeze()

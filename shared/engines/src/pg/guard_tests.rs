@@ -162,3 +162,26 @@ fn psql_refusals_are_explained() {
     let other = Failure::retryable("restore_failed", "psql exited with status 2: boom");
     assert_eq!(explain(other.clone()), other);
 }
+
+#[test]
+fn line_numbers_count_every_line_whatever_the_chunking() {
+    let mut script = String::from("COPY t (x) FROM stdin;\n");
+    for i in 0..1000 {
+        script.push_str(&format!("{i}\tvalue\n\\N\n"));
+    }
+    script.push_str("\\.\n\\connect \"host=evil\"\nSELECT 1;\n");
+    for size in [1, 7, 4096, script.len()] {
+        let (out, refusal) = run(true, &script, size);
+        let refusal = refusal.expect("refused");
+        assert!(
+            refusal.message.starts_with("line 2003 "),
+            "{size}: {}",
+            refusal.message
+        );
+        assert!(
+            out.ends_with("\\.\n"),
+            "{size}: everything before it passes"
+        );
+        assert_eq!(out.lines().count(), 2003, "{size}");
+    }
+}

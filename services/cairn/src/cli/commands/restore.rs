@@ -9,6 +9,7 @@ use crate::cli::error::{CliError, Outcome};
 use crate::cli::output;
 use crate::cli::RestoreArgs;
 use cairn_domain::api::{BackupView, JobCreated, RestoreRequest, TargetView};
+use cairn_domain::manifest::Trust;
 use cairn_domain::Scope;
 
 pub async fn restore(
@@ -65,8 +66,18 @@ async fn describe(client: &ApiClient, args: &RestoreArgs) -> Result<String, CliE
     } else {
         ""
     };
+    let trust = match backup.trust {
+        Trust::Signed => String::new(),
+        Trust::Tampered => {
+            " — this backup was changed after it was signed and will be refused".to_string()
+        }
+        other if args.trust_unsigned => format!(" — the backup is {other}, accepted with --trust-unsigned"),
+        other => format!(
+            " — the backup is {other} (not signed by this cairn) and will be refused unless --trust-unsigned"
+        ),
+    };
     Ok(format!(
-        "{} at {} ({} target {}) with backup {}{latest} of {source}, made {} ({})",
+        "{} at {} ({} target {}) with backup {}{latest} of {source}, made {} ({}){trust}",
         scope_words(&target.scope),
         target.url,
         target.engine,
