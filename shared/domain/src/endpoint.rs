@@ -3,6 +3,7 @@
 //! A password is never part of an endpoint: a URL carrying one is refused, so an
 //! endpoint can be printed, logged and stored as it is.
 
+use crate::tls::TlsMode;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use std::fmt;
@@ -66,7 +67,7 @@ impl fmt::Display for Scope {
 pub enum EndpointError {
     #[error("{0:?} is not a URL: {1}; write it like postgres://user@host:5432/dbname")]
     NotAUrl(String, String),
-    #[error("unsupported URL scheme {0:?}; use postgres://, postgresql://, mysql://, mariadb:// or redis://")]
+    #[error("unsupported URL scheme {0:?}; use postgres://, postgresql://, mysql://, mariadb://, redis:// or rediss://")]
     Scheme(String),
     #[error("the URL holds a password; remove it from the URL and pass it with --password-env VAR, --password-file PATH or --password-stdin, so it never lands in process lists or shell history")]
     PasswordInUrl,
@@ -76,6 +77,12 @@ pub enum EndpointError {
     RedisDb(String),
     #[error("database name {0:?} is not valid: {1}")]
     DatabaseName(String, &'static str),
+    #[error("{param}={value:?} is not a TLS mode; use {param}= one of {choices}")]
+    TlsMode {
+        param: String,
+        value: String,
+        choices: &'static str,
+    },
 }
 
 /// A parsed target URL, without any secret.
@@ -86,19 +93,23 @@ pub struct Endpoint {
     pub port: u16,
     pub user: Option<String>,
     pub scope: Scope,
-    /// Query parameters kept as given (`sslmode=require`, …).
+    /// Query parameters kept as given, except the TLS mode (read into `tls`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub params: Vec<(String, String)>,
+    /// The TLS mode the URL asks for (`sslmode`, `ssl-mode`, `rediss://`), if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tls: Option<TlsMode>,
 }
 
 impl Endpoint {
     pub fn parse(input: &str) -> Result<Self, EndpointError> {
         let url = url::Url::parse(input)
             .map_err(|e| EndpointError::NotAUrl(redact_url_text(input), e.to_string()))?;
-        let engine = match url.scheme() {
-            "postgres" | "postgresql" => Engine::Postgres,
-            "mysql" | "mariadb" => Engine::Mysql,
-            "redis" => Engine::Redis,
+        let (engine, mut tls) = match url.scheme() {
+            "postgres" | "postgresql" => (Engine::Postgres, None),
+            "mysql" | "mariadb" => (Engine::Mysql, None),
+            "redis" => (Engine::Redis, None),
+            "rediss" => (Engine::Redis, Some(TlsMode::VerifyFull)),
             other => return Err(EndpointError::Scheme(other.to_string())),
         };
         if url.password().is_some() {
@@ -143,10 +154,18 @@ impl Endpoint {
                 }
             }
         };
-        let params = url
-            .query_pairs()
-            .map(|(k, v)| (k.into_owned(), v.into_owned()))
-            .collect();
+        let mut params = Vec::new();
+        for (k, v) in url.query_pairs() {
+            if TlsMode::is_param(engine, &k) {
+                tls = Some(TlsMode::parse(&v).ok_or_else(|| EndpointError::TlsMode {
+                    param: k.to_string(),
+                    value: v.to_string(),
+                    choices: TlsMode::choices(engine),
+                })?);
+            } else {
+                params.push((k.into_owned(), v.into_owned()));
+            }
+        }
         Ok(Self {
             engine,
             host,
@@ -154,6 +173,7 @@ impl Endpoint {
             user,
             scope,
             params,
+            tls,
         })
     }
 
@@ -169,7 +189,11 @@ impl Endpoint {
 impl fmt::Display for Endpoint {
     /// The URL again, never with a password (an endpoint has none).
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}://", self.engine.as_str())?;
+        let scheme = match (self.engine, self.tls) {
+            (Engine::Redis, Some(mode)) if mode != TlsMode::Disable => "rediss",
+            (engine, _) => engine.as_str(),
+        };
+        write!(f, "{scheme}://")?;
         if let Some(u) = &self.user {
             write!(f, "{u}@")?;
         }
@@ -183,7 +207,12 @@ impl fmt::Display for Endpoint {
             Scope::Database { name } => write!(f, "/{name}")?,
             Scope::RedisDb { index } => write!(f, "/{index}")?,
         }
-        for (i, (k, v)) in self.params.iter().enumerate() {
+        let tls = match (TlsMode::param(self.engine), self.tls) {
+            (Some(param), Some(mode)) => Some((param, mode.spelled_for(self.engine))),
+            _ => None,
+        };
+        let params = self.params.iter().map(|(k, v)| (k.as_str(), v.as_str()));
+        for (i, (k, v)) in params.chain(tls).enumerate() {
             write!(f, "{}{k}={v}", if i == 0 { '?' } else { '&' })?;
         }
         Ok(())
@@ -317,10 +346,41 @@ mod tests {
             "postgres://postgres@127.0.0.1:5432/orders",
             "redis://127.0.0.1:6379/2",
             "mysql://root@[::1]:3306/",
+            "postgres://u@h:5432/db?sslmode=verify-full",
+            "mysql://u@h:3306/db?ssl-mode=VERIFY_IDENTITY",
+            "rediss://h:6380/1",
         ] {
             let e = Endpoint::parse(url).unwrap();
             assert_eq!(Endpoint::parse(&e.to_string()).unwrap(), e, "{url}");
         }
         assert_eq!(redact_url_text("x://u:pw@h"), "x://***@h");
+    }
+
+    #[test]
+    fn tls_modes_are_read_in_each_engines_spelling() {
+        let table = [
+            (
+                "postgres://h/db?sslmode=verify-full",
+                Some(TlsMode::VerifyFull),
+            ),
+            (
+                "postgres://h/db?sslmode=require&application_name=x",
+                Some(TlsMode::Require),
+            ),
+            ("mysql://h/db?ssl-mode=VERIFY_CA", Some(TlsMode::VerifyCa)),
+            ("mariadb://h/db?ssl_mode=required", Some(TlsMode::Require)),
+            ("rediss://h:6380/0", Some(TlsMode::VerifyFull)),
+            ("redis://h:6380/0", None),
+            ("postgres://h/db", None),
+        ];
+        for (url, mode) in table {
+            let e = Endpoint::parse(url).unwrap_or_else(|err| panic!("{url}: {err}"));
+            assert_eq!(e.tls, mode, "{url}");
+            assert!(!e.params.iter().any(|(k, _)| k.contains("ssl")), "{url}");
+        }
+        let err = Endpoint::parse("postgres://h/db?sslmode=bogus").unwrap_err();
+        assert!(err.to_string().contains("verify-full"), "{err}");
+        let err = Endpoint::parse("mysql://h/db?ssl-mode=bogus").unwrap_err();
+        assert!(err.to_string().contains("VERIFY_IDENTITY"), "{err}");
     }
 }

@@ -14,6 +14,7 @@ pub mod manifest;
 pub mod names;
 pub mod state;
 pub mod target;
+pub mod tls;
 
 pub use endpoint::{Endpoint, Engine, Scope};
 pub use event::{Actor, EventEnvelope, EventPayload, NewEvent};
@@ -24,3 +25,4 @@ pub use manifest::Manifest;
 pub use names::{NameError, StorageName, TargetName};
 pub use state::{JobState, TransitionError};
 pub use target::{CredentialRef, StorageConfig, StorageKind, Target};
+pub use tls::TlsMode;
