@@ -60,6 +60,7 @@ async fn an_unreachable_server_is_retryable_and_named() {
     let conn = Connection {
         endpoint: Endpoint::parse(&format!("redis://127.0.0.1:{port}/")).unwrap(),
         password: None,
+        ca_file: None,
     };
     let started = Instant::now();
     let err = engine::preflight(&conn).await.unwrap_err();
@@ -91,6 +92,7 @@ async fn a_server_that_never_answers_times_out_as_retryable() {
     let conn = Connection {
         endpoint: Endpoint::parse(&format!("redis://127.0.0.1:{port}/")).unwrap(),
         password: None,
+        ca_file: None,
     };
     let started = Instant::now();
     let err = engine::preflight(&conn).await.unwrap_err();
