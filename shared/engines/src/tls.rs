@@ -25,17 +25,20 @@ pub(crate) fn is_tls_text(text: &str) -> bool {
 /// A permanent `tls` failure for `engine` at `at`, naming the problem and the fix.
 pub(crate) fn failure(engine: &str, at: &str, text: &str, conn: &Connection) -> Failure {
     let mode = conn.tls_mode();
-    let param = match TlsMode::param(conn.endpoint.engine) {
-        Some(p) => format!("{p}={}", TlsMode::Require.spelled_for(conn.endpoint.engine)),
-        None => "a plain redis:// URL".to_string(),
+    let skip = match TlsMode::param(conn.endpoint.engine) {
+        Some(p) => format!(
+            ", or use {p}={} to skip verification",
+            TlsMode::Require.spelled_for(conn.endpoint.engine)
+        ),
+        None => String::new(),
     };
     let fix = match (&conn.ca_file, mode.verifies()) {
         (Some(ca), true) => format!(
-            "the server's certificate does not verify against the CA file {}; give the CA that signed the server's certificate with `cairn target add … --ca-file PATH` (and a host name the certificate names), or use {param} to skip verification",
+            "the server's certificate does not verify against the CA file {}; give the CA that signed the server's certificate with `cairn target add … --ca-file PATH` (and a host name the certificate names){skip}",
             ca.display()
         ),
         (None, true) => format!(
-            "the server's certificate does not verify against the system's CA certificates; give the CA that signed it with `cairn target add … --ca-file PATH`, or use {param} to skip verification"
+            "the server's certificate does not verify against the system's CA certificates; give the CA that signed it with `cairn target add … --ca-file PATH`{skip}"
         ),
         (_, false) => "check that the server accepts TLS on this port".to_string(),
     };
