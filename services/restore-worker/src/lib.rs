@@ -40,7 +40,7 @@ async fn preflight_target(conn: &Connection) -> Result<ServerInfo, Failure> {
             };
             let server = Connection {
                 endpoint,
-                password: conn.password.clone(),
+                ..conn.clone()
             };
             cairn_engines::preflight(&server).await
         }

@@ -46,6 +46,7 @@ async fn harness(settings: Settings) -> Harness {
             credential: CredentialRef::None,
             storage: StorageName::default_storage(),
             created_at: chrono::Utc::now(),
+            ca_file: None,
         };
         scheduler.ledger().put_target(&target).await.unwrap();
     }

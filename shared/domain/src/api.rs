@@ -30,6 +30,10 @@ pub struct TargetAddRequest {
     pub password: Option<PasswordInput>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub storage: Option<String>,
+    /// Absolute path of a PEM file with the CA certificates that sign the database
+    /// server's TLS certificate (read when a job runs; not a secret).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ca_file: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
@@ -43,6 +47,9 @@ pub struct TargetView {
     /// `none`, `sealed`, `env:VAR` or `file:PATH`: never the password.
     pub credential: String,
     pub created_at: DateTime<Utc>,
+    /// The CA file TLS to the database is checked against, if one was given.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ca_file: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]

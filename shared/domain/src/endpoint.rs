@@ -5,6 +5,7 @@
 
 use crate::text::Printable;
 use crate::url_rules;
+use crate::tls::TlsMode;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use std::fmt;
@@ -68,7 +69,7 @@ impl fmt::Display for Scope {
 pub enum EndpointError {
     #[error("{0:?} is not a URL: {1}; write it like postgres://user@host:5432/dbname")]
     NotAUrl(String, String),
-    #[error("unsupported URL scheme {0:?}; use postgres://, postgresql://, mysql://, mariadb:// or redis://")]
+    #[error("unsupported URL scheme {0:?}; use postgres://, postgresql://, mysql://, mariadb://, redis:// or rediss://")]
     Scheme(String),
     #[error("the URL holds a password; remove it from the URL and pass it with --password-env VAR, --password-file PATH or --password-stdin, so it never lands in process lists or shell history")]
     PasswordInUrl,
@@ -88,6 +89,12 @@ pub enum EndpointError {
     Port(u16),
     #[error("database name {0:?} is not valid: {1}")]
     DatabaseName(String, &'static str),
+    #[error("{param}={value:?} is not a TLS mode; use {param}= one of {choices}")]
+    TlsMode {
+        param: String,
+        value: String,
+        choices: &'static str,
+    },
 }
 
 /// A parsed target URL, without any secret.
@@ -98,19 +105,23 @@ pub struct Endpoint {
     pub port: u16,
     pub user: Option<String>,
     pub scope: Scope,
-    /// Query parameters kept as given (`sslmode=require`, …).
+    /// Query parameters kept as given, except the TLS mode (read into `tls`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub params: Vec<(String, String)>,
+    /// The TLS mode the URL asks for (`sslmode`, `ssl-mode`, `rediss://`), if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tls: Option<TlsMode>,
 }
 
 impl Endpoint {
     pub fn parse(input: &str) -> Result<Self, EndpointError> {
         let url = url::Url::parse(input)
             .map_err(|e| EndpointError::NotAUrl(redact_url_text(input), e.to_string()))?;
-        let engine = match url.scheme() {
-            "postgres" | "postgresql" => Engine::Postgres,
-            "mysql" | "mariadb" => Engine::Mysql,
-            "redis" => Engine::Redis,
+        let (engine, mut tls) = match url.scheme() {
+            "postgres" | "postgresql" => (Engine::Postgres, None),
+            "mysql" | "mariadb" => (Engine::Mysql, None),
+            "redis" => (Engine::Redis, None),
+            "rediss" => (Engine::Redis, Some(TlsMode::VerifyFull)),
             other => return Err(EndpointError::Scheme(other.to_string())),
         };
         if url.password().is_some() {
@@ -162,6 +173,19 @@ impl Endpoint {
                 }
             }
         };
+        let mut rest = Vec::new();
+        for (k, v) in params {
+            if TlsMode::is_param(engine, &k) {
+                tls = Some(TlsMode::parse(&v).ok_or_else(|| EndpointError::TlsMode {
+                    param: k.clone(),
+                    value: v.clone(),
+                    choices: TlsMode::choices(engine),
+                })?);
+            } else {
+                rest.push((k, v));
+            }
+        }
+        let params = rest;
         Ok(Self {
             engine,
             host,
@@ -169,6 +193,7 @@ impl Endpoint {
             user,
             scope,
             params,
+            tls,
         })
     }
 
@@ -184,7 +209,11 @@ impl Endpoint {
 impl fmt::Display for Endpoint {
     /// The URL again, never with a password (an endpoint has none).
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}://", self.engine.as_str())?;
+        let scheme = match (self.engine, self.tls) {
+            (Engine::Redis, Some(mode)) if mode != TlsMode::Disable => "rediss",
+            (engine, _) => engine.as_str(),
+        };
+        write!(f, "{scheme}://")?;
         if let Some(u) = &self.user {
             write!(f, "{}@", url_rules::encode_component(u, ":"))?;
         }
@@ -198,13 +227,19 @@ impl fmt::Display for Endpoint {
             Scope::Database { name } => write!(f, "/{}", url_rules::encode_component(name, ""))?,
             Scope::RedisDb { index } => write!(f, "/{index}")?,
         }
-        for (i, (k, v)) in self.params.iter().enumerate() {
+        let tls = match (TlsMode::param(self.engine), self.tls) {
+            (Some(param), Some(mode)) => Some((param.to_string(), mode.spelled_for(self.engine).to_string())),
+            _ => None,
+        };
+        let params = self.params.iter().map(|(k, v)| {
             // A password-like parameter stored before such URLs were refused is never shown.
             let v = match url_rules::is_password_param(k) {
                 true => "***".to_string(),
                 false => url_rules::encode_component(v, "&=+"),
             };
-            let k = url_rules::encode_component(k, "&=+");
+            (url_rules::encode_component(k, "&=+"), v)
+        });
+        for (i, (k, v)) in params.chain(tls).enumerate() {
             write!(f, "{}{k}={v}", if i == 0 { '?' } else { '&' })?;
         }
         Ok(())
@@ -344,6 +379,9 @@ mod tests {
             "postgres://postgres@127.0.0.1:5432/orders",
             "redis://127.0.0.1:6379/2",
             "mysql://root@[::1]:3306/",
+            "postgres://u@h:5432/db?sslmode=verify-full",
+            "mysql://u@h:3306/db?ssl-mode=VERIFY_IDENTITY",
+            "rediss://h:6380/1",
         ] {
             let e = Endpoint::parse(url).unwrap();
             assert_eq!(Endpoint::parse(&e.to_string()).unwrap(), e, "{url}");
@@ -353,5 +391,33 @@ mod tests {
             redact_url_text("x://h:99999/d?password=pw"),
             "x://h:99999/d?***"
         );
+    }
+
+    #[test]
+    fn tls_modes_are_read_in_each_engines_spelling() {
+        let table = [
+            (
+                "postgres://h/db?sslmode=verify-full",
+                Some(TlsMode::VerifyFull),
+            ),
+            (
+                "postgres://h/db?sslmode=require&application_name=x",
+                Some(TlsMode::Require),
+            ),
+            ("mysql://h/db?ssl-mode=VERIFY_CA", Some(TlsMode::VerifyCa)),
+            ("mariadb://h/db?ssl_mode=required", Some(TlsMode::Require)),
+            ("rediss://h:6380/0", Some(TlsMode::VerifyFull)),
+            ("redis://h:6380/0", None),
+            ("postgres://h/db", None),
+        ];
+        for (url, mode) in table {
+            let e = Endpoint::parse(url).unwrap_or_else(|err| panic!("{url}: {err}"));
+            assert_eq!(e.tls, mode, "{url}");
+            assert!(!e.params.iter().any(|(k, _)| k.contains("ssl")), "{url}");
+        }
+        let err = Endpoint::parse("postgres://h/db?sslmode=bogus").unwrap_err();
+        assert!(err.to_string().contains("verify-full"), "{err}");
+        let err = Endpoint::parse("mysql://h/db?ssl-mode=bogus").unwrap_err();
+        assert!(err.to_string().contains("VERIFY_IDENTITY"), "{err}");
     }
 }

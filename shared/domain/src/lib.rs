@@ -20,6 +20,7 @@ pub mod state;
 pub mod target;
 pub mod text;
 pub mod url_rules;
+pub mod tls;
 
 pub use endpoint::{Endpoint, Engine, Scope};
 pub use event::{Actor, EventEnvelope, EventPayload, NewEvent};
@@ -33,3 +34,4 @@ pub use role::Role;
 pub use schedule::{Schedule, ScheduleError, Zone};
 pub use state::{AfterInterruption, JobState, TransitionError};
 pub use target::{CredentialRef, StorageConfig, StorageKind, Target};
+pub use tls::TlsMode;

@@ -40,6 +40,10 @@ pub struct Target {
     pub credential: CredentialRef,
     pub storage: StorageName,
     pub created_at: DateTime<Utc>,
+    /// A PEM file of the CA certificates that sign the server's certificate (absolute
+    /// path, read on the worker that runs the job), for TLS to the database.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ca_file: Option<String>,
 }
 
 impl Target {

@@ -15,10 +15,11 @@ mod pg;
 mod progress_sink;
 pub mod redis;
 pub mod secret;
+mod tls;
 pub mod version;
 
 use bytes::Bytes;
-use cairn_domain::{Endpoint, Engine, Failure, JobId, Manifest, Scope};
+use cairn_domain::{Endpoint, Engine, Failure, JobId, Manifest, Scope, TlsMode};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use tokio::sync::mpsc;
@@ -30,11 +31,13 @@ pub use secret::Secret;
 /// Size of the raw chunks engines send and receive.
 pub const CHUNK: usize = 256 * 1024;
 
-/// How to reach one database: the endpoint and, separately, its password.
+/// How to reach one database: the endpoint and, separately, its password; and the CA
+/// certificates to check its TLS certificate against, if not the system's.
 #[derive(Debug, Clone)]
 pub struct Connection {
     pub endpoint: Endpoint,
     pub password: Option<Secret>,
+    pub ca_file: Option<std::path::PathBuf>,
 }
 
 impl Connection {
@@ -62,7 +65,18 @@ impl Connection {
         Ok(Self {
             endpoint: target.endpoint.clone(),
             password,
+            ca_file: target.ca_file.as_ref().map(Into::into),
         })
+    }
+
+    /// The TLS mode this connection uses: the URL's, else verify-full when a CA file is
+    /// given, else the engine client's default.
+    pub fn tls_mode(&self) -> TlsMode {
+        TlsMode::effective(
+            self.endpoint.tls,
+            self.endpoint.engine,
+            self.ca_file.is_some(),
+        )
     }
 }
 

@@ -152,11 +152,43 @@ pub(crate) async fn connect(conn: &Connection, db: u32) -> Result<MultiplexedCon
     if let Some(password) = conn.password.as_ref().filter(|p| !p.is_empty()) {
         settings = settings.set_password(password.expose());
     }
-    let info = ConnectionAddr::Tcp(conn.endpoint.host.clone(), conn.endpoint.port)
+    let (host, port) = (conn.endpoint.host.clone(), conn.endpoint.port);
+    let tls = conn.tls_mode() != cairn_domain::TlsMode::Disable;
+    let address = if tls {
+        ConnectionAddr::TcpTls {
+            host,
+            port,
+            insecure: false,
+            tls_params: None,
+        }
+    } else {
+        ConnectionAddr::Tcp(host, port)
+    };
+    let info = address
         .into_connection_info()
         .map_err(|e| failure(conn, &e))?
         .set_redis_settings(settings);
-    let client = Client::open(info).map_err(|e| failure(conn, &e))?;
+    let client = match (&conn.ca_file, tls) {
+        (Some(ca), true) => {
+            let root_cert = std::fs::read(ca).map_err(|e| {
+                Failure::permanent(
+                    "tls",
+                    format!(
+                        "cannot read the CA file {} for redis at {}: {e}; give a readable PEM file with `--ca-file`",
+                        ca.display(),
+                        addr(conn)
+                    ),
+                )
+            })?;
+            let certs = redis::TlsCertificates {
+                client_tls: None,
+                root_cert: Some(root_cert),
+            };
+            Client::build_with_tls(info, certs)
+        }
+        _ => Client::open(info),
+    }
+    .map_err(|e| failure(conn, &e))?;
     let config = AsyncConnectionConfig::new()
         .set_connection_timeout(Some(CONNECT_TIMEOUT))
         .set_response_timeout(Some(RESPONSE_TIMEOUT));
@@ -208,6 +240,10 @@ pub(crate) fn failure(conn: &Connection, e: &RedisError) -> Failure {
     }
     if code == "LOADING" || code == "BUSY" || code == "MASTERDOWN" || code == "TRYAGAIN" {
         return Failure::retryable("busy", format!("redis at {at} is busy: {e}"));
+    }
+    if conn.tls_mode() != cairn_domain::TlsMode::Disable && crate::tls::is_tls_text(&e.to_string())
+    {
+        return crate::tls::failure("redis", &at, &e.to_string(), conn);
     }
     if e.is_io_error() || e.is_timeout() || e.is_connection_refusal() || e.is_connection_dropped() {
         return Failure::retryable("unreachable", format!("cannot reach redis at {at}: {e}"));

@@ -60,6 +60,7 @@ async fn an_unreachable_server_is_retryable_and_named() {
     let conn = Connection {
         endpoint: Endpoint::parse(&format!("redis://127.0.0.1:{port}/")).unwrap(),
         password: None,
+        ca_file: None,
     };
     let started = Instant::now();
     let err = engine::preflight(&conn).await.unwrap_err();

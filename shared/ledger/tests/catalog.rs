@@ -16,6 +16,7 @@ fn target(n: &str) -> Target {
         },
         storage: StorageName::default_storage(),
         created_at: Utc::now(),
+        ca_file: None,
     }
 }
 

@@ -196,6 +196,11 @@ pub struct TargetAddArgs {
     /// Storage for this target's backups (default: `default`).
     #[arg(long, value_parser = parse::storage_name)]
     pub storage: Option<StorageName>,
+    /// PEM file of the CA certificates that sign the database's TLS certificate, read by
+    /// the server when a job runs. Alone it means verify-full (sslmode, ssl-mode); with
+    /// Redis use a rediss:// URL.
+    #[arg(long, value_name = "PATH")]
+    pub ca_file: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]

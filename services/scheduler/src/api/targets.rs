@@ -9,7 +9,8 @@ use cairn_domain::api::{
     BackupView, PasswordInput, StorageAddRequest, StorageView, TargetAddRequest, TargetView,
 };
 use cairn_domain::{
-    CredentialRef, Endpoint, StorageConfig, StorageKind, StorageName, Target, TargetName,
+    CredentialRef, Endpoint, Engine, StorageConfig, StorageKind, StorageName, Target, TargetName,
+    TlsMode,
 };
 use cairn_keyring::RefError;
 use cairn_storage::ArtifactStore;
@@ -24,6 +25,7 @@ pub fn target_view(t: &Target) -> TargetView {
         storage: t.storage.to_string(),
         credential: t.credential.describe(),
         created_at: t.created_at,
+        ca_file: t.ca_file.clone(),
     }
 }
 
@@ -113,6 +115,44 @@ fn refused_reference(flag: &str, e: RefError) -> ApiError {
     ))
 }
 
+/// A CA file reference: an absolute path to a readable PEM file of certificates, for an
+/// endpoint that uses TLS. Stored as the path; workers read it when a job runs.
+fn ca_file(s: &Scheduler, endpoint: &Endpoint, path: String) -> ApiResult<String> {
+    let p = std::path::Path::new(&path);
+    if !p.is_absolute() {
+        return Err(ApiError::invalid(format!(
+            "CA file {path:?} must be an absolute path, as workers read it when a job runs"
+        )));
+    }
+    // Confined like a password file: a URL or a CA file cannot make cairn read any file.
+    let p = &s
+        .keyring()
+        .policy()
+        .check_file(&path)
+        .map_err(|e| ApiError::invalid(format!("--ca-file: {e}")))?;
+    let text = std::fs::read(p).map_err(|e| {
+        ApiError::invalid(format!(
+            "cannot read the CA file {path}: {e}; give a readable PEM file of CA certificates"
+        ))
+    })?;
+    if !String::from_utf8_lossy(&text).contains("-----BEGIN CERTIFICATE-----") {
+        return Err(ApiError::invalid(format!(
+            "the CA file {path} holds no PEM certificate (-----BEGIN CERTIFICATE-----); give the CA certificate that signs the database server's certificate"
+        )));
+    }
+    let plain = match (endpoint.engine, endpoint.tls) {
+        (Engine::Redis, None) => Some("use a rediss:// URL"),
+        (_, Some(TlsMode::Disable)) => Some("remove the TLS mode \"disable\" from the URL"),
+        _ => None,
+    };
+    if let Some(fix) = plain {
+        return Err(ApiError::invalid(format!(
+            "a CA file is given but the URL {endpoint} does not use TLS; {fix}"
+        )));
+    }
+    Ok(path)
+}
+
 pub async fn add(
     State(s): State<Scheduler>,
     Json(req): Json<TargetAddRequest>,
@@ -131,12 +171,17 @@ pub async fn add(
         )));
     }
     let credential = credential(&s, req.password)?;
+    let ca_file = req
+        .ca_file
+        .map(|path| ca_file(&s, &endpoint, path))
+        .transpose()?;
     let target = Target {
         name,
         endpoint,
         credential,
         storage,
         created_at: Utc::now(),
+        ca_file,
     };
     s.ledger().put_target(&target).await?;
     tracing::info!(target = %target.name, engine = %target.engine(), url = %target.endpoint, "target added");

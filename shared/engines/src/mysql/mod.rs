@@ -17,8 +17,8 @@ pub(crate) use restore::{drop_database, list_databases, restore};
 use crate::child::Tool;
 use crate::credentials::CredentialFile;
 use crate::{version, Connection, DumpFormat, ServerInfo};
-use cairn_domain::{Engine, Failure};
-use sqlx::mysql::{MySqlConnectOptions, MySqlConnection, MySqlDatabaseError};
+use cairn_domain::{Engine, Failure, TlsMode};
+use sqlx::mysql::{MySqlConnectOptions, MySqlConnection, MySqlDatabaseError, MySqlSslMode};
 use sqlx::{ConnectOptions, Row};
 use std::time::Duration;
 
@@ -70,6 +70,16 @@ pub(crate) async fn connect(
     if let Some(db) = database {
         opts = opts.database(db);
     }
+    opts = opts.ssl_mode(match conn.tls_mode() {
+        TlsMode::Disable => MySqlSslMode::Disabled,
+        TlsMode::Prefer => MySqlSslMode::Preferred,
+        TlsMode::Require => MySqlSslMode::Required,
+        TlsMode::VerifyCa => MySqlSslMode::VerifyCa,
+        TlsMode::VerifyFull => MySqlSslMode::VerifyIdentity,
+    });
+    if let Some(ca) = &conn.ca_file {
+        opts = opts.ssl_ca(ca);
+    }
     match tokio::time::timeout(CONNECT_TIMEOUT, opts.connect()).await {
         Ok(Ok(c)) => Ok(c),
         Ok(Err(e)) => Err(map_error(&e, conn, database)),
@@ -120,8 +130,9 @@ pub(crate) fn map_error(e: &sqlx::Error, conn: &Connection, database: Option<&st
                 _ => Failure::permanent("database_error", format!("mysql at {at}: {text}")),
             }
         }
-        sqlx::Error::Tls(_) => {
-            Failure::permanent("tls", format!("TLS with mysql at {at} failed: {text}"))
+        sqlx::Error::Tls(_) => crate::tls::failure("mysql", &at, &text, conn),
+        sqlx::Error::Io(_) if crate::tls::is_tls_text(&text) => {
+            crate::tls::failure("mysql", &at, &text, conn)
         }
         sqlx::Error::Io(_) | sqlx::Error::PoolTimedOut | sqlx::Error::Protocol(_) => {
             Failure::retryable(
@@ -227,8 +238,30 @@ pub(crate) fn tool(
     let mut arg = std::ffi::OsString::from("--defaults-file=");
     arg.push(cred.path());
     tool.cmd.arg(arg);
+    tool.cmd.args(tls_args(conn));
     tool.redact = secrets(conn);
     Ok((tool, cred))
+}
+
+/// The MariaDB 10.11 client's TLS options for the connection's mode. Its TLS is on by
+/// default (`ssl TRUE`) but checks nothing; `--ssl-verify-server-cert` checks the chain
+/// *and* the host name, the only verification the client offers, so VERIFY_CA gets it
+/// too (sqlx's preflight checks the chain alone first).
+fn tls_args(conn: &Connection) -> Vec<std::ffi::OsString> {
+    let mut args: Vec<std::ffi::OsString> = match conn.tls_mode() {
+        TlsMode::Disable => vec!["--skip-ssl".into()],
+        TlsMode::Prefer => Vec::new(),
+        TlsMode::Require => vec!["--ssl".into()],
+        TlsMode::VerifyCa | TlsMode::VerifyFull => {
+            vec!["--ssl".into(), "--ssl-verify-server-cert".into()]
+        }
+    };
+    if let Some(ca) = &conn.ca_file {
+        let mut arg = std::ffi::OsString::from("--ssl-ca=");
+        arg.push(ca);
+        args.push(arg);
+    }
+    args
 }
 
 /// mariadb-dump/mariadb stderr lines that report an error (warnings do not).

@@ -14,7 +14,7 @@ pub(crate) use restore::{drop_now as drop_database, list_databases, restore};
 use crate::child::Tool;
 use crate::credentials::CredentialFile;
 use crate::{version, Connection, DumpFormat, ServerInfo};
-use cairn_domain::{Failure, Scope};
+use cairn_domain::{Failure, Scope, TlsMode};
 use sqlx::postgres::{PgConnectOptions, PgConnection, PgSslMode};
 use sqlx::ConnectOptions;
 use std::time::Duration;
@@ -74,8 +74,15 @@ pub(crate) async fn connect(conn: &Connection, database: &str) -> Result<PgConne
     if let Some(p) = &conn.password {
         opts = opts.password(p.expose());
     }
-    if let Some(mode) = param(conn, "sslmode").and_then(|m| m.parse::<PgSslMode>().ok()) {
-        opts = opts.ssl_mode(mode);
+    opts = opts.ssl_mode(match conn.tls_mode() {
+        TlsMode::Disable => PgSslMode::Disable,
+        TlsMode::Prefer => PgSslMode::Prefer,
+        TlsMode::Require => PgSslMode::Require,
+        TlsMode::VerifyCa => PgSslMode::VerifyCa,
+        TlsMode::VerifyFull => PgSslMode::VerifyFull,
+    });
+    if let Some(ca) = &conn.ca_file {
+        opts = opts.ssl_root_cert(ca);
     }
     opts = opts.disable_statement_logging();
     match tokio::time::timeout(CONNECT_TIMEOUT, opts.connect()).await {
@@ -121,10 +128,10 @@ pub(crate) fn map_error(e: &sqlx::Error, conn: &Connection, database: &str) -> F
                 _ => Failure::permanent("database_error", format!("postgres at {at}: {text}")),
             }
         }
-        sqlx::Error::Tls(_) => Failure::permanent(
-            "tls",
-            format!("TLS with postgres at {at} failed: {text}"),
-        ),
+        sqlx::Error::Tls(_) => crate::tls::failure("postgres", &at, &text, conn),
+        sqlx::Error::Io(_) if crate::tls::is_tls_text(&text) => {
+            crate::tls::failure("postgres", &at, &text, conn)
+        }
         sqlx::Error::Io(_) | sqlx::Error::PoolTimedOut | sqlx::Error::Protocol(_) => {
             Failure::retryable(
                 "unreachable",
@@ -196,7 +203,20 @@ pub(crate) fn conninfo(conn: &Connection, database: Option<&str>) -> String {
     if let Some(db) = database {
         parts.push(format!("dbname={}", conninfo_value(db)));
     }
-    for key in ["sslmode", "sslrootcert", "sslcert", "sslkey"] {
+    parts.push(format!(
+        "sslmode={}",
+        conn.tls_mode().spelled_for(cairn_domain::Engine::Postgres)
+    ));
+    if let Some(ca) = &conn.ca_file {
+        parts.push(format!(
+            "sslrootcert={}",
+            conninfo_value(&ca.display().to_string())
+        ));
+    }
+    for key in ["sslrootcert", "sslcert", "sslkey"] {
+        if key == "sslrootcert" && conn.ca_file.is_some() {
+            continue;
+        }
         if let Some(v) = param(conn, key) {
             parts.push(format!("{key}={}", conninfo_value(v)));
         }
@@ -273,11 +293,29 @@ mod tests {
         let conn = Connection {
             endpoint: cairn_domain::Endpoint::parse("postgres://o'k@h:5433/a%20b").unwrap(),
             password: Some(crate::Secret::new("pw")),
+            ca_file: None,
         };
         let s = conninfo(&conn, Some("a b"));
         assert!(
             s.contains("user='o\\'k'") && s.contains("dbname='a b'") && s.contains("port=5433")
         );
         assert!(!s.contains("pw"));
+    }
+
+    #[test]
+    fn conninfo_carries_the_tls_mode_and_ca_file() {
+        let conn = Connection {
+            endpoint: cairn_domain::Endpoint::parse("postgres://u@h/db?sslmode=verify-ca").unwrap(),
+            password: None,
+            ca_file: Some("/etc/cairn/ca.pem".into()),
+        };
+        let s = conninfo(&conn, Some("db"));
+        assert!(s.contains("sslmode=verify-ca"), "{s}");
+        assert!(s.contains("sslrootcert='/etc/cairn/ca.pem'"), "{s}");
+        let conn = Connection {
+            endpoint: cairn_domain::Endpoint::parse("postgres://u@h/db").unwrap(),
+            ..conn
+        };
+        assert!(conninfo(&conn, None).contains("sslmode=verify-full"));
     }
 }

@@ -41,6 +41,7 @@ pub fn conn(url: &str, password: Option<&str>) -> Connection {
     Connection {
         endpoint: Endpoint::parse(url).unwrap_or_else(|e| panic!("{url}: {e}")),
         password: password.map(Secret::new),
+        ca_file: None,
     }
 }
 

@@ -65,6 +65,7 @@ impl Server {
         Connection {
             endpoint: Endpoint::parse(&format!("redis://127.0.0.1:{}/{path}", self.port)).unwrap(),
             password: None,
+            ca_file: None,
         }
     }
 

@@ -14,11 +14,22 @@ pub async fn add(client: &ApiClient, args: TargetAddArgs, json: bool) -> Result<
     // echoes the URL.
     Endpoint::parse(&args.url).map_err(|e| CliError::usage(e.to_string()))?;
     let password = password_input(&args).await?;
+    let ca_file = match &args.ca_file {
+        // A relative path would be resolved against the server's working directory.
+        Some(path) => Some(
+            std::path::absolute(path)
+                .map_err(|e| CliError::usage(format!("--ca-file {}: {e}", path.display())))?
+                .to_string_lossy()
+                .into_owned(),
+        ),
+        None => None,
+    };
     let request = TargetAddRequest {
         name: args.name.to_string(),
         url: args.url,
         password,
         storage: args.storage.map(|s| s.to_string()),
+        ca_file,
     };
     let target: TargetView = client.post("/v1/targets", &request).await?;
     print_one(&target, json)
@@ -88,6 +99,7 @@ fn print_one(t: &TargetView, json: bool) -> Result<Outcome, CliError> {
             ("scope", t.scope.to_string()),
             ("storage", t.storage.clone()),
             ("credential", t.credential.clone()),
+            ("ca file", t.ca_file.clone().unwrap_or_else(|| "-".into())),
             ("created", output::time(t.created_at)),
         ])?;
     }
