@@ -41,6 +41,7 @@ pub async fn sweep_restore_databases(
                 ..conn.endpoint
             },
             password: conn.password,
+            ca_file: conn.ca_file,
         };
         let name = target.name.clone();
         sweeps.push(async move {

@@ -14,6 +14,7 @@ fn target(name: &str, url: &str) -> Target {
         credential: CredentialRef::None,
         storage: StorageName::default_storage(),
         created_at: chrono::Utc::now(),
+        ca_file: None,
     }
 }
 

@@ -40,6 +40,7 @@ async fn scheduler(dir: &tempfile::TempDir) -> Scheduler {
             credential: CredentialRef::None,
             storage: StorageName::default_storage(),
             created_at: chrono::Utc::now(),
+            ca_file: None,
         };
         s.ledger().put_target(&target).await.unwrap();
     }

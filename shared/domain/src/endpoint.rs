@@ -4,8 +4,8 @@
 //! endpoint can be printed, logged and stored as it is.
 
 use crate::text::Printable;
-use crate::url_rules;
 use crate::tls::TlsMode;
+use crate::url_rules;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use std::fmt;
@@ -228,7 +228,9 @@ impl fmt::Display for Endpoint {
             Scope::RedisDb { index } => write!(f, "/{index}")?,
         }
         let tls = match (TlsMode::param(self.engine), self.tls) {
-            (Some(param), Some(mode)) => Some((param.to_string(), mode.spelled_for(self.engine).to_string())),
+            (Some(param), Some(mode)) => {
+                Some((param.to_string(), mode.spelled_for(self.engine).to_string()))
+            }
             _ => None,
         };
         let params = self.params.iter().map(|(k, v)| {

@@ -19,8 +19,8 @@ pub mod schedule;
 pub mod state;
 pub mod target;
 pub mod text;
-pub mod url_rules;
 pub mod tls;
+pub mod url_rules;
 
 pub use endpoint::{Endpoint, Engine, Scope};
 pub use event::{Actor, EventEnvelope, EventPayload, NewEvent};
