@@ -58,6 +58,10 @@ fn decode(artifact: &[u8], chunk: usize) -> Result<Vec<Record>, FormatError> {
     }
     dec.finish()?;
     assert!(ended, "finish accepted a stream without its trailer");
-    assert_eq!(dec.consumed(), artifact.len() as u64, "bytes unaccounted for");
+    assert_eq!(
+        dec.consumed(),
+        artifact.len() as u64,
+        "bytes unaccounted for"
+    );
     Ok(records)
 }

@@ -9,7 +9,8 @@
 //! is not linked (it pulls a Docker client stack that is heavy to build, and no Docker
 //! engine runs on the project machine), so in that mode the three `CAIRN_TEST_*` URLs must
 //! point at containers you started, e.g. with `compose/`. Whole-server tests that need a
-//! private `initdb`/`mariadbd` skip themselves in that mode.
+//! private `initdb`/`mariadbd` cannot run in that mode: they fail unless
+//! `CAIRN_TEST_ALLOW_SKIP=whole-server` is set too (see `private.rs`).
 
 /// The base URLs of the servers the suites use.
 #[derive(Debug, Clone)]

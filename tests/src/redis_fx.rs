@@ -1,11 +1,17 @@
 //! Redis fixtures: a private `redis-server` on a free port (killed on drop), an awkward
-//! data set of every type, and the fingerprint (keys, types, DUMP hashes, TTL presence).
+//! data set of every type, the fingerprint (keys, types, content hashes, TTL presence),
+//! and TTL values read at known instants ([`Ttls`]), compared across a restore.
 
 use crate::fingerprint::Fingerprint;
 use crate::util::{free_port, poll, sha256_hex};
 use redis::{Commands, Connection};
+use std::collections::BTreeMap;
 use std::process::{Child, Command, Stdio};
-use std::time::Duration;
+use std::time::{Duration, Instant};
+
+/// How far a restored TTL may stray from "the backed-up TTL, counted down since": the
+/// time a PTTL round trip takes, and the dump reading TIME and PTTL a moment apart.
+const TTL_SLACK: Duration = Duration::from_millis(1000);
 
 /// A `redis-server` of this test alone, so whole-server restores (FLUSHALL) touch
 /// nothing else.
@@ -153,6 +159,29 @@ impl RedisServer {
         let _: () = c.rpush(format!("{tag}:list"), "added").unwrap();
         let _: () = c.set(format!("{tag}:added-after-backup"), "new").unwrap();
         let _: () = c.persist(format!("{tag}:ttl-string")).unwrap();
+        // Another TTL value (presence unchanged), and a TTL on a key that had none.
+        let _: () = c.pexpire(format!("{tag}:big-hash"), 60_000).unwrap();
+        let _: () = c.pexpire(format!("{tag}:int"), 600_000).unwrap();
+    }
+
+    /// Every key's remaining TTL in `dbs`, each with the instant it was read.
+    pub fn ttls(&self, dbs: &[u32]) -> Ttls {
+        let mut out = BTreeMap::new();
+        for &db in dbs {
+            let mut c = self.conn(db);
+            let keys: Vec<Vec<u8>> = redis::cmd("KEYS").arg("*").query(&mut c).unwrap();
+            for key in keys {
+                let pttl: i64 = redis::cmd("PTTL").arg(&key).query(&mut c).unwrap();
+                let read_at = Instant::now();
+                let ttl = match pttl {
+                    -2 => continue, // expired or removed meanwhile
+                    -1 => None,
+                    ms => Some(Duration::from_millis(ms as u64)),
+                };
+                out.insert((db, key), (ttl, read_at));
+            }
+        }
+        Ttls(out)
     }
 
     /// Every db of the server: see `db_fingerprint`.
@@ -208,6 +237,55 @@ impl RedisServer {
             ));
         }
         lines.join("\n")
+    }
+}
+
+/// Remaining TTLs (`None`: the key does not expire) by db and key, with the instant each
+/// was read.
+#[derive(Debug, Clone)]
+pub struct Ttls(pub BTreeMap<(u32, Vec<u8>), (Option<Duration>, Instant)>);
+
+impl Ttls {
+    /// Panics unless `after` (read after a restore of a backup taken after `self` was read)
+    /// has the same keys, each key without a TTL still has none, and each TTL went on
+    /// counting down from where it was: restored ≤ original, and within [`TTL_SLACK`] of
+    /// the original minus the time between the two reads of that key.
+    #[track_caller]
+    pub fn assert_counted_down_to(&self, after: &Ttls, what: &str) {
+        let mut wrong = Vec::new();
+        let name = |db: &u32, key: &[u8]| format!("db {db} key {}", String::from_utf8_lossy(key));
+        for ((db, key), (ttl, read_at)) in &self.0 {
+            let Some((restored, restored_at)) = after.0.get(&(*db, key.clone())) else {
+                wrong.push(format!("{}: missing after the restore", name(db, key)));
+                continue;
+            };
+            match (ttl, restored) {
+                (None, None) => {}
+                (Some(_), None) => wrong.push(format!("{}: lost its TTL", name(db, key))),
+                (None, Some(r)) => wrong.push(format!("{}: gained a TTL of {r:?}", name(db, key))),
+                (Some(t), Some(r)) => {
+                    let elapsed = restored_at.saturating_duration_since(*read_at);
+                    let expected = t.saturating_sub(elapsed);
+                    let low = expected.saturating_sub(TTL_SLACK);
+                    let high = (*t).min(expected + TTL_SLACK);
+                    if !(low..=high).contains(r) {
+                        wrong.push(format!(
+                            "{}: TTL {r:?} after the restore; it was {t:?} {elapsed:?} earlier, \
+                             so between {low:?} and {high:?} was expected",
+                            name(db, key)
+                        ));
+                    }
+                }
+            }
+        }
+        for (db, key) in after.0.keys().filter(|k| !self.0.contains_key(*k)) {
+            wrong.push(format!("{}: not there before", name(db, key)));
+        }
+        assert!(
+            wrong.is_empty(),
+            "{what}: TTLs differ:\n{}",
+            wrong.join("\n")
+        );
     }
 }
 

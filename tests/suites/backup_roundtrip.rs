@@ -1,5 +1,6 @@
 //! Back up, change, restore: per engine and scope, the restored database has exactly the
-//! fingerprint it had at backup time (objects made after the backup are gone).
+//! fingerprint it had at backup time (objects made after the backup are gone); Redis keys
+//! also keep their TTL values, counted down from backup time.
 
 use cairn_tests::ops::assert_listed_backup;
 use cairn_tests::*;
@@ -72,6 +73,8 @@ fn redis_whole_server_round_trips_every_db() {
         redis.load_awkward(db);
     }
     let app = App::start();
+    let dbs: Vec<u32> = (0..16).collect();
+    let ttls = redis.ttls(&dbs);
     round_trip(
         &app,
         "redis-all",
@@ -84,6 +87,7 @@ fn redis_whole_server_round_trips_every_db() {
             redis.load_awkward(9); // a db that was empty at backup time
         },
     );
+    ttls.assert_counted_down_to(&redis.ttls(&dbs), "redis whole server");
 }
 
 #[test]
@@ -92,6 +96,7 @@ fn redis_single_db_round_trips_and_leaves_other_dbs_alone() {
     redis.load_awkward(3);
     redis.load_awkward(0);
     let app = App::start();
+    let ttls = redis.ttls(&[3]);
     round_trip(
         &app,
         "redis-3",
@@ -107,6 +112,7 @@ fn redis_single_db_round_trips_and_leaves_other_dbs_alone() {
             redis.mutate(0);
         },
     );
+    ttls.assert_counted_down_to(&redis.ttls(&[3]), "redis db 3");
     // db 0 changed after the backup and is not part of the target: a restore of /3
     // must not have touched it.
     let db0 = redis.db_fingerprint(0);

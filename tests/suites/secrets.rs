@@ -21,9 +21,11 @@ struct Seen {
     children: BTreeSet<String>,
 }
 
-/// Scans every process's cmdline, and the environ of every descendant of `server`, until
-/// `stop` is set.
+/// Scans every process's cmdline, and the environ of every descendant of `server` that
+/// runs a program of its own (exec'd), until `stop` is set.
 fn scan_procs(server: u32, needle: Vec<u8>, stop: Arc<AtomicBool>, seen: Arc<Mutex<Seen>>) {
+    let server_image = image_of(server);
+    assert!(server_image.is_some(), "cannot read /proc/{server}/exe");
     while !stop.load(Ordering::Relaxed) {
         for pid in procs::all_pids() {
             if util::contains_bytes(&procs::read(pid, "cmdline"), &needle) {
@@ -33,7 +35,14 @@ fn scan_procs(server: u32, needle: Vec<u8>, stop: Arc<AtomicBool>, seen: Arc<Mut
             }
         }
         for child in procs::descendants(server) {
+            let image = image_of(child.pid);
             let environ = procs::read(child.pid, "environ");
+            if image.is_none() || image != image_of(child.pid) || image == server_image {
+                // Gone, exec'd while being read, or not exec'd yet: then the environment
+                // read is the parent's (cairn's own, which holds the test's secret
+                // variable), not the one the child runs with. The next pass looks again.
+                continue;
+            }
             let mut seen = seen.lock().unwrap();
             for var in environ.split(|b| *b == 0) {
                 if util::contains_bytes(var, &needle) {
@@ -47,6 +56,13 @@ fn scan_procs(server: u32, needle: Vec<u8>, stop: Arc<AtomicBool>, seen: Arc<Mut
         }
         std::thread::sleep(Duration::from_millis(5));
     }
+}
+
+/// What a process runs: its executable and command line. A child between fork and exec
+/// still shows its parent's.
+fn image_of(pid: u32) -> Option<(std::path::PathBuf, Vec<u8>)> {
+    let exe = std::fs::read_link(format!("/proc/{pid}/exe")).ok()?;
+    Some((exe, procs::read(pid, "cmdline")))
 }
 
 /// Whether `needle` occurs in the file, read in chunks that overlap by the needle's length.

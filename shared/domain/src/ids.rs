@@ -90,12 +90,27 @@ impl fmt::Display for WorkerId {
     }
 }
 
-/// A backup's id: its storage folder name, `YYYYMMDDTHHMMSSZ-<short job id>`.
+/// A backup's id: its storage folder name, `YYYYMMDDTHHMMSSZ-<short job id>`. Read from
+/// JSON (a manifest, an event, an API body) only in that form.
 #[derive(
     Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, JsonSchema,
 )]
-#[serde(transparent)]
+#[serde(try_from = "String", into = "String")]
+#[schemars(transparent)]
 pub struct BackupId(String);
+
+impl TryFrom<String> for BackupId {
+    type Error = BadBackupId;
+    fn try_from(s: String) -> Result<Self, BadBackupId> {
+        Self::parse(&s)
+    }
+}
+
+impl From<BackupId> for String {
+    fn from(id: BackupId) -> String {
+        id.0
+    }
+}
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{0:?} is not a backup id; ids look like 20261126T030000Z-1a2b3c4d (see `cairn backups TARGET`)")]

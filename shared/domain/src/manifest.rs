@@ -292,9 +292,17 @@ mod reader_tests {
                 "{err}"
             );
         }
-        let mut m = sample();
-        m["target"] = "../etc".into();
-        assert!(Manifest::from_json(&serde_json::to_vec(&m).unwrap()).is_err());
+        for (field, bad) in [
+            ("target", "../etc"),
+            ("id", "../../etc"),
+            ("id", "20261126T030000Z-1A2B3C4D"),
+            ("id", ""),
+        ] {
+            let mut m = sample();
+            m[field] = bad.into();
+            let read = Manifest::from_json(&serde_json::to_vec(&m).unwrap());
+            assert!(read.is_err(), "{field} {bad:?} accepted: {read:?}");
+        }
         assert!(Manifest::from_json(b"").is_err());
     }
 }

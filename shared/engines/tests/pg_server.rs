@@ -111,17 +111,22 @@ async fn passwords_never_reach_argv_or_the_environment() {
     .await;
     drop(big);
 
-    for url in [cluster.url("big"), cluster.url("")] {
+    for (url, tool) in [
+        (cluster.url("big"), "pg_dump"),
+        (cluster.url(""), "pg_dumpall"),
+    ] {
         let target = conn(&url, Some(&cluster.password));
         // A channel nobody reads yet: the dump tool blocks on a full pipe and stays alive.
         let (tx, mut rx) = mpsc::channel::<Bytes>(1);
         let t = target.clone();
         let task = tokio::spawn(async move { cairn_engines::dump(&t, tx, Progress::new()).await });
         let port = cluster.port.to_string();
-        let (pid, args) = common::wait_for(30, "the dump tool", || {
-            common::processes_with(&["pg_dump", &port])
+        // The tool itself, not Debian's perl wrapper of the same name that execs it, nor a
+        // process still between fork and exec: their environments are not the tool's yet.
+        let (pid, args) = common::wait_for(30, tool, || {
+            common::processes_with(&[tool, &port])
                 .into_iter()
-                .next()
+                .find(|(pid, _)| runs_binary(*pid, tool))
         })
         .await;
         assert_eq!(
@@ -129,6 +134,10 @@ async fn passwords_never_reach_argv_or_the_environment() {
             Vec::<String>::new()
         );
         let environ = std::fs::read(format!("/proc/{pid}/environ")).unwrap();
+        assert!(
+            runs_binary(pid, tool),
+            "{tool} (pid {pid}) ended or changed while its environment was read"
+        );
         let passfile = environ
             .split(|b| *b == 0)
             .filter_map(|v| std::str::from_utf8(v).ok())
@@ -143,6 +152,13 @@ async fn passwords_never_reach_argv_or_the_environment() {
             "password file removed"
         );
     }
+}
+
+/// Whether process `pid` runs the binary named `tool` (`/proc/PID/exe`), rather than a
+/// wrapper script's interpreter or its parent's image before exec.
+fn runs_binary(pid: u32, tool: &str) -> bool {
+    std::fs::read_link(format!("/proc/{pid}/exe"))
+        .is_ok_and(|exe| exe.file_name().is_some_and(|name| name == tool))
 }
 
 #[tokio::test]

@@ -101,7 +101,8 @@ impl ArtifactStore {
         Ok(())
     }
 
-    /// One complete backup's manifest, or `NotFound`.
+    /// One complete backup's manifest, or `NotFound`; `BadManifest` when it does not parse
+    /// or describes another folder.
     pub async fn manifest(
         &self,
         target: &TargetName,
@@ -115,9 +116,20 @@ impl ArtifactStore {
             .map_err(StorageError::missing_as(target.as_str(), backup.as_str()))?
             .bytes()
             .await?;
-        Manifest::from_json(&bytes).map_err(|e| {
-            StorageError::BadManifest(backup_prefix(target, backup.as_str()), e.to_string())
-        })
+        let folder = || backup_prefix(target, backup.as_str());
+        let manifest = Manifest::from_json(&bytes)
+            .map_err(|e| StorageError::BadManifest(folder(), e.to_string()))?;
+        // A manifest copied into another folder (or made up) must not stand for this one.
+        if manifest.id != *backup || manifest.target != *target {
+            return Err(StorageError::BadManifest(
+                folder(),
+                format!(
+                    "it describes backup {} of target {}",
+                    manifest.id, manifest.target
+                ),
+            ));
+        }
+        Ok(manifest)
     }
 
     /// Reads the whole artifact and checks its size and sha256 against the manifest.
