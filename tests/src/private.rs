@@ -239,6 +239,9 @@ impl PrivateMy {
         install
             .arg("--no-defaults")
             .arg(format!("--datadir={}", data.display()))
+            // A private tmpdir: concurrent bootstraps sharing /tmp have failed on each
+            // other's temporary tables.
+            .arg(format!("--tmpdir={}", dir.path().display()))
             .args(["--auth-root-authentication-method=normal", "--skip-test-db"]);
         if root {
             install.arg("--user=root");

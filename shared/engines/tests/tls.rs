@@ -244,9 +244,12 @@ impl TlsMaria {
             .tempdir()
             .unwrap();
         let data = dir.path().join("data");
+        // A private tmpdir: concurrent bootstraps sharing /tmp have failed on each
+        // other's temporary tables.
         let out = Command::new("mariadb-install-db")
             .arg("--no-defaults")
             .arg(format!("--datadir={}", data.display()))
+            .arg(format!("--tmpdir={}", dir.path().display()))
             .args([
                 "--user=root",
                 "--auth-root-authentication-method=normal",
