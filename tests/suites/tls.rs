@@ -154,8 +154,15 @@ fn target_add_with_a_ca_file_backs_up_and_restores_over_verified_tls() {
         "postgres://postgres@127.0.0.1:{}/tlsdb?sslmode=verify-full",
         pg.port
     );
-    let app = App::start();
     let ca = certs.path("ca.pem");
+    // A CA file is a confined reference, like a password file: its folder must be allowed.
+    let app = App::start_with(AppOptions {
+        up_args: vec![
+            "--secrets-dir".into(),
+            ca.parent().unwrap().display().to_string(),
+        ],
+        ..AppOptions::default()
+    });
     app.cairn(&[
         "target",
         "add",
