@@ -7,6 +7,8 @@ pub mod api;
 mod control;
 mod core;
 mod reconcile;
+pub mod schedules;
+mod follow_up;
 pub mod tokens;
 
 pub use crate::core::{Scheduler, Settings};
