@@ -153,7 +153,10 @@ fn detail(payload: &EventPayload) -> String {
         E::ScheduleMissed {
             first, last, count, ..
         } => match count {
-            1 => format!("slot {} missed: past the catch-up window", output::time(*last)),
+            1 => format!(
+                "slot {} missed: past the catch-up window",
+                output::time(*last)
+            ),
             _ => format!(
                 "{count} slots from {} to {} missed: past the catch-up window",
                 output::time(*first),
