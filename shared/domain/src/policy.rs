@@ -81,7 +81,9 @@ pub enum PolicyError {
     Storage(NameError),
     #[error("--{flag} {given:?} is not a duration; write e.g. 90s, 15m, 1h or 1h30m")]
     Duration { flag: &'static str, given: String },
-    #[error("--jitter {0:?} is longer than a day; a fire delayed that long would pass the next slot")]
+    #[error(
+        "--jitter {0:?} is longer than a day; a fire delayed that long would pass the next slot"
+    )]
     JitterTooLong(String),
 }
 
@@ -246,7 +248,8 @@ mod tests {
 
     #[test]
     fn each_bad_flag_is_named() {
-        let cases: [(fn(&mut ScheduleSetRequest), &str); 5] = [
+        type Edit = fn(&mut ScheduleSetRequest);
+        let cases: [(Edit, &str); 5] = [
             (|r| r.tz = Some("Mars/Olympus".into()), "--tz"),
             (
                 |r| {

@@ -237,7 +237,11 @@ mod tests {
         let ledger = Ledger::open(&path).unwrap();
         let history = ledger.policy_history(&t).unwrap();
         let versions: Vec<_> = history.iter().map(|r| r.version.0).collect();
-        assert_eq!(versions, [1, 2, 3], "orders-2 is not part of orders' history");
+        assert_eq!(
+            versions,
+            [1, 2, 3],
+            "orders-2 is not part of orders' history"
+        );
         assert_eq!(history[0].by, Some(admin));
         assert!(history[1].policy.is_none());
         assert_eq!(ledger.policies().unwrap().len(), 2);

@@ -98,7 +98,7 @@ pub enum Command {
 #[derive(Debug, Subcommand)]
 pub enum ScheduleCommand {
     /// Back up a target by itself, and keep its newest backups (a new policy version).
-    Set(ScheduleSetArgs),
+    Set(Box<ScheduleSetArgs>),
     /// Show a target's schedule, retention and every change made to them.
     Show(TargetNameArg),
     /// Stop a target's schedule (its backups stay).

@@ -59,7 +59,11 @@ pub const ROUTES: &[(&str, &str, Access)] = &[
     ("GET", "/v1/schedules", Access::Needs(Role::Read)),
     ("GET", "/v1/schedules/{target}", Access::Needs(Role::Read)),
     ("PUT", "/v1/schedules/{target}", Access::Needs(Role::Admin)),
-    ("DELETE", "/v1/schedules/{target}", Access::Needs(Role::Admin)),
+    (
+        "DELETE",
+        "/v1/schedules/{target}",
+        Access::Needs(Role::Admin),
+    ),
     (
         "GET",
         "/v1/schedules/{target}/next",

@@ -36,7 +36,11 @@ fn fire_times<'a>(
         .skip_while(move |fire| *fire <= after)
 }
 
-fn view(s: &Scheduler, record: &PolicyRecord, history: Vec<PolicyRecord>) -> ApiResult<ScheduleView> {
+fn view(
+    s: &Scheduler,
+    record: &PolicyRecord,
+    history: Vec<PolicyRecord>,
+) -> ApiResult<ScheduleView> {
     let policy = record
         .policy
         .clone()
@@ -74,7 +78,9 @@ fn no_schedule(target: &TargetName) -> ApiError {
 /// The policy in force for `name`, or a 404 that says how to set one.
 fn policy_of(s: &Scheduler, name: &str) -> ApiResult<PolicyRecord> {
     let target = parse_target_name(name)?;
-    s.ledger().policy(&target)?.ok_or_else(|| no_schedule(&target))
+    s.ledger()
+        .policy(&target)?
+        .ok_or_else(|| no_schedule(&target))
 }
 
 pub async fn set(
@@ -92,13 +98,21 @@ pub async fn set(
     }
     let record = s
         .ledger()
-        .set_policy(&target.name, Some(policy), Some(by.token.clone()), Utc::now())
+        .set_policy(
+            &target.name,
+            Some(policy),
+            Some(by.token.clone()),
+            Utc::now(),
+        )
         .await?;
     tracing::info!(target = %target.name, version = %record.version, by = %by.token, "schedule set");
     Ok(Json(view(&s, &record, Vec::new())?))
 }
 
-pub async fn show(State(s): State<Scheduler>, Path(name): Path<String>) -> ApiResult<Json<ScheduleView>> {
+pub async fn show(
+    State(s): State<Scheduler>,
+    Path(name): Path<String>,
+) -> ApiResult<Json<ScheduleView>> {
     let record = policy_of(&s, &name)?;
     let history = s.ledger().policy_history(&record.target)?;
     Ok(Json(view(&s, &record, history)?))
@@ -160,7 +174,10 @@ pub async fn next(
             })?
             .with_timezone(&Utc),
     };
-    let policy = record.policy.as_ref().ok_or_else(|| no_schedule(&record.target))?;
+    let policy = record
+        .policy
+        .as_ref()
+        .ok_or_else(|| no_schedule(&record.target))?;
     Ok(Json(
         fire_times(&record.target, policy, after)
             .take(count as usize)

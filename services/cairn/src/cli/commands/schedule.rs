@@ -85,7 +85,11 @@ fn change_text(r: &PolicyRecord) -> String {
     format!("v{} {} by {by}: {what}", r.version, output::time(r.at))
 }
 
-pub async fn show(client: &ApiClient, args: TargetNameArg, json: bool) -> Result<Outcome, CliError> {
+pub async fn show(
+    client: &ApiClient,
+    args: TargetNameArg,
+    json: bool,
+) -> Result<Outcome, CliError> {
     let view: ScheduleView = client.get(&path(&args.name)).await?;
     if json {
         output::json(&view)?;
@@ -97,7 +101,10 @@ pub async fn show(client: &ApiClient, args: TargetNameArg, json: bool) -> Result
         ("schedule", view.describe.clone()),
         ("keep", keep_text(&p.keep)),
         ("storage", view.storage.clone()),
-        ("catch-up", format!("{}s", p.catch_up.as_duration().as_secs())),
+        (
+            "catch-up",
+            format!("{}s", p.catch_up.as_duration().as_secs()),
+        ),
         ("jitter", format!("{}s", p.jitter.as_duration().as_secs())),
         ("next", output::time(view.next_fire)),
         ("version", view.version.to_string()),
@@ -109,7 +116,11 @@ pub async fn show(client: &ApiClient, args: TargetNameArg, json: bool) -> Result
     Ok(Outcome::Success)
 }
 
-pub async fn clear(client: &ApiClient, args: TargetNameArg, json: bool) -> Result<Outcome, CliError> {
+pub async fn clear(
+    client: &ApiClient,
+    args: TargetNameArg,
+    json: bool,
+) -> Result<Outcome, CliError> {
     client.delete(&path(&args.name)).await?;
     if json {
         output::json(&serde_json::json!({ "target": args.name.to_string(), "cleared": true }))?;
@@ -140,7 +151,11 @@ pub async fn list(client: &ApiClient, json: bool) -> Result<Outcome, CliError> {
     Ok(Outcome::Success)
 }
 
-pub async fn next(client: &ApiClient, args: ScheduleNextArgs, json: bool) -> Result<Outcome, CliError> {
+pub async fn next(
+    client: &ApiClient,
+    args: ScheduleNextArgs,
+    json: bool,
+) -> Result<Outcome, CliError> {
     let mut query = vec![("count", args.count.to_string())];
     if let Some(after) = args.after {
         query.push(("after", after.to_rfc3339_opts(SecondsFormat::AutoSi, true)));
