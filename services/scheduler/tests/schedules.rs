@@ -259,3 +259,58 @@ async fn a_new_version_never_fires_the_past_and_a_cleared_schedule_never_fires()
     let pass = s.fire_due(t("2026-03-01T02:00:01Z")).await.unwrap();
     assert_eq!(pass.fired, [slot_id(&v3, "2026-03-01T02:00:00Z")]);
 }
+
+/// The server trusts no client: it parses the flags itself and refuses bad ones with 400
+/// naming the flag, and records the token that set a schedule.
+#[tokio::test]
+async fn the_api_refuses_bad_flags_and_names_the_token_that_set_a_schedule() {
+    use axum::body::Body;
+    use axum::http::{header, Request, StatusCode};
+    use tower::ServiceExt;
+
+    let dir = tempfile::tempdir().unwrap();
+    let s = scheduler(dir.path()).await;
+    let new = cairn_scheduler::tokens::generate();
+    let record = cairn_ledger::TokenRecord {
+        name: cairn_domain::TokenName::parse("ops").unwrap(),
+        role: cairn_domain::Role::Admin,
+        sha256: new.sha256,
+        created_at: Utc::now(),
+        created_by: None,
+        revoked_at: None,
+    };
+    s.ledger().create_token(&record).await.unwrap();
+    let put = |body: &'static str| {
+        let request = Request::builder()
+            .method("PUT")
+            .uri("/v1/schedules/orders")
+            .header(header::CONTENT_TYPE, "application/json")
+            .header(header::AUTHORIZATION, format!("Bearer {}", new.token))
+            .body(Body::from(body))
+            .unwrap();
+        let router = cairn_scheduler::api::router(s.clone());
+        async move {
+            let response = router.oneshot(request).await.unwrap();
+            let status = response.status();
+            let bytes = axum::body::to_bytes(response.into_body(), 1 << 20)
+                .await
+                .unwrap();
+            (status, String::from_utf8_lossy(&bytes).to_string())
+        }
+    };
+    for (body, flag) in [
+        (r#"{"at":"25:00"}"#, "--at"),
+        (r#"{"every":"daily","keep":0}"#, "--keep 0"),
+        (r#"{"cron":"@daily","tz":"Europe/Berlin"}"#, "--tz"),
+    ] {
+        let (status, text) = put(body).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{body}: {text}");
+        assert!(text.contains(flag), "{body} names {flag}: {text}");
+    }
+    assert!(s.ledger().policy(&orders()).unwrap().is_none());
+    let (status, text) = put(r#"{"every":"weekly","tz":"Asia/Kathmandu"}"#).await;
+    assert_eq!(status, StatusCode::OK, "{text}");
+    let history = s.ledger().policy_history(&orders()).unwrap();
+    assert_eq!(history.len(), 1);
+    assert_eq!(history[0].by.as_ref().map(|t| t.as_str()), Some("ops"));
+}

@@ -57,16 +57,12 @@ pub const ROUTES: &[(&str, &str, Access)] = &[
     ("DELETE", "/v1/tokens/{name}", Access::Needs(Role::Admin)),
     ("GET", "/v1/audit", Access::Needs(Role::Admin)),
     ("GET", "/v1/schedules", Access::Needs(Role::Read)),
-    ("GET", "/v1/schedules/{target}", Access::Needs(Role::Read)),
-    ("PUT", "/v1/schedules/{target}", Access::Needs(Role::Admin)),
-    (
-        "DELETE",
-        "/v1/schedules/{target}",
-        Access::Needs(Role::Admin),
-    ),
+    ("GET", "/v1/schedules/{name}", Access::Needs(Role::Read)),
+    ("PUT", "/v1/schedules/{name}", Access::Needs(Role::Admin)),
+    ("DELETE", "/v1/schedules/{name}", Access::Needs(Role::Admin)),
     (
         "GET",
-        "/v1/schedules/{target}/next",
+        "/v1/schedules/{name}/next",
         Access::Needs(Role::Read),
     ),
 ];

@@ -59,10 +59,10 @@ fn handler(method: &str, path: &str) -> MethodRouter<Scheduler> {
         ("DELETE", "/v1/tokens/{name}") => delete(tokens::revoke),
         ("GET", "/v1/audit") => get(tokens::audit),
         ("GET", "/v1/schedules") => get(schedules::list),
-        ("GET", "/v1/schedules/{target}") => get(schedules::show),
-        ("PUT", "/v1/schedules/{target}") => put(schedules::set),
-        ("DELETE", "/v1/schedules/{target}") => delete(schedules::clear),
-        ("GET", "/v1/schedules/{target}/next") => get(schedules::next),
+        ("GET", "/v1/schedules/{name}") => get(schedules::show),
+        ("PUT", "/v1/schedules/{name}") => put(schedules::set),
+        ("DELETE", "/v1/schedules/{name}") => delete(schedules::clear),
+        ("GET", "/v1/schedules/{name}/next") => get(schedules::next),
         _ => unreachable!("api::ROUTES lists {method} {path}, which has no handler"),
     }
 }
