@@ -55,11 +55,6 @@ impl Scheduler {
             let Some(policy) = &record.policy else {
                 continue;
             };
-            let Some(target) = ledger.target(&record.target)? else {
-                continue;
-            };
-            // Scheduled backups go to the policy's storage, or else the target's.
-            let storage = policy.storage.clone().unwrap_or(target.storage);
             let handled_through = match ledger.schedule_cursor(&record.target)? {
                 Some(c) if c.policy_id == record.policy_id && c.version == record.version => {
                     c.handled_through.max(record.at)
@@ -71,6 +66,12 @@ impl Scheduler {
             if next + TimeDelta::from_std(delay).unwrap_or(TimeDelta::MAX) > now {
                 continue;
             }
+            // A removed target's schedule does not fire.
+            let Some(target) = ledger.target(&record.target)? else {
+                continue;
+            };
+            // Scheduled backups go to the policy's storage, or else the target's.
+            let storage = policy.storage.clone().unwrap_or(target.storage);
             let busy = match &mut busy {
                 Some(set) => set,
                 None => busy.insert(self.busy_targets()?),

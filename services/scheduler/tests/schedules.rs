@@ -314,3 +314,15 @@ async fn the_api_refuses_bad_flags_and_names_the_token_that_set_a_schedule() {
     assert_eq!(history.len(), 1);
     assert_eq!(history[0].by.as_ref().map(|t| t.as_str()), Some("ops"));
 }
+
+#[tokio::test]
+async fn a_removed_targets_schedule_does_not_fire() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = scheduler(dir.path()).await;
+    hourly(&s, "2026-03-01T00:30:00Z", |_| {}).await;
+    assert!(s.ledger().remove_target(&orders()).await.unwrap());
+    assert_eq!(
+        s.fire_due(t("2026-03-01T01:00:01Z")).await.unwrap(),
+        Default::default()
+    );
+}
