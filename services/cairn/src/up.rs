@@ -194,6 +194,10 @@ async fn run_services(args: UpArgs, tls: Option<api::TlsConfig>) -> anyhow::Resu
         let (scheduler, stop) = (scheduler.clone(), stop.clone());
         tasks.spawn(async move { scheduler.run_reconciler(stop.cancelled_owned()).await });
     }
+    {
+        let (scheduler, stop) = (scheduler.clone(), stop.clone());
+        tasks.spawn(async move { scheduler.run_schedules(stop.cancelled_owned()).await });
+    }
     let addr = listener.local_addr()?;
     let scheme = if tls.is_some() { "https" } else { "http" };
     tracing::info!(%addr, data_dir = %data_dir.display(), "cairn is up: API at {scheme}://{addr}/v1");

@@ -302,6 +302,7 @@ impl Control for Scheduler {
         let state = self
             .append_fenced(job_id, attempt, |_| events.clone())
             .await?;
+        self.after_success(&state).await;
         Ok(AppendReply {
             lease_until: state.lease_until.unwrap_or(lease_until),
         })

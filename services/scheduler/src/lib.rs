@@ -6,7 +6,9 @@
 pub mod api;
 mod control;
 mod core;
+mod follow_up;
 mod reconcile;
+pub mod schedules;
 pub mod tokens;
 
 pub use crate::core::{Scheduler, Settings};

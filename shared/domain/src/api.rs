@@ -7,6 +7,7 @@ use crate::event::EventEnvelope;
 use crate::ids::JobId;
 use crate::job::{JobKind, JobStatus};
 use crate::manifest::{Manifest, Trust};
+pub use crate::policy::{ScheduleSetRequest, ScheduleView};
 use crate::role::Role;
 use crate::state::JobState;
 use chrono::{DateTime, Utc};
@@ -264,5 +265,7 @@ pub fn schema_documents() -> Vec<(&'static str, schemars::schema::RootSchema)> {
         ("audit-entry", schema_for!(AuditEntry)),
         ("event", schema_for!(EventEnvelope)),
         ("manifest", schema_for!(Manifest)),
+        ("schedule-set-request", schema_for!(ScheduleSetRequest)),
+        ("schedule", schema_for!(ScheduleView)),
     ]
 }

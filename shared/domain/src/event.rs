@@ -5,6 +5,7 @@ use crate::ids::{Attempt, BackupId, EventId, JobId, WorkerId};
 use crate::job::{JobKind, JobSpec};
 use crate::manifest::Manifest;
 use crate::names::{TargetName, TokenName};
+use crate::schedule::PolicyVersion;
 use chrono::{DateTime, Utc};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -119,6 +120,21 @@ pub enum EventPayload {
         attempt: Attempt,
         path: String,
     },
+    /// A schedule's slot came while the target's previous job still ran: this slot's
+    /// backup (queued by the schedule just before) is not run. Ends the job cancelled.
+    ScheduleSkipped {
+        slot: DateTime<Utc>,
+        policy_version: PolicyVersion,
+    },
+    /// Slots of a schedule passed unfired (cairn was down longer than the catch-up window,
+    /// or a newer slot superseded them): `count` slots from `first` to `last`, recorded on
+    /// the job of `last`. Ends the job cancelled.
+    ScheduleMissed {
+        first: DateTime<Utc>,
+        last: DateTime<Utc>,
+        count: u64,
+        policy_version: PolicyVersion,
+    },
 }
 
 impl EventPayload {
@@ -138,6 +154,8 @@ impl EventPayload {
             EventPayload::JobCancelled { .. } => "JobCancelled",
             EventPayload::JobRejected { .. } => "JobRejected",
             EventPayload::PartialArtifactRemoved { .. } => "PartialArtifactRemoved",
+            EventPayload::ScheduleSkipped { .. } => "ScheduleSkipped",
+            EventPayload::ScheduleMissed { .. } => "ScheduleMissed",
         }
     }
 
@@ -156,7 +174,9 @@ impl EventPayload {
             EventPayload::JobQueued { .. }
             | EventPayload::JobDeadLettered { .. }
             | EventPayload::JobCancelled { .. }
-            | EventPayload::JobRejected { .. } => None,
+            | EventPayload::JobRejected { .. }
+            | EventPayload::ScheduleSkipped { .. }
+            | EventPayload::ScheduleMissed { .. } => None,
         }
     }
 }

@@ -19,6 +19,7 @@ mod config;
 mod group_commit;
 mod indexes;
 mod open;
+mod policies;
 mod record;
 mod reserve;
 mod store;
@@ -38,6 +39,7 @@ use std::sync::Arc;
 use undo::{TreeId, Undo};
 
 pub use indexes::DEFAULT_LIMIT;
+pub use policies::ScheduleCursor;
 pub use tokens::{Revocation, TokenRecord, AUDIT_KEEP};
 
 /// Why a ledger operation failed.

@@ -25,6 +25,9 @@ pub enum TreeId {
     Tokens,
     TokenHashes,
     Audit,
+    Policies,
+    PolicyLog,
+    ScheduleCursors,
 }
 
 impl TreeId {
@@ -42,6 +45,9 @@ impl TreeId {
             TreeId::Tokens => &trees.tokens,
             TreeId::TokenHashes => &trees.token_hashes,
             TreeId::Audit => &trees.audit,
+            TreeId::Policies => &trees.policies,
+            TreeId::PolicyLog => &trees.policy_log,
+            TreeId::ScheduleCursors => &trees.schedule_cursors,
         }
     }
 }

@@ -91,6 +91,15 @@ impl ApiClient {
         self.send(request).await?.json_body().await
     }
 
+    pub async fn put<B: Serialize, T: DeserializeOwned>(
+        &self,
+        path: &str,
+        body: &B,
+    ) -> Result<T, CliError> {
+        let request = self.http.put(self.url(path)).json(body);
+        self.send(request).await?.json_body().await
+    }
+
     pub async fn delete(&self, path: &str) -> Result<(), CliError> {
         self.send(self.http.delete(self.url(path))).await.map(drop)
     }

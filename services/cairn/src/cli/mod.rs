@@ -80,6 +80,11 @@ pub enum Command {
     Job(JobArgs),
     /// List jobs, newest first.
     History(HistoryArgs),
+    /// Set, show and clear a target's backup schedule and retention; list its next fires.
+    #[command(subcommand)]
+    Schedule(ScheduleCommand),
+    /// List every target's schedule.
+    Schedules,
     /// Create, list and revoke API tokens (needs an admin token).
     #[command(subcommand)]
     Token(TokenCommand),
@@ -88,6 +93,80 @@ pub enum Command {
     /// The data directory's secret key: show its id, export it, import it (local only).
     #[command(subcommand)]
     Key(KeyCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ScheduleCommand {
+    /// Back up a target by itself, and keep its newest backups (a new policy version).
+    Set(Box<ScheduleSetArgs>),
+    /// Show a target's schedule, retention and every change made to them.
+    Show(TargetNameArg),
+    /// Stop a target's schedule (its backups stay).
+    Clear(TargetNameArg),
+    /// The next fire times, as RFC 3339 UTC instants.
+    Next(ScheduleNextArgs),
+}
+
+/// Give one of --every, --at (with optional --days) or --cron.
+#[derive(Debug, Args)]
+pub struct ScheduleSetArgs {
+    #[arg(value_parser = parse::target_name)]
+    pub target: TargetName,
+    /// A preset: hourly (minute 0), daily (00:00), weekly (Monday 00:00) or monthly (the
+    /// 1st, 00:00), on the wall clock of --tz.
+    #[arg(long, value_name = "PRESET")]
+    pub every: Option<String>,
+    /// A time of day, HH:MM, on the wall clock of --tz.
+    #[arg(long, value_name = "HH:MM")]
+    pub at: Option<String>,
+    /// With --at: the weekdays, e.g. mon,wed,fri or mon-fri (default every day).
+    #[arg(long, value_name = "DAYS")]
+    pub days: Option<String>,
+    /// A crontab expression (5 fields, or 6 with leading seconds, or @daily …), in UTC.
+    #[arg(long, value_name = "EXPR")]
+    pub cron: Option<String>,
+    /// An IANA time zone for --every and --at, e.g. Europe/Berlin (default UTC).
+    #[arg(long, value_name = "ZONE")]
+    pub tz: Option<String>,
+    /// Keep the newest N successful backups (default 5).
+    #[arg(long, value_name = "N")]
+    pub keep: Option<u32>,
+    /// Also keep the newest backup of each of the last N hours.
+    #[arg(long, value_name = "N")]
+    pub keep_hourly: Option<u32>,
+    /// Also keep the newest backup of each of the last N days.
+    #[arg(long, value_name = "N")]
+    pub keep_daily: Option<u32>,
+    /// Also keep the newest backup of each of the last N weeks.
+    #[arg(long, value_name = "N")]
+    pub keep_weekly: Option<u32>,
+    /// Also keep the newest backup of each of the last N months.
+    #[arg(long, value_name = "N")]
+    pub keep_monthly: Option<u32>,
+    /// Also keep the newest backup of each of the last N years.
+    #[arg(long, value_name = "N")]
+    pub keep_yearly: Option<u32>,
+    /// Storage for scheduled backups (default: the target's).
+    #[arg(long, value_name = "NAME")]
+    pub storage: Option<String>,
+    /// How late a slot missed while cairn was down still fires, e.g. 30m (default 1h).
+    #[arg(long, value_name = "DURATION")]
+    pub catch_up: Option<String>,
+    /// Delay each fire by a steady amount up to this, per target, e.g. 10m (default 0).
+    #[arg(long, value_name = "DURATION")]
+    pub jitter: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct ScheduleNextArgs {
+    #[arg(value_parser = parse::target_name)]
+    pub target: TargetName,
+    /// How many fire times (1 to 1000).
+    #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..=1000))]
+    pub count: u32,
+    /// Fire times after this instant (RFC 3339, default now).
+    #[arg(long, value_name = "RFC3339", value_parser = parse::since)]
+    pub after: Option<DateTime<Utc>>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -331,5 +410,19 @@ pub async fn run(cli: Cli) -> Result<Outcome, CliError> {
         Command::Token(TokenCommand::List) => token::list(&client()?, json).await,
         Command::Token(TokenCommand::Revoke(args)) => token::revoke(&client()?, args, json).await,
         Command::Audit(args) => audit::list(&client()?, args, json).await,
+        Command::Schedule(ScheduleCommand::Set(args)) => {
+            let request = schedule::request(&args)?;
+            schedule::set(&client()?, &args.target, request, json).await
+        }
+        Command::Schedule(ScheduleCommand::Show(args)) => {
+            schedule::show(&client()?, args, json).await
+        }
+        Command::Schedule(ScheduleCommand::Clear(args)) => {
+            schedule::clear(&client()?, args, json).await
+        }
+        Command::Schedule(ScheduleCommand::Next(args)) => {
+            schedule::next(&client()?, args, json).await
+        }
+        Command::Schedules => schedule::list(&client()?, json).await,
     }
 }

@@ -56,6 +56,15 @@ pub const ROUTES: &[(&str, &str, Access)] = &[
     ("GET", "/v1/tokens", Access::Needs(Role::Admin)),
     ("DELETE", "/v1/tokens/{name}", Access::Needs(Role::Admin)),
     ("GET", "/v1/audit", Access::Needs(Role::Admin)),
+    ("GET", "/v1/schedules", Access::Needs(Role::Read)),
+    ("GET", "/v1/schedules/{name}", Access::Needs(Role::Read)),
+    ("PUT", "/v1/schedules/{name}", Access::Needs(Role::Admin)),
+    ("DELETE", "/v1/schedules/{name}", Access::Needs(Role::Admin)),
+    (
+        "GET",
+        "/v1/schedules/{name}/next",
+        Access::Needs(Role::Read),
+    ),
 ];
 
 /// The state of the middleware on one route: the control plane and what the route needs.

@@ -5,13 +5,14 @@
 pub mod auth;
 mod error;
 mod jobs;
+mod schedules;
 mod targets;
 mod tokens;
 
 use crate::Scheduler;
 use axum::extract::State;
 use axum::http::StatusCode;
-use axum::routing::{delete, get, post, MethodRouter};
+use axum::routing::{delete, get, post, put, MethodRouter};
 use axum::{middleware, Json, Router};
 use std::future::Future;
 use std::time::Duration;
@@ -57,6 +58,11 @@ fn handler(method: &str, path: &str) -> MethodRouter<Scheduler> {
         ("GET", "/v1/tokens") => get(tokens::list),
         ("DELETE", "/v1/tokens/{name}") => delete(tokens::revoke),
         ("GET", "/v1/audit") => get(tokens::audit),
+        ("GET", "/v1/schedules") => get(schedules::list),
+        ("GET", "/v1/schedules/{name}") => get(schedules::show),
+        ("PUT", "/v1/schedules/{name}") => put(schedules::set),
+        ("DELETE", "/v1/schedules/{name}") => delete(schedules::clear),
+        ("GET", "/v1/schedules/{name}/next") => get(schedules::next),
         _ => unreachable!("api::ROUTES lists {method} {path}, which has no handler"),
     }
 }

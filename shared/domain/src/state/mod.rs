@@ -257,6 +257,12 @@ impl JobState {
                 s.status = S::Failed;
                 s.failure = Some(failure.clone());
             }
+            // A slot the schedule did not run: recorded in the same append as its JobQueued.
+            (S::Queued, E::ScheduleSkipped { .. } | E::ScheduleMissed { .. })
+                if current.attempt == 0 && current.kind() == JobKind::Backup =>
+            {
+                s.status = S::Cancelled;
+            }
             (S::Queued | S::RetryDue, E::JobCancelled { .. }) => {
                 s.status = S::Cancelled;
                 s.retry_at = None;

@@ -195,6 +195,28 @@ fn valid_lives_end_in_the_expected_status() {
             JobStatus::Succeeded,
             1,
         ),
+        (
+            "slot skipped",
+            JobKind::Backup,
+            vec![E::ScheduleSkipped {
+                slot: t(0),
+                policy_version: crate::schedule::PolicyVersion(1),
+            }],
+            JobStatus::Cancelled,
+            0,
+        ),
+        (
+            "slots missed",
+            JobKind::Backup,
+            vec![E::ScheduleMissed {
+                first: t(0),
+                last: t(3600),
+                count: 2,
+                policy_version: crate::schedule::PolicyVersion(1),
+            }],
+            JobStatus::Cancelled,
+            0,
+        ),
     ];
     for (name, kind, events, status, attempt) in table {
         let s = fold(kind, &events).unwrap_or_else(|e| panic!("{name}: {e}"));
@@ -330,6 +352,27 @@ fn invalid_transitions_are_refused() {
                     bytes: 1,
                 },
             ],
+        ),
+        (
+            "slot skipped after a claim",
+            JobKind::Backup,
+            vec![
+                claim(1),
+                E::ScheduleSkipped {
+                    slot: t(0),
+                    policy_version: crate::schedule::PolicyVersion(1),
+                },
+            ],
+        ),
+        (
+            "slots missed on a prune",
+            JobKind::Prune,
+            vec![E::ScheduleMissed {
+                first: t(0),
+                last: t(3600),
+                count: 2,
+                policy_version: crate::schedule::PolicyVersion(1),
+            }],
         ),
     ];
     for (name, kind, events) in table {

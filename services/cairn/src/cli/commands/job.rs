@@ -146,6 +146,23 @@ fn detail(payload: &EventPayload) -> String {
         E::JobCancelled { reason } => reason.clone(),
         E::JobRejected { failure } => format!("refused: {failure}"),
         E::PartialArtifactRemoved { path, .. } => format!("removed {path}"),
+        E::ScheduleSkipped { slot, .. } => format!(
+            "slot {} skipped: the target's previous job still ran",
+            output::time(*slot)
+        ),
+        E::ScheduleMissed {
+            first, last, count, ..
+        } => match count {
+            1 => format!(
+                "slot {} missed: past the catch-up window",
+                output::time(*last)
+            ),
+            _ => format!(
+                "{count} slots from {} to {} missed: past the catch-up window",
+                output::time(*first),
+                output::time(*last)
+            ),
+        },
         E::JobSucceeded { .. } => String::new(),
     };
     output::shorten(&text, 120)

@@ -6,6 +6,7 @@ pub mod history;
 pub mod job;
 pub mod key;
 pub mod restore;
+pub mod schedule;
 pub mod storage;
 pub mod target;
 pub mod token;
