@@ -1,4 +1,5 @@
-//! `cairn up`: the scheduler (ledger + API), a dump worker and a restore worker in one
+//! `cairn up`: the scheduler (ledger + API), a dump worker, a restore worker and the
+//! retention sweeper (prune and forget jobs) in one
 //! process, talking over the in-process bus through the same claim path the distributed
 //! services use. The embedded default keeps everything under `./cairn-data`, and serves the
 //! API on loopback; beyond it only over HTTPS (`--tls-cert/--tls-key`) unless told
@@ -164,7 +165,7 @@ async fn run_services(args: UpArgs, tls: Option<api::TlsConfig>) -> anyhow::Resu
     let mut tasks = tokio::task::JoinSet::new();
     let control: Arc<dyn Control> = Arc::new(scheduler.clone());
     let bus: Arc<dyn JobBus> = bus;
-    let workers: [(JobKind, Arc<dyn AttemptRunner>); 2] = [
+    let workers: [(JobKind, Arc<dyn AttemptRunner>); 3] = [
         (
             JobKind::Backup,
             Arc::new(cairn_dump_worker::DumpRunner {
@@ -174,6 +175,10 @@ async fn run_services(args: UpArgs, tls: Option<api::TlsConfig>) -> anyhow::Resu
         (
             JobKind::Restore,
             Arc::new(cairn_restore_worker::RestoreRunner { keyring }),
+        ),
+        (
+            JobKind::Prune,
+            Arc::new(cairn_retention_sweeper::PruneRunner),
         ),
     ];
     for (kind, runner) in workers {

@@ -201,7 +201,9 @@ impl Scheduler {
         }
         let ledger = &self.inner.ledger;
         let (source_name, storage_name) = match &state.spec {
-            JobSpec::Backup { storage, .. } | JobSpec::Prune { storage, .. } => (None, storage),
+            JobSpec::Backup { storage, .. }
+            | JobSpec::Prune { storage, .. }
+            | JobSpec::Forget { storage, .. } => (None, storage),
             JobSpec::Restore {
                 source, storage, ..
             } => (Some(source), storage),
