@@ -54,6 +54,9 @@ const GUARDED: &[(&str, &str)] = &[
     ("GET", "/v1/tokens"),
     ("DELETE", "/v1/tokens/admin"),
     ("GET", "/v1/audit"),
+    ("POST", "/v1/prunes"),
+    ("GET", "/v1/targets/orders/prune"),
+    ("POST", "/v1/forgets"),
 ];
 
 fn denials(app: &App) -> Vec<Value> {

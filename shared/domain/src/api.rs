@@ -70,6 +70,31 @@ pub struct BackupRequest {
     pub target: String,
 }
 
+/// `POST /v1/prunes`: prune a target now. Without `keep`, the default (the newest 5).
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+pub struct PruneRequest {
+    pub target: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub keep: Option<crate::Keep>,
+}
+
+/// `POST /v1/forgets`: delete one backup.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+pub struct ForgetRequest {
+    pub target: String,
+    pub backup: String,
+}
+
+/// `GET /v1/targets/{name}/prune`: what a prune would do, one entry per listed backup,
+/// newest first.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+pub struct PrunePlanEntry {
+    pub backup: String,
+    pub created_at: DateTime<Utc>,
+    #[serde(flatten)]
+    pub verdict: crate::retention::Verdict,
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 pub struct RestoreRequest {
     /// The database to overwrite.
@@ -253,6 +278,9 @@ pub fn schema_documents() -> Vec<(&'static str, schemars::schema::RootSchema)> {
         ("storage", schema_for!(StorageView)),
         ("backup-request", schema_for!(BackupRequest)),
         ("restore-request", schema_for!(RestoreRequest)),
+        ("prune-request", schema_for!(PruneRequest)),
+        ("forget-request", schema_for!(ForgetRequest)),
+        ("prune-plan-entry", schema_for!(PrunePlanEntry)),
         ("job-created", schema_for!(JobCreated)),
         ("job", schema_for!(JobView)),
         ("backup", schema_for!(BackupView)),

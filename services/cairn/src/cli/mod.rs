@@ -76,6 +76,10 @@ pub enum Command {
     Backups(BackupsArgs),
     /// Restore a backup onto a target, overwriting it (needs --yes).
     Restore(RestoreArgs),
+    /// Delete the backups of a target that no --keep rule keeps (--dry-run: only show).
+    Prune(PruneArgs),
+    /// Delete one backup of a target (needs --yes).
+    Forget(ForgetArgs),
     /// Show a job: its state, attempts and every event.
     Job(JobArgs),
     /// List jobs, newest first.
@@ -265,6 +269,47 @@ pub struct RestoreArgs {
 }
 
 #[derive(Debug, Args)]
+pub struct PruneArgs {
+    /// The target whose backups are pruned.
+    #[arg(value_parser = parse::target_name)]
+    pub target: TargetName,
+    /// Keep the newest N successful backups (default 5; at least 1).
+    #[arg(long, value_name = "N")]
+    pub keep: Option<u32>,
+    /// Also keep the newest backup of each of the last N hours that have one.
+    #[arg(long, value_name = "N")]
+    pub keep_hourly: Option<u32>,
+    /// Also keep the newest backup of each of the last N days that have one.
+    #[arg(long, value_name = "N")]
+    pub keep_daily: Option<u32>,
+    /// Also keep the newest backup of each of the last N ISO weeks that have one.
+    #[arg(long, value_name = "N")]
+    pub keep_weekly: Option<u32>,
+    /// Also keep the newest backup of each of the last N months that have one.
+    #[arg(long, value_name = "N")]
+    pub keep_monthly: Option<u32>,
+    /// Also keep the newest backup of each of the last N years that have one.
+    #[arg(long, value_name = "N")]
+    pub keep_yearly: Option<u32>,
+    /// Show which backups would go and why each other one stays; delete nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ForgetArgs {
+    /// The target the backup belongs to.
+    #[arg(value_parser = parse::target_name)]
+    pub target: TargetName,
+    /// The backup to delete (see `cairn backups TARGET`).
+    #[arg(value_name = "BACKUP_ID", value_parser = parse::backup_id)]
+    pub backup: String,
+    /// Confirm that the backup is deleted for good.
+    #[arg(long)]
+    pub yes: bool,
+}
+
+#[derive(Debug, Args)]
 pub struct JobArgs {
     #[arg(value_name = "ID", value_parser = parse::job_id)]
     pub id: JobId,
@@ -322,6 +367,8 @@ pub async fn run(cli: Cli) -> Result<Outcome, CliError> {
         Command::Backup(args) => backup::backup(&client()?, args, json).await,
         Command::Backups(args) => backup::list(&client()?, args, json).await,
         Command::Restore(args) => restore::restore(&client()?, args, json).await,
+        Command::Prune(args) => retention::prune(&client()?, args, json).await,
+        Command::Forget(args) => retention::forget(&client()?, args, json).await,
         Command::Job(args) => job::show(&client()?, args, json).await,
         Command::History(args) => history::list(&client()?, args, json).await,
         Command::Key(KeyCommand::Id(args)) => key::id(args, json),

@@ -56,6 +56,9 @@ pub const ROUTES: &[(&str, &str, Access)] = &[
     ("GET", "/v1/tokens", Access::Needs(Role::Admin)),
     ("DELETE", "/v1/tokens/{name}", Access::Needs(Role::Admin)),
     ("GET", "/v1/audit", Access::Needs(Role::Admin)),
+    ("POST", "/v1/prunes", Access::Needs(Role::Operate)),
+    ("GET", "/v1/targets/{name}/prune", Access::Needs(Role::Read)),
+    ("POST", "/v1/forgets", Access::Needs(Role::Admin)),
 ];
 
 /// The state of the middleware on one route: the control plane and what the route needs.

@@ -16,9 +16,11 @@ use cairn_ledger::HistoryQuery;
 use serde::Deserialize;
 use std::time::Duration;
 
-fn created(state: &cairn_domain::JobState) -> JobCreated {
+pub(super) fn created(state: &cairn_domain::JobState) -> JobCreated {
     let backup = match &state.spec {
-        JobSpec::Restore { backup, .. } => Some(backup.to_string()),
+        JobSpec::Restore { backup, .. } | JobSpec::Forget { backup, .. } => {
+            Some(backup.to_string())
+        }
         _ => None,
     };
     JobCreated {

@@ -5,6 +5,7 @@
 pub mod auth;
 mod error;
 mod jobs;
+mod retention;
 mod targets;
 mod tokens;
 
@@ -57,6 +58,9 @@ fn handler(method: &str, path: &str) -> MethodRouter<Scheduler> {
         ("GET", "/v1/tokens") => get(tokens::list),
         ("DELETE", "/v1/tokens/{name}") => delete(tokens::revoke),
         ("GET", "/v1/audit") => get(tokens::audit),
+        ("POST", "/v1/prunes") => post(retention::prune),
+        ("GET", "/v1/targets/{name}/prune") => get(retention::plan),
+        ("POST", "/v1/forgets") => post(retention::forget),
         _ => unreachable!("api::ROUTES lists {method} {path}, which has no handler"),
     }
 }

@@ -1,0 +1,189 @@
+//! Retention end to end: `cairn prune` keeps exactly the newest N in storage and in
+//! `cairn backups`, a dry run deletes nothing and says why each backup stays, failed
+//! backups never cause a deletion, GFS buckets keep the right ones, and `cairn forget`
+//! deletes one backup with --yes only. Every deletion is a `BackupDeleted` event.
+
+use cairn_tests::*;
+use serde_json::Value;
+
+fn ids(backups: &[Value]) -> Vec<String> {
+    backups
+        .iter()
+        .map(|b| b["id"].as_str().unwrap_or("?").to_string())
+        .collect()
+}
+
+/// The backups a job's `BackupDeleted` events name, in order.
+fn deleted_by(app: &App, job: &str) -> Vec<String> {
+    let view = app.job(job);
+    view["events"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no events in {view}"))
+        .iter()
+        .filter(|e| e["type"] == "BackupDeleted")
+        .map(|e| e["payload"]["backup"].as_str().unwrap_or("?").to_string())
+        .collect()
+}
+
+fn prune(app: &App, args: &[&str]) -> Value {
+    let mut all = vec!["prune"];
+    all.extend_from_slice(args);
+    all.push("--json");
+    let out = app.cairn_limit(&all, WAIT_LIMIT);
+    out.expect_code(0, &format!("{all:?}"));
+    summary(&out)
+}
+
+#[test]
+fn prune_dry_run_failures_gfs_and_forget() {
+    let pg = Pg::shared().create_db();
+    pg.psql("CREATE TABLE t (id int PRIMARY KEY); INSERT INTO t SELECT generate_series(1, 10);");
+    let app = App::start_with(AppOptions {
+        up_args: vec!["--max-attempts".into(), "1".into()],
+        ..AppOptions::default()
+    });
+    app.add_target("orders", &pg.url());
+    for _ in 0..5 {
+        app.backup_wait("orders");
+    }
+    let all = ids(&app.backups("orders"));
+    assert_eq!(all.len(), 5, "{all:?}");
+
+    // A dry run shows the plan and deletes nothing.
+    let out = app.cairn(&["prune", "orders", "--keep", "3", "--dry-run", "--json"]);
+    out.expect_code(0, "prune --dry-run");
+    let plan = out.json();
+    let verdicts: Vec<(String, String)> = plan
+        .as_array()
+        .unwrap_or_else(|| panic!("plan is not an array: {plan}"))
+        .iter()
+        .map(|e| {
+            (
+                e["backup"].as_str().unwrap_or("?").to_string(),
+                e["verdict"].as_str().unwrap_or("?").to_string(),
+            )
+        })
+        .collect();
+    let expected: Vec<(String, String)> = all
+        .iter()
+        .enumerate()
+        .map(|(i, id)| {
+            (
+                id.clone(),
+                if i < 3 { "keep" } else { "remove" }.to_string(),
+            )
+        })
+        .collect();
+    assert_eq!(verdicts, expected);
+    assert_eq!(plan[0]["reasons"], serde_json::json!(["last"]), "{plan}");
+    let text = app.cairn(&["prune", "orders", "--keep", "3", "--dry-run"]);
+    text.expect_code(0, "prune --dry-run (text)");
+    assert!(text.stdout.contains("among the newest"), "{}", text.stdout);
+    assert!(
+        text.all_text().contains("nothing was deleted"),
+        "{}",
+        text.all_text()
+    );
+    assert_eq!(
+        ids(&app.backups("orders")),
+        all,
+        "a dry run deleted something"
+    );
+
+    // keep 3 of 5: exactly the newest three stay, in the listing and on disk.
+    let done = prune(&app, &["orders", "--keep", "3"]);
+    assert_eq!(status_of(&done), "succeeded", "{done}");
+    assert_eq!(ids(&app.backups("orders")), all[..3].to_vec());
+    for (i, id) in all.iter().enumerate() {
+        assert_eq!(
+            app.backup_dir("orders", id).exists(),
+            i < 3,
+            "folder of {id}"
+        );
+    }
+    let mut gone = deleted_by(&app, &job_id_of(&done));
+    gone.sort();
+    let mut expected_gone = all[3..].to_vec();
+    expected_gone.sort();
+    assert_eq!(gone, expected_gone, "one BackupDeleted event per deletion");
+
+    // Failed backups count for nothing: two failures, then keep 3 deletes nothing.
+    pg.pg.psql(
+        "postgres",
+        &format!("DROP DATABASE {} WITH (FORCE)", pg.name),
+    );
+    for _ in 0..2 {
+        let out = app.cairn_limit(&["backup", "orders", "--wait", "--json"], WAIT_LIMIT);
+        assert_eq!(
+            out.code,
+            1,
+            "a backup of a dropped database fails: {}",
+            out.all_text()
+        );
+    }
+    let done = prune(&app, &["orders", "--keep", "3"]);
+    assert!(deleted_by(&app, &job_id_of(&done)).is_empty());
+    assert_eq!(ids(&app.backups("orders")), all[..3].to_vec());
+
+    // GFS: all three are of the same day, so --keep-daily 2 keeps the newest and (as
+    // restic does, the rule reaching the oldest backup) the oldest; --keep 1 the newest.
+    let out = app.cairn(&[
+        "prune",
+        "orders",
+        "--keep",
+        "1",
+        "--keep-daily",
+        "2",
+        "--dry-run",
+        "--json",
+    ]);
+    out.expect_code(0, "gfs dry run");
+    let plan = out.json();
+    let reasons: Vec<Value> = plan
+        .as_array()
+        .unwrap_or_else(|| panic!("{plan}"))
+        .iter()
+        .map(|e| e["reasons"].clone())
+        .collect();
+    assert_eq!(
+        reasons,
+        vec![
+            serde_json::json!(["last", "daily"]),
+            Value::Null,
+            serde_json::json!(["daily"]),
+        ],
+        "{plan}"
+    );
+    prune(&app, &["orders", "--keep", "1", "--keep-daily", "2"]);
+    assert_eq!(
+        ids(&app.backups("orders")),
+        vec![all[0].clone(), all[2].clone()]
+    );
+
+    // forget: refused without --yes (saying what it would delete), then done and recorded.
+    let refused = app.cairn(&["forget", "orders", &all[2]]);
+    refused.expect_code(2, "forget without --yes");
+    assert!(refused.stderr.contains(&all[2]), "{}", refused.stderr);
+    assert!(refused.stderr.contains("--yes"), "{}", refused.stderr);
+    assert_eq!(ids(&app.backups("orders")).len(), 2);
+    let out = app.cairn_limit(
+        &["forget", "orders", &all[2], "--yes", "--json"],
+        WAIT_LIMIT,
+    );
+    out.expect_code(0, "forget --yes");
+    let forgot = summary(&out);
+    assert_eq!(deleted_by(&app, &job_id_of(&forgot)), vec![all[2].clone()]);
+    assert_eq!(ids(&app.backups("orders")), vec![all[0].clone()]);
+    assert!(!app.backup_dir("orders", &all[2]).exists());
+    let unknown = app.cairn(&["forget", "orders", &all[2], "--yes"]);
+    assert_eq!(unknown.code, 2, "{}", unknown.all_text());
+    assert!(unknown.stderr.contains("not found"), "{}", unknown.stderr);
+}
+
+#[test]
+fn keep_zero_is_refused() {
+    let app = App::start();
+    let out = app.cairn(&["prune", "orders", "--keep", "0"]);
+    out.expect_code(2, "prune --keep 0");
+    assert!(out.stderr.contains("--keep"), "{}", out.stderr);
+}
