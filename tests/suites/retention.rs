@@ -187,3 +187,31 @@ fn keep_zero_is_refused() {
     out.expect_code(2, "prune --keep 0");
     assert!(out.stderr.contains("--keep"), "{}", out.stderr);
 }
+
+/// `cairn target remove` keeps the backups: still listed under the old name, and
+/// restorable onto another target with `--from`.
+#[test]
+fn a_removed_targets_backups_stay_listed_and_restorable() {
+    let pg = Pg::shared().create_db();
+    pg.psql("CREATE TABLE t (id int PRIMARY KEY); INSERT INTO t SELECT generate_series(1, 42);");
+    let elsewhere = Pg::shared().create_db();
+    let app = App::start();
+    app.add_target("gone", &pg.url());
+    app.add_target("copy", &elsewhere.url());
+    let backup = job_id_of(&app.backup_wait("gone"));
+    let listed = ids(&app.backups("gone"));
+    assert_eq!(listed.len(), 1, "backup job {backup}: {listed:?}");
+    app.cairn(&["target", "remove", "gone"])
+        .expect_code(0, "target remove");
+    assert_eq!(ids(&app.backups("gone")), listed, "listed after remove");
+    let out = app.restore_wait("copy", &listed[0], Some("gone"));
+    out.expect_code(0, "restore --from a removed target");
+    assert_eq!(elsewhere.query("SELECT count(*) FROM t").trim(), "42");
+    let unknown = app.cairn(&["backups", "never-was"]);
+    assert_eq!(unknown.code, 2, "{}", unknown.all_text());
+    assert!(
+        unknown.stderr.contains("unknown target"),
+        "{}",
+        unknown.stderr
+    );
+}

@@ -59,6 +59,45 @@ pub fn find_storage(s: &Scheduler, name: &StorageName) -> ApiResult<StorageConfi
     })
 }
 
+/// Whose backups, and in which storage.
+#[derive(Debug, Clone)]
+pub struct BackupHome {
+    pub name: TargetName,
+    pub storage: StorageName,
+}
+
+/// Where the backups of `name` are: its storage while the target exists; once it was
+/// removed (`cairn target remove` keeps its backups), the first storage that still holds
+/// backups under that name.
+pub async fn backups_of(s: &Scheduler, name: &str) -> ApiResult<(BackupHome, ArtifactStore)> {
+    let parsed = parse_target_name(name)?;
+    if let Some(target) = s.ledger().target(&parsed)? {
+        let store = store_of(s, &target)?;
+        let home = BackupHome {
+            name: target.name,
+            storage: target.storage,
+        };
+        return Ok((home, store));
+    }
+    let mut storages = s.ledger().storages()?;
+    storages.sort_by(|a, b| a.name.cmp(&b.name));
+    for config in storages {
+        let Ok(store) = ArtifactStore::open(&config) else {
+            continue;
+        };
+        if !store.list_backups(&parsed).await?.is_empty() {
+            let home = BackupHome {
+                name: parsed,
+                storage: config.name,
+            };
+            return Ok((home, store));
+        }
+    }
+    Err(ApiError::not_found(format!(
+        "unknown target {name:?} and no storage holds backups under that name; list targets with `cairn target list`"
+    )))
+}
+
 /// The artifact store a target's backups go to.
 pub fn store_of(s: &Scheduler, target: &Target) -> ApiResult<ArtifactStore> {
     let config = find_storage(s, &target.storage)?;
@@ -217,13 +256,12 @@ pub async fn backups(
     State(s): State<Scheduler>,
     Path(name): Path<String>,
 ) -> ApiResult<Json<Vec<BackupView>>> {
-    let target = find_target(&s, &name)?;
-    let store = store_of(&s, &target)?;
-    let list = store.list_backups(&target.name).await?;
+    let (home, store) = backups_of(&s, &name).await?;
+    let list = store.list_backups(&home.name).await?;
     let key = s.keyring().signing_key();
     Ok(Json(
         list.iter()
-            .map(|m| BackupView::from_manifest(m, target.storage.as_str(), key.check(m)))
+            .map(|m| BackupView::from_manifest(m, home.storage.as_str(), key.check(m)))
             .collect(),
     ))
 }
