@@ -42,6 +42,7 @@ const GUARDED: &[(&str, &str)] = &[
     ("GET", "/v1/targets"),
     ("GET", "/v1/targets/orders"),
     ("DELETE", "/v1/targets/orders"),
+    ("PATCH", "/v1/targets/orders"),
     ("GET", "/v1/targets/orders/backups"),
     ("POST", "/v1/storages"),
     ("GET", "/v1/storages"),

@@ -215,3 +215,59 @@ fn a_removed_targets_backups_stay_listed_and_restorable() {
         unknown.stderr
     );
 }
+
+/// `cairn target update` changes the URL and the password; backups then go to the new
+/// database, and the password appears in no output, log line or event.
+#[test]
+fn target_update_changes_the_target_without_showing_the_password() {
+    let first = Pg::shared().create_db();
+    let second = Pg::shared().create_db();
+    second.psql("CREATE TABLE moved (id int); INSERT INTO moved VALUES (7);");
+    let app = App::start();
+    app.add_target("orders", &first.url());
+    let secret = "update-pw-5d1e";
+    let out = app.cairn_stdin(
+        &[
+            "target",
+            "update",
+            "orders",
+            "--url",
+            &second.url(),
+            "--password-stdin",
+            "--json",
+        ],
+        format!("{secret}\n").as_bytes(),
+    );
+    out.expect_code(0, "target update");
+    let view = out.json();
+    assert_eq!(view["url"].as_str(), Some(second.url().as_str()), "{view}");
+    assert!(!out.all_text().contains(secret));
+    let backup = app.backup_wait("orders");
+    let listed = app.backups("orders");
+    assert_eq!(listed.len(), 1, "{backup}");
+    let id = listed[0]["id"].as_str().unwrap_or("?").to_string();
+    let restored = Pg::shared().create_db();
+    app.add_target("check", &restored.url());
+    app.restore_wait("check", &id, Some("orders"))
+        .expect_code(0, "restore of the updated target's backup");
+    assert_eq!(restored.query("SELECT id FROM moved").trim(), "7");
+    let history = app.cairn(&["history", "--json"]);
+    assert!(!history.all_text().contains(secret));
+    assert!(app.log().contains("target updated"), "the change is logged");
+    assert!(!app.log().contains(secret), "the password is in the log");
+    let nothing = app.cairn(&["target", "update", "orders"]);
+    nothing.expect_code(2, "update without changes");
+    assert!(
+        nothing.stderr.contains("nothing to change"),
+        "{}",
+        nothing.stderr
+    );
+    let bad = app.cairn(&[
+        "target",
+        "update",
+        "orders",
+        "--url",
+        "postgres://u:pw@h/db",
+    ]);
+    bad.expect_code(2, "a password in the URL");
+}

@@ -36,6 +36,19 @@ pub struct TargetAddRequest {
     pub ca_file: Option<String>,
 }
 
+/// `PATCH /v1/targets/{name}`: what changes (absent fields stay as they are).
+#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
+pub struct TargetUpdateRequest {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub password: Option<PasswordInput>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub storage: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ca_file: Option<String>,
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 pub struct TargetView {
     pub name: String,
@@ -279,6 +292,7 @@ pub fn schema_documents() -> Vec<(&'static str, schemars::schema::RootSchema)> {
         ("backup-request", schema_for!(BackupRequest)),
         ("restore-request", schema_for!(RestoreRequest)),
         ("prune-request", schema_for!(PruneRequest)),
+        ("target-update-request", schema_for!(TargetUpdateRequest)),
         ("forget-request", schema_for!(ForgetRequest)),
         ("prune-plan-entry", schema_for!(PrunePlanEntry)),
         ("job-created", schema_for!(JobCreated)),

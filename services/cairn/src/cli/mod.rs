@@ -177,6 +177,34 @@ pub enum TargetCommand {
     Show(TargetNameArg),
     /// Forget a target (its backups stay in storage).
     Remove(TargetNameArg),
+    /// Change a target's URL, password reference, storage or CA file.
+    Update(TargetUpdateArgs),
+}
+
+#[derive(Debug, Args)]
+#[command(group(ArgGroup::new("password").multiple(false)))]
+pub struct TargetUpdateArgs {
+    /// The target to change.
+    #[arg(value_parser = parse::target_name)]
+    pub name: TargetName,
+    /// The new URL (same rules as `target add`; never put a password in it).
+    #[arg(long)]
+    pub url: Option<String>,
+    /// Name of an environment variable holding the new password, read by the server at job time.
+    #[arg(long, value_name = "VAR", group = "password")]
+    pub password_env: Option<String>,
+    /// File holding the new password, read by the server at job time.
+    #[arg(long, value_name = "PATH", group = "password")]
+    pub password_file: Option<PathBuf>,
+    /// Read the new password from one line of stdin; the server keeps it encrypted.
+    #[arg(long, group = "password")]
+    pub password_stdin: bool,
+    /// Storage for this target's future backups (the ones taken stay where they are).
+    #[arg(long, value_parser = parse::storage_name)]
+    pub storage: Option<StorageName>,
+    /// PEM file of the CA certificates that sign the database's TLS certificate.
+    #[arg(long, value_name = "PATH")]
+    pub ca_file: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -359,6 +387,9 @@ pub async fn run(cli: Cli) -> Result<Outcome, CliError> {
         Command::Target(TargetCommand::Add(args)) => target::add(&client()?, args, json).await,
         Command::Target(TargetCommand::List) => target::list(&client()?, json).await,
         Command::Target(TargetCommand::Show(args)) => target::show(&client()?, args, json).await,
+        Command::Target(TargetCommand::Update(args)) => {
+            target::update(&client()?, args, json).await
+        }
         Command::Target(TargetCommand::Remove(args)) => {
             target::remove(&client()?, args, json).await
         }

@@ -40,6 +40,7 @@ pub const ROUTES: &[(&str, &str, Access)] = &[
     ("GET", "/v1/targets", Access::Needs(Role::Read)),
     ("GET", "/v1/targets/{name}", Access::Needs(Role::Read)),
     ("DELETE", "/v1/targets/{name}", Access::Needs(Role::Admin)),
+    ("PATCH", "/v1/targets/{name}", Access::Needs(Role::Admin)),
     (
         "GET",
         "/v1/targets/{name}/backups",

@@ -12,7 +12,7 @@ mod tokens;
 use crate::Scheduler;
 use axum::extract::State;
 use axum::http::StatusCode;
-use axum::routing::{delete, get, post, MethodRouter};
+use axum::routing::{delete, get, patch, post, MethodRouter};
 use axum::{middleware, Json, Router};
 use std::future::Future;
 use std::time::Duration;
@@ -46,6 +46,7 @@ fn handler(method: &str, path: &str) -> MethodRouter<Scheduler> {
         ("GET", "/v1/targets") => get(targets::list),
         ("GET", "/v1/targets/{name}") => get(targets::show),
         ("DELETE", "/v1/targets/{name}") => delete(targets::remove),
+        ("PATCH", "/v1/targets/{name}") => patch(targets::update),
         ("GET", "/v1/targets/{name}/backups") => get(targets::backups),
         ("POST", "/v1/storages") => post(targets::add_storage),
         ("GET", "/v1/storages") => get(targets::list_storages),

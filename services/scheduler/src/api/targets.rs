@@ -1,12 +1,14 @@
 //! Targets and storages: configuration requests, and the backups a target has.
 
+use super::auth::Principal;
 use super::error::{ApiError, ApiResult};
 use crate::Scheduler;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use axum::Json;
+use axum::{Extension, Json};
 use cairn_domain::api::{
-    BackupView, PasswordInput, StorageAddRequest, StorageView, TargetAddRequest, TargetView,
+    BackupView, PasswordInput, StorageAddRequest, StorageView, TargetAddRequest,
+    TargetUpdateRequest, TargetView,
 };
 use cairn_domain::{
     CredentialRef, Endpoint, Engine, StorageConfig, StorageKind, StorageName, Target, TargetName,
@@ -225,6 +227,69 @@ pub async fn add(
     s.ledger().put_target(&target).await?;
     tracing::info!(target = %target.name, engine = %target.engine(), url = %target.endpoint, "target added");
     Ok((StatusCode::CREATED, Json(target_view(&target))))
+}
+
+/// Changes a target's URL, password reference, storage or CA file, with the checks of
+/// `add`. The password (or its reference) is never logged.
+pub async fn update(
+    State(s): State<Scheduler>,
+    Extension(by): Extension<Principal>,
+    Path(name): Path<String>,
+    Json(req): Json<TargetUpdateRequest>,
+) -> ApiResult<Json<TargetView>> {
+    let old = find_target(&s, &name)?;
+    let mut changed = Vec::new();
+    let endpoint = match &req.url {
+        Some(url) => {
+            let endpoint = Endpoint::parse(url).map_err(|e| ApiError::invalid(e.to_string()))?;
+            check_file_params(&s, &endpoint)?;
+            changed.push("url");
+            endpoint
+        }
+        None => old.endpoint.clone(),
+    };
+    let storage = match req.storage.as_deref() {
+        Some(n) => {
+            let n = StorageName::parse(n).map_err(|e| ApiError::invalid(format!("storage {e}")))?;
+            find_storage(&s, &n)?;
+            changed.push("storage");
+            n
+        }
+        None => old.storage.clone(),
+    };
+    let credential = match req.password {
+        Some(p) => {
+            changed.push("password");
+            credential(&s, Some(p))?
+        }
+        None => old.credential.clone(),
+    };
+    let ca_file = match req.ca_file {
+        Some(path) => {
+            changed.push("ca_file");
+            Some(ca_file(&s, &endpoint, path)?)
+        }
+        None => old.ca_file.clone(),
+    };
+    if changed.is_empty() {
+        return Err(ApiError::invalid(
+            "nothing to change; give --url, a password flag, --storage or --ca-file",
+        ));
+    }
+    let target = Target {
+        endpoint,
+        storage,
+        credential,
+        ca_file,
+        ..old
+    };
+    if !s.ledger().replace_target(&target).await? {
+        return Err(ApiError::not_found(format!(
+            "unknown target {name:?}; list targets with `cairn target list`"
+        )));
+    }
+    tracing::info!(target = %target.name, url = %target.endpoint, ?changed, token = %by.token, "target updated");
+    Ok(Json(target_view(&target)))
 }
 
 pub async fn list(State(s): State<Scheduler>) -> ApiResult<Json<Vec<TargetView>>> {
