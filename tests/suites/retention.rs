@@ -271,3 +271,43 @@ fn target_update_changes_the_target_without_showing_the_password() {
     ]);
     bad.expect_code(2, "a password in the URL");
 }
+
+/// `cairn target remove --purge --yes` deletes the backups too, each recorded.
+#[test]
+fn remove_with_purge_deletes_the_backups() {
+    let pg = Pg::shared().create_db();
+    pg.psql("CREATE TABLE t (id int); INSERT INTO t VALUES (1);");
+    let app = App::start();
+    app.add_target("doomed", &pg.url());
+    app.backup_wait("doomed");
+    app.backup_wait("doomed");
+    let listed = ids(&app.backups("doomed"));
+    assert_eq!(listed.len(), 2);
+    let refused = app.cairn(&["target", "remove", "doomed", "--purge"]);
+    refused.expect_code(2, "purge without --yes");
+    assert!(refused.stderr.contains("2 backup(s)"), "{}", refused.stderr);
+    assert_eq!(
+        ids(&app.backups("doomed")),
+        listed,
+        "refusal deleted something"
+    );
+    app.cairn_limit(
+        &["target", "remove", "doomed", "--purge", "--yes"],
+        WAIT_LIMIT,
+    )
+    .expect_code(0, "remove --purge --yes");
+    for id in &listed {
+        assert!(!app.backup_dir("doomed", id).exists(), "{id} still on disk");
+    }
+    let gone = app.cairn(&["backups", "doomed"]);
+    assert_eq!(gone.code, 2, "{}", gone.all_text());
+    let prunes = app.history(&["--kind", "prune"]);
+    assert_eq!(prunes.len(), 1, "{prunes:?}");
+    let mut deleted = deleted_by(&app, &job_id_of(&prunes[0]));
+    deleted.sort();
+    let mut expected = listed.clone();
+    expected.sort();
+    assert_eq!(deleted, expected);
+    let view = app.job(&job_id_of(&prunes[0]));
+    assert!(view.to_string().contains("\"purged\""), "{view}");
+}

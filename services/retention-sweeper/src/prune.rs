@@ -1,4 +1,4 @@
-//! Prune and forget jobs: which of a target's listed backups go (domain retention over the
+//! Prune, forget and purge jobs: which of a target's listed backups go (domain retention over the
 //! storage's listing, or one named backup), each recorded as `BackupDeleted` before it is
 //! deleted, so that a fenced attempt deletes nothing and the history names every deletion.
 //! Only listed backups (with a manifest, so successful and complete) take part in
@@ -44,6 +44,11 @@ impl AttemptRunner for PruneRunner {
                     Err(e) => return Err(e.into()),
                 }
                 (target, vec![backup.clone()], DeletionReason::Forgotten)
+            }
+            JobSpec::Purge { target, .. } => {
+                let listed = store.list_backups(target).await?;
+                let all = listed.into_iter().map(|m| m.id).collect();
+                (target, all, DeletionReason::Purged)
             }
             other => {
                 return Err(Failure::permanent(

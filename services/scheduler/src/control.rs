@@ -203,7 +203,8 @@ impl Scheduler {
         let (source_name, storage_name) = match &state.spec {
             JobSpec::Backup { storage, .. }
             | JobSpec::Prune { storage, .. }
-            | JobSpec::Forget { storage, .. } => (None, storage),
+            | JobSpec::Forget { storage, .. }
+            | JobSpec::Purge { storage, .. } => (None, storage),
             JobSpec::Restore {
                 source, storage, ..
             } => (Some(source), storage),

@@ -91,11 +91,15 @@ pub struct PruneRequest {
     pub keep: Option<crate::Keep>,
 }
 
-/// `POST /v1/forgets`: delete one backup.
+/// `POST /v1/forgets`: delete one backup, or (`purge`, without `backup`) every backup of
+/// the target.
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 pub struct ForgetRequest {
     pub target: String,
-    pub backup: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub backup: Option<String>,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub purge: bool,
 }
 
 /// `GET /v1/targets/{name}/prune`: what a prune would do, one entry per listed backup,

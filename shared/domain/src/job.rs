@@ -67,6 +67,11 @@ pub enum JobSpec {
         #[serde(default, skip_serializing_if = "Zone::is_utc")]
         zone: Zone,
     },
+    /// Removes every backup of the target (`cairn target remove --purge`).
+    Purge {
+        target: TargetName,
+        storage: StorageName,
+    },
     /// Removes one backup (`cairn forget`).
     Forget {
         target: TargetName,
@@ -89,7 +94,9 @@ impl JobSpec {
         match self {
             JobSpec::Backup { .. } => JobKind::Backup,
             JobSpec::Restore { .. } => JobKind::Restore,
-            JobSpec::Prune { .. } | JobSpec::Forget { .. } => JobKind::Prune,
+            JobSpec::Prune { .. } | JobSpec::Forget { .. } | JobSpec::Purge { .. } => {
+                JobKind::Prune
+            }
         }
     }
     /// The target whose per-target exclusivity the job takes.
@@ -98,7 +105,8 @@ impl JobSpec {
             JobSpec::Backup { target, .. }
             | JobSpec::Restore { target, .. }
             | JobSpec::Prune { target, .. }
-            | JobSpec::Forget { target, .. } => target,
+            | JobSpec::Forget { target, .. }
+            | JobSpec::Purge { target, .. } => target,
         }
     }
 }

@@ -176,7 +176,7 @@ pub enum TargetCommand {
     /// Show one target.
     Show(TargetNameArg),
     /// Forget a target (its backups stay in storage).
-    Remove(TargetNameArg),
+    Remove(TargetRemoveArgs),
     /// Change a target's URL, password reference, storage or CA file.
     Update(TargetUpdateArgs),
 }
@@ -233,6 +233,19 @@ pub struct TargetAddArgs {
     /// Redis use a rediss:// URL.
     #[arg(long, value_name = "PATH")]
     pub ca_file: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct TargetRemoveArgs {
+    /// The target to remove (its backups stay, listed and restorable, unless --purge).
+    #[arg(value_parser = parse::target_name)]
+    pub name: TargetName,
+    /// Delete every backup of the target too (needs --yes).
+    #[arg(long)]
+    pub purge: bool,
+    /// Confirm --purge: the backups are deleted for good.
+    #[arg(long)]
+    pub yes: bool,
 }
 
 #[derive(Debug, Args)]

@@ -85,7 +85,23 @@ pub async fn forget(
     Json(req): Json<ForgetRequest>,
 ) -> ApiResult<(StatusCode, Json<JobCreated>)> {
     let target = find_target(&s, &req.target)?;
-    let backup = BackupId::parse(&req.backup).map_err(|e| ApiError::invalid(e.to_string()))?;
+    let backup = match (req.backup.as_deref(), req.purge) {
+        (None, true) => {
+            let spec = JobSpec::Purge {
+                target: target.name.clone(),
+                storage: target.storage.clone(),
+            };
+            let state = s.enqueue_for(spec, &by.token).await?;
+            tracing::info!(job_id = %state.job_id, target = %target.name, token = %by.token, "purge queued");
+            return Ok((StatusCode::ACCEPTED, Json(created(&state))));
+        }
+        (Some(b), false) => BackupId::parse(b).map_err(|e| ApiError::invalid(e.to_string()))?,
+        _ => {
+            return Err(ApiError::invalid(
+                "give either a backup id or purge: true (every backup of the target)",
+            ))
+        }
+    };
     match store_of(&s, &target)?.manifest(&target.name, &backup).await {
         Ok(_) => {}
         Err(cairn_storage::StorageError::NotFound { .. }) => {

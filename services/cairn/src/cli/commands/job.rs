@@ -51,6 +51,9 @@ pub async fn show(client: &ApiClient, args: JobArgs, json: bool) -> Result<Outco
         JobSpec::Forget {
             storage, backup, ..
         } => fields.push(("forgets", format!("{backup} in {storage}"))),
+        JobSpec::Purge { storage, .. } => {
+            fields.push(("purges", format!("every backup in {storage}")))
+        }
     }
     if let Some(m) = &s.backup {
         fields.push((

@@ -121,7 +121,8 @@ pub async fn forget(client: &ApiClient, args: ForgetArgs, json: bool) -> Result<
     }
     let request = ForgetRequest {
         target: args.target.to_string(),
-        backup: args.backup.clone(),
+        backup: Some(args.backup.clone()),
+        purge: false,
     };
     let created: JobCreated = client.post("/v1/forgets", &request).await?;
     queued(client, created, json, true).await

@@ -3,8 +3,11 @@
 use crate::cli::client::ApiClient;
 use crate::cli::error::{CliError, Outcome};
 use crate::cli::output::{self, Table};
-use crate::cli::{TargetAddArgs, TargetNameArg, TargetUpdateArgs};
-use cairn_domain::api::{PasswordInput, TargetAddRequest, TargetUpdateRequest, TargetView};
+use crate::cli::{TargetAddArgs, TargetNameArg, TargetRemoveArgs, TargetUpdateArgs};
+use cairn_domain::api::{
+    BackupView, ForgetRequest, JobCreated, PasswordInput, TargetAddRequest, TargetUpdateRequest,
+    TargetView,
+};
 use cairn_domain::Endpoint;
 use std::io::IsTerminal;
 use tokio::io::{AsyncBufReadExt, BufReader};
@@ -113,18 +116,45 @@ pub async fn show(
 
 pub async fn remove(
     client: &ApiClient,
-    args: TargetNameArg,
+    args: TargetRemoveArgs,
     json: bool,
 ) -> Result<Outcome, CliError> {
     let path = format!("/v1/targets/{}", args.name);
     let target: TargetView = client.get(&path).await?;
+    if args.purge {
+        let backups: Vec<BackupView> = client.get(&format!("{path}/backups")).await?;
+        if !args.yes {
+            return Err(CliError::usage(format!(
+                "refusing to purge without --yes: this would remove target {} and delete its {} backup(s) in storage {} for good; rerun with --purge --yes",
+                target.name,
+                backups.len(),
+                target.storage
+            )));
+        }
+        // The backups go first, by a recorded job, while the target still exists.
+        let request = ForgetRequest {
+            target: target.name.clone(),
+            backup: None,
+            purge: true,
+        };
+        let created: JobCreated = client.post("/v1/forgets", &request).await?;
+        eprintln!("purge job {} queued", created.job_id);
+        if crate::cli::wait::wait(client, created.job_id, json).await? != Outcome::Success {
+            return Ok(Outcome::JobFailed);
+        }
+    }
     client.delete(&path).await?;
     if json {
         output::json(&target)?;
+    } else if args.purge {
+        output::line(&format!(
+            "removed target {} and deleted its backups",
+            target.name
+        ))?;
     } else {
         output::line(&format!(
-            "removed target {}; its backups stay in storage {}",
-            target.name, target.storage
+            "removed target {}; its backups stay in storage {} (list them with `cairn backups {}`)",
+            target.name, target.storage, target.name
         ))?;
     }
     Ok(Outcome::Success)
