@@ -39,7 +39,8 @@ impl Scheduler {
         let spec = JobSpec::Prune {
             target: target.clone(),
             storage: storage.clone(),
-            keep: policy.keep.last.get(),
+            keep: policy.keep.clone(),
+            zone: policy.schedule.zone(),
         };
         let job_id = prune_job_id(backup.job_id);
         let queued = self.queued(spec, &format!("retention:{target}"));

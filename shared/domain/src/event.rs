@@ -135,6 +135,35 @@ pub enum EventPayload {
         count: u64,
         policy_version: PolicyVersion,
     },
+    /// A prune or forget attempt deleted a backup: it is no longer listed, and its
+    /// artifact is gone (or left for the sweeper, after a crash between the two steps).
+    BackupDeleted {
+        attempt: Attempt,
+        backup: BackupId,
+        reason: DeletionReason,
+    },
+}
+
+/// Why a backup was deleted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum DeletionReason {
+    /// No retention rule keeps it (`cairn prune`, or the prune after a backup).
+    Retention,
+    /// Removed by name (`cairn forget`).
+    Forgotten,
+    /// Removed with its target (`cairn target remove --purge`).
+    Purged,
+}
+
+impl DeletionReason {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            DeletionReason::Retention => "retention",
+            DeletionReason::Forgotten => "forgotten",
+            DeletionReason::Purged => "purged",
+        }
+    }
 }
 
 impl EventPayload {
@@ -156,6 +185,7 @@ impl EventPayload {
             EventPayload::PartialArtifactRemoved { .. } => "PartialArtifactRemoved",
             EventPayload::ScheduleSkipped { .. } => "ScheduleSkipped",
             EventPayload::ScheduleMissed { .. } => "ScheduleMissed",
+            EventPayload::BackupDeleted { .. } => "BackupDeleted",
         }
     }
 
@@ -170,7 +200,8 @@ impl EventPayload {
             | EventPayload::JobSucceeded { attempt }
             | EventPayload::JobFailed { attempt, .. }
             | EventPayload::LeaseExpired { attempt, .. }
-            | EventPayload::PartialArtifactRemoved { attempt, .. } => Some(*attempt),
+            | EventPayload::PartialArtifactRemoved { attempt, .. }
+            | EventPayload::BackupDeleted { attempt, .. } => Some(*attempt),
             EventPayload::JobQueued { .. }
             | EventPayload::JobDeadLettered { .. }
             | EventPayload::JobCancelled { .. }

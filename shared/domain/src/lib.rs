@@ -24,7 +24,7 @@ pub mod tls;
 pub mod url_rules;
 
 pub use endpoint::{Endpoint, Engine, Scope};
-pub use event::{Actor, EventEnvelope, EventPayload, NewEvent};
+pub use event::{Actor, DeletionReason, EventEnvelope, EventPayload, NewEvent};
 pub use failure::Failure;
 pub use ids::{Attempt, BackupId, EventId, JobId, WorkerId};
 pub use job::{JobKind, JobSpec, JobStatus};

@@ -260,6 +260,32 @@ impl Ledger {
     pub fn targets(&self) -> Result<Vec<Target>, LedgerError> {
         self.read(|trees| catalog::list(&trees.targets, &self.inner.path, "target"))
     }
+    /// Replaces an existing target in one write; returns whether it existed (nothing is
+    /// written when it did not).
+    pub async fn replace_target(&self, target: &Target) -> Result<bool, LedgerError> {
+        let name = target.name.as_str();
+        let json = serde_json::to_vec(target).expect("configuration serializes to JSON");
+        self.inner
+            .commit
+            .write(|trees| {
+                let mut undo = Undo::new(0);
+                let Some(old) = trees.targets.get(name)? else {
+                    return Ok(Written {
+                        value: false,
+                        undo,
+                        head: None,
+                    });
+                };
+                trees.targets.insert(name, json)?;
+                undo.record(TreeId::Targets, name.as_bytes(), Some(&old));
+                Ok(Written {
+                    value: true,
+                    undo,
+                    head: None,
+                })
+            })
+            .await
+    }
     /// Returns whether it existed.
     pub async fn remove_target(&self, name: &TargetName) -> Result<bool, LedgerError> {
         self.inner

@@ -76,6 +76,10 @@ pub enum Command {
     Backups(BackupsArgs),
     /// Restore a backup onto a target, overwriting it (needs --yes).
     Restore(RestoreArgs),
+    /// Delete the backups of a target that no --keep rule keeps (--dry-run: only show).
+    Prune(PruneArgs),
+    /// Delete one backup of a target (needs --yes).
+    Forget(ForgetArgs),
     /// Show a job: its state, attempts and every event.
     Job(JobArgs),
     /// List jobs, newest first.
@@ -251,7 +255,35 @@ pub enum TargetCommand {
     /// Show one target.
     Show(TargetNameArg),
     /// Forget a target (its backups stay in storage).
-    Remove(TargetNameArg),
+    Remove(TargetRemoveArgs),
+    /// Change a target's URL, password reference, storage or CA file.
+    Update(TargetUpdateArgs),
+}
+
+#[derive(Debug, Args)]
+#[command(group(ArgGroup::new("password").multiple(false)))]
+pub struct TargetUpdateArgs {
+    /// The target to change.
+    #[arg(value_parser = parse::target_name)]
+    pub name: TargetName,
+    /// The new URL (same rules as `target add`; never put a password in it).
+    #[arg(long)]
+    pub url: Option<String>,
+    /// Name of an environment variable holding the new password, read by the server at job time.
+    #[arg(long, value_name = "VAR", group = "password")]
+    pub password_env: Option<String>,
+    /// File holding the new password, read by the server at job time.
+    #[arg(long, value_name = "PATH", group = "password")]
+    pub password_file: Option<PathBuf>,
+    /// Read the new password from one line of stdin; the server keeps it encrypted.
+    #[arg(long, group = "password")]
+    pub password_stdin: bool,
+    /// Storage for this target's future backups (the ones taken stay where they are).
+    #[arg(long, value_parser = parse::storage_name)]
+    pub storage: Option<StorageName>,
+    /// PEM file of the CA certificates that sign the database's TLS certificate.
+    #[arg(long, value_name = "PATH")]
+    pub ca_file: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -280,6 +312,19 @@ pub struct TargetAddArgs {
     /// Redis use a rediss:// URL.
     #[arg(long, value_name = "PATH")]
     pub ca_file: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct TargetRemoveArgs {
+    /// The target to remove (its backups stay, listed and restorable, unless --purge).
+    #[arg(value_parser = parse::target_name)]
+    pub name: TargetName,
+    /// Delete every backup of the target too (needs --yes).
+    #[arg(long)]
+    pub purge: bool,
+    /// Confirm --purge: the backups are deleted for good.
+    #[arg(long)]
+    pub yes: bool,
 }
 
 #[derive(Debug, Args)]
@@ -344,6 +389,47 @@ pub struct RestoreArgs {
 }
 
 #[derive(Debug, Args)]
+pub struct PruneArgs {
+    /// The target whose backups are pruned.
+    #[arg(value_parser = parse::target_name)]
+    pub target: TargetName,
+    /// Keep the newest N successful backups (default 5; at least 1).
+    #[arg(long, value_name = "N")]
+    pub keep: Option<u32>,
+    /// Also keep the newest backup of each of the last N hours that have one.
+    #[arg(long, value_name = "N")]
+    pub keep_hourly: Option<u32>,
+    /// Also keep the newest backup of each of the last N days that have one.
+    #[arg(long, value_name = "N")]
+    pub keep_daily: Option<u32>,
+    /// Also keep the newest backup of each of the last N ISO weeks that have one.
+    #[arg(long, value_name = "N")]
+    pub keep_weekly: Option<u32>,
+    /// Also keep the newest backup of each of the last N months that have one.
+    #[arg(long, value_name = "N")]
+    pub keep_monthly: Option<u32>,
+    /// Also keep the newest backup of each of the last N years that have one.
+    #[arg(long, value_name = "N")]
+    pub keep_yearly: Option<u32>,
+    /// Show which backups would go and why each other one stays; delete nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ForgetArgs {
+    /// The target the backup belongs to.
+    #[arg(value_parser = parse::target_name)]
+    pub target: TargetName,
+    /// The backup to delete (see `cairn backups TARGET`).
+    #[arg(value_name = "BACKUP_ID", value_parser = parse::backup_id)]
+    pub backup: String,
+    /// Confirm that the backup is deleted for good.
+    #[arg(long)]
+    pub yes: bool,
+}
+
+#[derive(Debug, Args)]
 pub struct JobArgs {
     #[arg(value_name = "ID", value_parser = parse::job_id)]
     pub id: JobId,
@@ -393,6 +479,9 @@ pub async fn run(cli: Cli) -> Result<Outcome, CliError> {
         Command::Target(TargetCommand::Add(args)) => target::add(&client()?, args, json).await,
         Command::Target(TargetCommand::List) => target::list(&client()?, json).await,
         Command::Target(TargetCommand::Show(args)) => target::show(&client()?, args, json).await,
+        Command::Target(TargetCommand::Update(args)) => {
+            target::update(&client()?, args, json).await
+        }
         Command::Target(TargetCommand::Remove(args)) => {
             target::remove(&client()?, args, json).await
         }
@@ -401,6 +490,8 @@ pub async fn run(cli: Cli) -> Result<Outcome, CliError> {
         Command::Backup(args) => backup::backup(&client()?, args, json).await,
         Command::Backups(args) => backup::list(&client()?, args, json).await,
         Command::Restore(args) => restore::restore(&client()?, args, json).await,
+        Command::Prune(args) => retention::prune(&client()?, args, json).await,
+        Command::Forget(args) => retention::forget(&client()?, args, json).await,
         Command::Job(args) => job::show(&client()?, args, json).await,
         Command::History(args) => history::list(&client()?, args, json).await,
         Command::Key(KeyCommand::Id(args)) => key::id(args, json),

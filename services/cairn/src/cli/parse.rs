@@ -48,6 +48,12 @@ pub fn backup_ref(s: &str) -> Result<String, String> {
         .map_err(|e| format!("{e}, or `latest`"))
 }
 
+pub fn backup_id(s: &str) -> Result<String, String> {
+    BackupId::parse(s)
+        .map(|id| id.to_string())
+        .map_err(|e| e.to_string())
+}
+
 pub fn job_id(s: &str) -> Result<JobId, String> {
     JobId::parse(s).map_err(|e| {
         format!(

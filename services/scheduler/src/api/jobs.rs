@@ -3,7 +3,7 @@
 
 use super::auth::Principal;
 use super::error::{ApiError, ApiResult};
-use super::targets::{find_target, parse_target_name, store_of};
+use super::targets::{backups_of, parse_target_name, store_of, BackupHome};
 use crate::Scheduler;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
@@ -16,9 +16,11 @@ use cairn_ledger::HistoryQuery;
 use serde::Deserialize;
 use std::time::Duration;
 
-fn created(state: &cairn_domain::JobState) -> JobCreated {
+pub(super) fn created(state: &cairn_domain::JobState) -> JobCreated {
     let backup = match &state.spec {
-        JobSpec::Restore { backup, .. } => Some(backup.to_string()),
+        JobSpec::Restore { backup, .. } | JobSpec::Forget { backup, .. } => {
+            Some(backup.to_string())
+        }
         _ => None,
     };
     JobCreated {
@@ -105,11 +107,16 @@ pub async fn restore(
         }
         (None, None) => return Err(ApiError::not_found(unknown_target(&name))),
     };
-    let source = match req.from.as_deref() {
-        Some(name) => find_target(&s, name)?,
-        None => target.clone(),
+    let (source, store) = match req.from.as_deref() {
+        Some(name) => backups_of(&s, name).await?,
+        None => (
+            BackupHome {
+                name: target.name.clone(),
+                storage: target.storage.clone(),
+            },
+            store_of(&s, &target)?,
+        ),
     };
-    let store = store_of(&s, &source)?;
     let backup = match requested_id {
         None => {
             let list = store.list_backups(&source.name).await?;

@@ -6,13 +6,14 @@ pub mod auth;
 mod error;
 mod jobs;
 mod schedules;
+mod retention;
 mod targets;
 mod tokens;
 
 use crate::Scheduler;
 use axum::extract::State;
 use axum::http::StatusCode;
-use axum::routing::{delete, get, post, put, MethodRouter};
+use axum::routing::{delete, get, patch, post, put, MethodRouter};
 use axum::{middleware, Json, Router};
 use std::future::Future;
 use std::time::Duration;
@@ -46,6 +47,7 @@ fn handler(method: &str, path: &str) -> MethodRouter<Scheduler> {
         ("GET", "/v1/targets") => get(targets::list),
         ("GET", "/v1/targets/{name}") => get(targets::show),
         ("DELETE", "/v1/targets/{name}") => delete(targets::remove),
+        ("PATCH", "/v1/targets/{name}") => patch(targets::update),
         ("GET", "/v1/targets/{name}/backups") => get(targets::backups),
         ("POST", "/v1/storages") => post(targets::add_storage),
         ("GET", "/v1/storages") => get(targets::list_storages),
@@ -63,6 +65,9 @@ fn handler(method: &str, path: &str) -> MethodRouter<Scheduler> {
         ("PUT", "/v1/schedules/{name}") => put(schedules::set),
         ("DELETE", "/v1/schedules/{name}") => delete(schedules::clear),
         ("GET", "/v1/schedules/{name}/next") => get(schedules::next),
+        ("POST", "/v1/prunes") => post(retention::prune),
+        ("GET", "/v1/targets/{name}/prune") => get(retention::plan),
+        ("POST", "/v1/forgets") => post(retention::forget),
         _ => unreachable!("api::ROUTES lists {method} {path}, which has no handler"),
     }
 }

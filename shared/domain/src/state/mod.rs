@@ -221,6 +221,14 @@ impl JobState {
                 }
             }
             (S::Running, E::PartialArtifactRemoved { .. }) => {}
+            (S::Running, E::BackupDeleted { .. }) => {
+                if current.kind() != JobKind::Prune {
+                    return Err(TransitionError::WrongKind {
+                        event,
+                        kind: current.kind(),
+                    });
+                }
+            }
             (S::Running, E::JobSucceeded { .. }) => {
                 if current.kind() == JobKind::Backup && current.backup.is_none() {
                     return Err(not_allowed());

@@ -27,11 +27,11 @@ fn queued(kind: JobKind) -> E {
             storage,
             trust_unsigned: false,
         },
-        JobKind::Prune => JobSpec::Prune {
+        JobKind::Prune => JobSpec::prune(
             target,
             storage,
-            keep: 3,
-        },
+            crate::Keep::last(std::num::NonZeroU32::new(3).unwrap()),
+        ),
     };
     E::JobQueued {
         spec,

@@ -7,6 +7,7 @@ pub mod job;
 pub mod key;
 pub mod restore;
 pub mod schedule;
+pub mod retention;
 pub mod storage;
 pub mod target;
 pub mod token;
@@ -17,7 +18,7 @@ use super::{output, wait};
 use cairn_domain::api::JobCreated;
 
 /// After a job was queued: print its id (or the `JobCreated` object), or wait for it.
-async fn queued(
+pub(crate) async fn queued(
     client: &ApiClient,
     created: JobCreated,
     json: bool,
