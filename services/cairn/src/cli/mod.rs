@@ -4,6 +4,8 @@ mod client;
 mod commands;
 mod credentials;
 mod error;
+#[cfg(test)]
+mod help_tests;
 mod output;
 mod parse;
 mod summary;
@@ -54,9 +56,16 @@ pub struct Cli {
 }
 
 impl Cli {
-    /// Whether this invocation runs the server rather than talking to one.
-    pub fn runs_server(&self) -> bool {
-        matches!(self.command, Command::Up(_))
+    /// How this invocation logs: `cairn up` as a server, with its log flags.
+    pub fn log_options(&self) -> crate::logging::LogOptions<'_> {
+        match &self.command {
+            Command::Up(up) => crate::logging::LogOptions {
+                server: true,
+                file: up.log_file.as_deref(),
+                level: up.log_level.as_deref(),
+            },
+            _ => crate::logging::LogOptions::default(),
+        }
     }
 }
 
@@ -102,6 +111,8 @@ pub enum TokenCommand {
 
 #[derive(Debug, Args)]
 pub struct TokenCreateArgs {
+    /// A name for the token (lowercase letters, digits, '-', '_'), shown in `cairn token
+    /// list` and in the history of what it did.
     #[arg(value_parser = parse::token_name)]
     pub name: TokenName,
     /// read (lists and queries), operate (also backups and restores), admin (also targets,
@@ -112,6 +123,7 @@ pub struct TokenCreateArgs {
 
 #[derive(Debug, Args)]
 pub struct TokenNameArg {
+    /// The token's name (see `cairn token list`).
     #[arg(value_parser = parse::token_name)]
     pub name: TokenName,
 }
@@ -178,6 +190,8 @@ pub enum TargetCommand {
 #[derive(Debug, Args)]
 #[command(group(ArgGroup::new("password").multiple(false)))]
 pub struct TargetAddArgs {
+    /// A name for the target (lowercase letters, digits, '-', '_'; at most 63), used by
+    /// every other command.
     #[arg(value_parser = parse::target_name)]
     pub name: TargetName,
     /// postgres://user@host:5432/db, mysql://user@host:3306/db, redis://host:6379/0, …
@@ -205,6 +219,7 @@ pub struct TargetAddArgs {
 
 #[derive(Debug, Args)]
 pub struct TargetNameArg {
+    /// The target's name (see `cairn target list`).
     #[arg(value_parser = parse::target_name)]
     pub name: TargetName,
 }
@@ -219,6 +234,8 @@ pub enum StorageCommand {
 
 #[derive(Debug, Args)]
 pub struct StorageAddArgs {
+    /// A name for the storage (lowercase letters, digits, '-', '_'), given to
+    /// `cairn target add --storage`.
     #[arg(value_parser = parse::storage_name)]
     pub name: StorageName,
     /// Where backups go: file:///absolute/path
@@ -228,6 +245,7 @@ pub struct StorageAddArgs {
 
 #[derive(Debug, Args)]
 pub struct BackupArgs {
+    /// The target to back up.
     #[arg(value_parser = parse::target_name)]
     pub target: TargetName,
     /// Wait for the job to end, showing progress; exit 1 if it fails.
@@ -237,6 +255,7 @@ pub struct BackupArgs {
 
 #[derive(Debug, Args)]
 pub struct BackupsArgs {
+    /// The target whose backups are listed.
     #[arg(value_parser = parse::target_name)]
     pub target: TargetName,
 }
@@ -266,12 +285,14 @@ pub struct RestoreArgs {
 
 #[derive(Debug, Args)]
 pub struct JobArgs {
+    /// The job id, as printed by `cairn backup` and `cairn restore` or listed by `cairn history`.
     #[arg(value_name = "ID", value_parser = parse::job_id)]
     pub id: JobId,
 }
 
 #[derive(Debug, Args)]
 pub struct HistoryArgs {
+    /// Only jobs of this target.
     #[arg(long, value_parser = parse::target_name)]
     pub target: Option<TargetName>,
     /// backup, restore or prune.
