@@ -208,6 +208,10 @@ async fn run_services(
         let (scheduler, stop) = (scheduler.clone(), stop.clone());
         tasks.spawn(async move { scheduler.run_reconciler(stop.cancelled_owned()).await });
     }
+    {
+        let (scheduler, stop) = (scheduler.clone(), stop.clone());
+        tasks.spawn(async move { scheduler.run_notifier(stop.cancelled_owned()).await });
+    }
     let addr = listener.local_addr()?;
     let scheme = if tls.is_some() { "https" } else { "http" };
     tracing::info!(%addr, data_dir = %data_dir.display(), "cairn is up: API at {scheme}://{addr}/v1");

@@ -6,6 +6,7 @@
 pub mod api;
 mod control;
 mod core;
+pub mod notify;
 mod reconcile;
 pub mod tokens;
 

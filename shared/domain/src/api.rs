@@ -264,5 +264,12 @@ pub fn schema_documents() -> Vec<(&'static str, schemars::schema::RootSchema)> {
         ("audit-entry", schema_for!(AuditEntry)),
         ("event", schema_for!(EventEnvelope)),
         ("manifest", schema_for!(Manifest)),
+        (
+            "notifier-add-request",
+            schema_for!(crate::notify::NotifierAddRequest),
+        ),
+        ("notifier", schema_for!(crate::notify::Notifier)),
+        ("notification", schema_for!(crate::notify::Notification)),
+        ("delivery", schema_for!(crate::notify::Delivery)),
     ]
 }

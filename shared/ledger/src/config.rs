@@ -23,6 +23,8 @@ pub mod names {
     pub const TOKENS: &str = "tokens";
     pub const TOKEN_HASHES: &str = "token_hashes";
     pub const AUDIT: &str = "audit";
+    pub const NOTIFIERS: &str = "notifiers";
+    pub const DELIVERIES: &str = "deliveries";
 }
 
 /// Keys of the `meta` tree.
@@ -52,6 +54,9 @@ pub struct Trees {
     pub token_hashes: sled::Tree,
     /// Denied API requests.
     pub audit: sled::Tree,
+    /// Notifiers by name, and every delivery attempt (see `notifiers.rs`).
+    pub notifiers: sled::Tree,
+    pub deliveries: sled::Tree,
 }
 
 /// Opens (or creates) the database in `dir`. A database sled cannot read is reported as
@@ -91,6 +96,8 @@ pub fn open_trees(dir: &Path) -> Result<Trees, LedgerError> {
         tokens: tree(names::TOKENS)?,
         token_hashes: tree(names::TOKEN_HASHES)?,
         audit: tree(names::AUDIT)?,
+        notifiers: tree(names::NOTIFIERS)?,
+        deliveries: tree(names::DELIVERIES)?,
         db,
     })
 }

@@ -25,6 +25,8 @@ pub enum TreeId {
     Tokens,
     TokenHashes,
     Audit,
+    Notifiers,
+    Deliveries,
 }
 
 impl TreeId {
@@ -42,6 +44,8 @@ impl TreeId {
             TreeId::Tokens => &trees.tokens,
             TreeId::TokenHashes => &trees.token_hashes,
             TreeId::Audit => &trees.audit,
+            TreeId::Notifiers => &trees.notifiers,
+            TreeId::Deliveries => &trees.deliveries,
         }
     }
 }

@@ -13,7 +13,10 @@ mod wait;
 
 pub use error::{CliError, Outcome};
 
-use cairn_domain::{JobId, JobKind, JobStatus, Role, StorageName, TargetName, TokenName};
+use cairn_domain::notify::NotifyOn;
+use cairn_domain::{
+    JobId, JobKind, JobStatus, NotifierName, Role, StorageName, TargetName, TokenName,
+};
 use chrono::{DateTime, Utc};
 use clap::{ArgGroup, Args, Parser, Subcommand};
 use client::ApiClient;
@@ -97,6 +100,65 @@ pub enum Command {
     /// The data directory's secret key: show its id, export it, import it (local only).
     #[command(subcommand)]
     Key(KeyCommand),
+    /// Webhooks told when jobs end: add, list, remove, and what was delivered (admin).
+    #[command(subcommand)]
+    Notify(NotifyCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum NotifyCommand {
+    /// Add a webhook that is POSTed a JSON body when a matching job ends.
+    Add(NotifyAddArgs),
+    /// List notifiers.
+    List,
+    /// Remove a notifier (its delivery record stays).
+    Remove(NotifierNameArg),
+    /// List delivery attempts, newest first, with the webhook's answer.
+    Deliveries(DeliveriesArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct NotifyAddArgs {
+    /// A name for the notifier (lowercase letters, digits, '-', '_').
+    #[arg(value_parser = parse::notifier_name)]
+    pub name: NotifierName,
+    /// The URL to POST to (https://…, or http://). Link-local and cloud metadata
+    /// addresses are refused unless --allow-private-endpoint; redirects are not followed.
+    #[arg(long, value_name = "URL")]
+    pub webhook: String,
+    /// Which job ends to tell, comma-separated: succeeded, failed (a permanent failure),
+    /// dead (every attempt failed). Default: all.
+    #[arg(long, value_name = "OUTCOMES", value_delimiter = ',', value_parser = parse::notify_on)]
+    pub on: Vec<NotifyOn>,
+    /// Which kinds of job, comma-separated: backup, restore, prune. Default: all.
+    #[arg(long, value_name = "KINDS", value_delimiter = ',', value_parser = parse::job_kind)]
+    pub kind: Vec<JobKind>,
+    /// Only this target's jobs.
+    #[arg(long, value_parser = parse::target_name)]
+    pub target: Option<TargetName>,
+    /// Sign every body with HMAC-SHA256 using the secret in this environment variable of
+    /// the server (header X-Cairn-Signature: sha256=HEX over "TIMESTAMP.BODY", with
+    /// X-Cairn-Timestamp).
+    #[arg(long, value_name = "VAR")]
+    pub secret_env: Option<String>,
+    /// Allow a webhook at a link-local or cloud metadata address (169.254.0.0/16, fe80::/10,
+    /// fd00:ec2::254), which could otherwise leak the server's cloud credentials.
+    #[arg(long)]
+    pub allow_private_endpoint: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct NotifierNameArg {
+    /// The notifier's name (see `cairn notify list`).
+    #[arg(value_parser = parse::notifier_name)]
+    pub name: NotifierName,
+}
+
+#[derive(Debug, Args)]
+pub struct DeliveriesArgs {
+    /// At most this many attempts (server default 50).
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
+    pub limit: Option<u32>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -352,5 +414,13 @@ pub async fn run(cli: Cli) -> Result<Outcome, CliError> {
         Command::Token(TokenCommand::List) => token::list(&client()?, json).await,
         Command::Token(TokenCommand::Revoke(args)) => token::revoke(&client()?, args, json).await,
         Command::Audit(args) => audit::list(&client()?, args, json).await,
+        Command::Notify(NotifyCommand::Add(args)) => notify::add(&client()?, args, json).await,
+        Command::Notify(NotifyCommand::List) => notify::list(&client()?, json).await,
+        Command::Notify(NotifyCommand::Remove(args)) => {
+            notify::remove(&client()?, args, json).await
+        }
+        Command::Notify(NotifyCommand::Deliveries(args)) => {
+            notify::deliveries(&client()?, args, json).await
+        }
     }
 }

@@ -56,6 +56,10 @@ pub const ROUTES: &[(&str, &str, Access)] = &[
     ("GET", "/v1/tokens", Access::Needs(Role::Admin)),
     ("DELETE", "/v1/tokens/{name}", Access::Needs(Role::Admin)),
     ("GET", "/v1/audit", Access::Needs(Role::Admin)),
+    ("POST", "/v1/notifiers", Access::Needs(Role::Admin)),
+    ("GET", "/v1/notifiers", Access::Needs(Role::Admin)),
+    ("DELETE", "/v1/notifiers/{name}", Access::Needs(Role::Admin)),
+    ("GET", "/v1/deliveries", Access::Needs(Role::Admin)),
 ];
 
 /// The state of the middleware on one route: the control plane and what the route needs.

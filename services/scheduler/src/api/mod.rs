@@ -5,6 +5,7 @@
 pub mod auth;
 mod error;
 mod jobs;
+mod notifiers;
 mod targets;
 mod tokens;
 
@@ -57,6 +58,10 @@ fn handler(method: &str, path: &str) -> MethodRouter<Scheduler> {
         ("GET", "/v1/tokens") => get(tokens::list),
         ("DELETE", "/v1/tokens/{name}") => delete(tokens::revoke),
         ("GET", "/v1/audit") => get(tokens::audit),
+        ("POST", "/v1/notifiers") => post(notifiers::add),
+        ("GET", "/v1/notifiers") => get(notifiers::list),
+        ("DELETE", "/v1/notifiers/{name}") => delete(notifiers::remove),
+        ("GET", "/v1/deliveries") => get(notifiers::deliveries),
         _ => unreachable!("api::ROUTES lists {method} {path}, which has no handler"),
     }
 }

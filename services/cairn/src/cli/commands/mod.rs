@@ -5,6 +5,7 @@ pub mod backup;
 pub mod history;
 pub mod job;
 pub mod key;
+pub mod notify;
 pub mod restore;
 pub mod storage;
 pub mod target;
