@@ -1,7 +1,7 @@
 //! What a new user meets first: a backup id given with the wrong target, the `--yes`
 //! refusal of a restore, a second `cairn up` on a busy data directory, and `--log-file`.
 
-use cairn_tests::util::{self, free_port};
+use cairn_tests::util::{self, free_port, poll_until};
 use cairn_tests::*;
 use std::process::Command;
 use std::time::Duration;
@@ -142,4 +142,52 @@ fn an_unwritable_log_file_is_refused_with_exit_2() {
     let out = util::run(cmd, None, Duration::from_secs(30));
     out.expect_code(2, "up --log-file in a missing directory");
     assert!(out.stderr.contains("--log-file"), "{}", out.stderr);
+}
+
+/// On a terminal (here a pseudo-terminal made by `script`), `cairn up` shows only its
+/// own few lines and warnings, not every INFO line of the services.
+#[test]
+fn up_on_a_terminal_is_quiet_by_default() {
+    if !util::have("script") {
+        panic!("this test needs `script` (util-linux) to give cairn a terminal");
+    }
+    let dir = tempfile::tempdir().expect("tempdir");
+    let typescript = dir.path().join("terminal.txt");
+    let port = free_port();
+    let command = format!(
+        "{} up --data-dir {} --listen 127.0.0.1:{port}",
+        cairn_bin().display(),
+        dir.path().join("data").display()
+    );
+    let mut child = Command::new("script")
+        .args(["-qfec", &command])
+        .arg(&typescript)
+        .env_remove("RUST_LOG")
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .expect("start script");
+    let shown = poll_until(Duration::from_secs(30), Duration::from_millis(100), || {
+        let text = std::fs::read_to_string(&typescript).unwrap_or_default();
+        text.contains("cairn is up").then_some(text)
+    });
+    // SIGTERM: script ends the session it made, and cairn with it.
+    let _ = Command::new("kill").arg(child.id().to_string()).status();
+    let _ = child.wait();
+    let shown = shown.expect("the start-up line on the terminal within 30 s");
+    assert!(shown.contains("admin token"), "{shown}");
+    assert!(
+        !shown.contains("ledger opened"),
+        "INFO lines of the services: {shown}"
+    );
+    poll(
+        "cairn up to stop with its terminal",
+        Duration::from_secs(20),
+        Duration::from_millis(100),
+        || {
+            std::net::TcpStream::connect(("127.0.0.1", port))
+                .is_err()
+                .then_some(())
+        },
+    );
 }
