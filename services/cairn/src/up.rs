@@ -153,6 +153,8 @@ async fn run_services(
     };
     let scheduler =
         Scheduler::new(ledger, bus.clone(), keyring.clone(), &data_dir, settings).await?;
+    // Jobs ended from here on (the recovery below too) are notified.
+    let notify_after = scheduler.ledger().last_global_seq();
     let orphaned = scheduler.expire_orphaned_attempts().await?;
     if orphaned > 0 {
         tracing::warn!(
@@ -210,7 +212,11 @@ async fn run_services(
     }
     {
         let (scheduler, stop) = (scheduler.clone(), stop.clone());
-        tasks.spawn(async move { scheduler.run_notifier(stop.cancelled_owned()).await });
+        tasks.spawn(async move {
+            scheduler
+                .run_notifier(notify_after, stop.cancelled_owned())
+                .await
+        });
     }
     let addr = listener.local_addr()?;
     let scheme = if tls.is_some() { "https" } else { "http" };

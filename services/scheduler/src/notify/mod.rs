@@ -1,7 +1,8 @@
 //! Tells webhooks when jobs end.
 //!
-//! A loop follows the ledger's global log (acknowledged events only) from where it was
-//! when cairn started. Each event that ends a job (see `NotifyOn::of_event`) is matched
+//! A loop follows the ledger's global log (acknowledged events only) from a point the
+//! caller gives: where the log was when cairn started, before the start-up recovery
+//! appended anything, so a job that recovery ends is told too. Each event that ends a job (see `NotifyOn::of_event`) is matched
 //! against the notifiers, and every match is delivered by its own task (see
 //! `deliver.rs`), at most [`IN_FLIGHT`] at once, so a slow webhook holds up neither the
 //! loop nor the others. Deliveries still retrying when cairn stops are dropped.
@@ -22,11 +23,12 @@ const IN_FLIGHT: usize = 16;
 const BATCH: usize = 256;
 
 impl Scheduler {
-    /// Delivers notifications of job ends until `shutdown` completes.
-    pub async fn run_notifier(&self, shutdown: impl Future<Output = ()>) {
+    /// Delivers notifications of the job ends recorded after global sequence `after`,
+    /// until `shutdown` completes.
+    pub async fn run_notifier(&self, after: u64, shutdown: impl Future<Output = ()>) {
         tokio::pin!(shutdown);
         let mut changes = self.ledger().subscribe();
-        let mut cursor = self.ledger().last_global_seq();
+        let mut cursor = after;
         let slots = Arc::new(Semaphore::new(IN_FLIGHT));
         let mut deliveries = tokio::task::JoinSet::new();
         loop {
