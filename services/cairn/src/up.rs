@@ -23,6 +23,7 @@ use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
 mod confinement;
+mod lock;
 
 /// How long the start-up sweep of staging databases may take (servers are swept at once,
 /// each connection attempt is bounded by the engines' connect timeout).
@@ -75,6 +76,14 @@ pub struct UpArgs {
     /// itself (`10m`, `90s`, `1h` or seconds); later it must be run again explicitly.
     #[arg(long, env = "CAIRN_RESTORE_RESUME_WINDOW", default_value = "10m", value_parser = parse_window)]
     pub restore_resume_window: Duration,
+    /// Append the full log (from `info`, or --log-level) to this file; stderr then shows
+    /// only warnings and the start-up line.
+    #[arg(long, value_name = "PATH", env = "CAIRN_LOG_FILE")]
+    pub log_file: Option<PathBuf>,
+    /// Level of the full log: error, warn, info, debug, trace, or a RUST_LOG-style filter
+    /// such as `info,cairn_scheduler=debug` (default: RUST_LOG, else info).
+    #[arg(long, value_name = "LEVEL")]
+    pub log_level: Option<String>,
 }
 
 /// `600`, `600s`, `10m`, `1h`.
@@ -126,11 +135,16 @@ pub async fn run(args: UpArgs) -> Result<(), CliError> {
         })?),
         _ => None,
     };
-    Ok(run_services(args, tls).await?)
+    let data_dir = prepare_data_dir(&args.data_dir)?;
+    let _lock = lock::lock_data_dir(&data_dir)?;
+    Ok(run_services(args, data_dir, tls).await?)
 }
 
-async fn run_services(args: UpArgs, tls: Option<api::TlsConfig>) -> anyhow::Result<()> {
-    let data_dir = prepare_data_dir(&args.data_dir)?;
+async fn run_services(
+    args: UpArgs,
+    data_dir: PathBuf,
+    tls: Option<api::TlsConfig>,
+) -> anyhow::Result<()> {
     let ledger = Ledger::open(&data_dir.join("ledger")).with_context(|| {
         format!("cannot open the ledger in {} (if another `cairn up` uses this data directory, stop it or pass another --data-dir)", data_dir.display())
     })?;
@@ -147,6 +161,8 @@ async fn run_services(args: UpArgs, tls: Option<api::TlsConfig>) -> anyhow::Resu
     };
     let scheduler =
         Scheduler::new(ledger, bus.clone(), keyring.clone(), &data_dir, settings).await?;
+    // Jobs ended from here on (the recovery below too) are notified.
+    let notify_after = scheduler.ledger().last_global_seq();
     let orphaned = scheduler.expire_orphaned_attempts().await?;
     if orphaned > 0 {
         tracing::warn!(
@@ -213,6 +229,14 @@ async fn run_services(args: UpArgs, tls: Option<api::TlsConfig>) -> anyhow::Resu
     {
         let (scheduler, stop) = (scheduler.clone(), stop.clone());
         tasks.spawn(async move { scheduler.run_schedules(stop.cancelled_owned()).await });
+    }
+    {
+        let (scheduler, stop) = (scheduler.clone(), stop.clone());
+        tasks.spawn(async move {
+            scheduler
+                .run_notifier(notify_after, stop.cancelled_owned())
+                .await
+        });
     }
     let addr = listener.local_addr()?;
     let scheme = if tls.is_some() { "https" } else { "http" };

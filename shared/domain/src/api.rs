@@ -313,5 +313,12 @@ pub fn schema_documents() -> Vec<(&'static str, schemars::schema::RootSchema)> {
         ("manifest", schema_for!(Manifest)),
         ("schedule-set-request", schema_for!(ScheduleSetRequest)),
         ("schedule", schema_for!(ScheduleView)),
+        (
+            "notifier-add-request",
+            schema_for!(crate::notify::NotifierAddRequest),
+        ),
+        ("notifier", schema_for!(crate::notify::Notifier)),
+        ("notification", schema_for!(crate::notify::Notification)),
+        ("delivery", schema_for!(crate::notify::Delivery)),
     ]
 }

@@ -26,6 +26,8 @@ pub mod names {
     pub const POLICIES: &str = "policies";
     pub const POLICY_LOG: &str = "policy_log";
     pub const SCHEDULE_CURSORS: &str = "schedule_cursors";
+    pub const NOTIFIERS: &str = "notifiers";
+    pub const DELIVERIES: &str = "deliveries";
 }
 
 /// Keys of the `meta` tree.
@@ -60,6 +62,9 @@ pub struct Trees {
     pub policies: sled::Tree,
     pub policy_log: sled::Tree,
     pub schedule_cursors: sled::Tree,
+    /// Notifiers by name, and every delivery attempt (see `notifiers.rs`).
+    pub notifiers: sled::Tree,
+    pub deliveries: sled::Tree,
 }
 
 /// Opens (or creates) the database in `dir`. A database sled cannot read is reported as
@@ -102,6 +107,8 @@ pub fn open_trees(dir: &Path) -> Result<Trees, LedgerError> {
         policies: tree(names::POLICIES)?,
         policy_log: tree(names::POLICY_LOG)?,
         schedule_cursors: tree(names::SCHEDULE_CURSORS)?,
+        notifiers: tree(names::NOTIFIERS)?,
+        deliveries: tree(names::DELIVERIES)?,
         db,
     })
 }

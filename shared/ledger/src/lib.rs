@@ -18,6 +18,7 @@ mod codec;
 mod config;
 mod group_commit;
 mod indexes;
+mod notifiers;
 mod open;
 mod policies;
 mod record;
@@ -39,6 +40,7 @@ use std::sync::Arc;
 use undo::{TreeId, Undo};
 
 pub use indexes::DEFAULT_LIMIT;
+pub use notifiers::DELIVERIES_KEEP;
 pub use policies::ScheduleCursor;
 pub use tokens::{Revocation, TokenRecord, AUDIT_KEEP};
 

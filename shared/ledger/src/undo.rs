@@ -28,6 +28,8 @@ pub enum TreeId {
     Policies,
     PolicyLog,
     ScheduleCursors,
+    Notifiers,
+    Deliveries,
 }
 
 impl TreeId {
@@ -48,6 +50,8 @@ impl TreeId {
             TreeId::Policies => &trees.policies,
             TreeId::PolicyLog => &trees.policy_log,
             TreeId::ScheduleCursors => &trees.schedule_cursors,
+            TreeId::Notifiers => &trees.notifiers,
+            TreeId::Deliveries => &trees.deliveries,
         }
     }
 }

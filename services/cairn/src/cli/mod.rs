@@ -4,6 +4,8 @@ mod client;
 mod commands;
 mod credentials;
 mod error;
+#[cfg(test)]
+mod help_tests;
 mod output;
 mod parse;
 mod summary;
@@ -11,7 +13,10 @@ mod wait;
 
 pub use error::{CliError, Outcome};
 
-use cairn_domain::{JobId, JobKind, JobStatus, Role, StorageName, TargetName, TokenName};
+use cairn_domain::notify::NotifyOn;
+use cairn_domain::{
+    JobId, JobKind, JobStatus, NotifierName, Role, StorageName, TargetName, TokenName,
+};
 use chrono::{DateTime, Utc};
 use clap::{ArgGroup, Args, Parser, Subcommand};
 use client::ApiClient;
@@ -54,9 +59,16 @@ pub struct Cli {
 }
 
 impl Cli {
-    /// Whether this invocation runs the server rather than talking to one.
-    pub fn runs_server(&self) -> bool {
-        matches!(self.command, Command::Up(_))
+    /// How this invocation logs: `cairn up` as a server, with its log flags.
+    pub fn log_options(&self) -> crate::logging::LogOptions<'_> {
+        match &self.command {
+            Command::Up(up) => crate::logging::LogOptions {
+                server: true,
+                file: up.log_file.as_deref(),
+                level: up.log_level.as_deref(),
+            },
+            _ => crate::logging::LogOptions::default(),
+        }
     }
 }
 
@@ -97,6 +109,65 @@ pub enum Command {
     /// The data directory's secret key: show its id, export it, import it (local only).
     #[command(subcommand)]
     Key(KeyCommand),
+    /// Webhooks told when jobs end: add, list, remove, and what was delivered (admin).
+    #[command(subcommand)]
+    Notify(NotifyCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum NotifyCommand {
+    /// Add a webhook that is POSTed a JSON body when a matching job ends.
+    Add(NotifyAddArgs),
+    /// List notifiers.
+    List,
+    /// Remove a notifier (its delivery record stays).
+    Remove(NotifierNameArg),
+    /// List delivery attempts, newest first, with the webhook's answer.
+    Deliveries(DeliveriesArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct NotifyAddArgs {
+    /// A name for the notifier (lowercase letters, digits, '-', '_').
+    #[arg(value_parser = parse::notifier_name)]
+    pub name: NotifierName,
+    /// The URL to POST to (https://…, or http://). Link-local and cloud metadata
+    /// addresses are refused unless --allow-private-endpoint; redirects are not followed.
+    #[arg(long, value_name = "URL")]
+    pub webhook: String,
+    /// Which job ends to tell, comma-separated: succeeded, failed (a permanent failure),
+    /// dead (every attempt failed). Default: all.
+    #[arg(long, value_name = "OUTCOMES", value_delimiter = ',', value_parser = parse::notify_on)]
+    pub on: Vec<NotifyOn>,
+    /// Which kinds of job, comma-separated: backup, restore, prune. Default: all.
+    #[arg(long, value_name = "KINDS", value_delimiter = ',', value_parser = parse::job_kind)]
+    pub kind: Vec<JobKind>,
+    /// Only this target's jobs.
+    #[arg(long, value_parser = parse::target_name)]
+    pub target: Option<TargetName>,
+    /// Sign every body with HMAC-SHA256 using the secret in this environment variable of
+    /// the server (header X-Cairn-Signature: sha256=HEX over "TIMESTAMP.BODY", with
+    /// X-Cairn-Timestamp).
+    #[arg(long, value_name = "VAR")]
+    pub secret_env: Option<String>,
+    /// Allow a webhook at a link-local or cloud metadata address (169.254.0.0/16, fe80::/10,
+    /// fd00:ec2::254), which could otherwise leak the server's cloud credentials.
+    #[arg(long)]
+    pub allow_private_endpoint: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct NotifierNameArg {
+    /// The notifier's name (see `cairn notify list`).
+    #[arg(value_parser = parse::notifier_name)]
+    pub name: NotifierName,
+}
+
+#[derive(Debug, Args)]
+pub struct DeliveriesArgs {
+    /// At most this many attempts (server default 50).
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
+    pub limit: Option<u32>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -185,6 +256,8 @@ pub enum TokenCommand {
 
 #[derive(Debug, Args)]
 pub struct TokenCreateArgs {
+    /// A name for the token (lowercase letters, digits, '-', '_'), shown in `cairn token
+    /// list` and in the history of what it did.
     #[arg(value_parser = parse::token_name)]
     pub name: TokenName,
     /// read (lists and queries), operate (also backups and restores), admin (also targets,
@@ -195,6 +268,7 @@ pub struct TokenCreateArgs {
 
 #[derive(Debug, Args)]
 pub struct TokenNameArg {
+    /// The token's name (see `cairn token list`).
     #[arg(value_parser = parse::token_name)]
     pub name: TokenName,
 }
@@ -289,6 +363,8 @@ pub struct TargetUpdateArgs {
 #[derive(Debug, Args)]
 #[command(group(ArgGroup::new("password").multiple(false)))]
 pub struct TargetAddArgs {
+    /// A name for the target (lowercase letters, digits, '-', '_'; at most 63), used by
+    /// every other command.
     #[arg(value_parser = parse::target_name)]
     pub name: TargetName,
     /// postgres://user@host:5432/db, mysql://user@host:3306/db, redis://host:6379/0, …
@@ -329,6 +405,7 @@ pub struct TargetRemoveArgs {
 
 #[derive(Debug, Args)]
 pub struct TargetNameArg {
+    /// The target's name (see `cairn target list`).
     #[arg(value_parser = parse::target_name)]
     pub name: TargetName,
 }
@@ -343,6 +420,8 @@ pub enum StorageCommand {
 
 #[derive(Debug, Args)]
 pub struct StorageAddArgs {
+    /// A name for the storage (lowercase letters, digits, '-', '_'), given to
+    /// `cairn target add --storage`.
     #[arg(value_parser = parse::storage_name)]
     pub name: StorageName,
     /// Where backups go: file:///absolute/path
@@ -352,6 +431,7 @@ pub struct StorageAddArgs {
 
 #[derive(Debug, Args)]
 pub struct BackupArgs {
+    /// The target to back up.
     #[arg(value_parser = parse::target_name)]
     pub target: TargetName,
     /// Wait for the job to end, showing progress; exit 1 if it fails.
@@ -361,6 +441,7 @@ pub struct BackupArgs {
 
 #[derive(Debug, Args)]
 pub struct BackupsArgs {
+    /// The target whose backups are listed.
     #[arg(value_parser = parse::target_name)]
     pub target: TargetName,
 }
@@ -431,12 +512,14 @@ pub struct ForgetArgs {
 
 #[derive(Debug, Args)]
 pub struct JobArgs {
+    /// The job id, as printed by `cairn backup` and `cairn restore` or listed by `cairn history`.
     #[arg(value_name = "ID", value_parser = parse::job_id)]
     pub id: JobId,
 }
 
 #[derive(Debug, Args)]
 pub struct HistoryArgs {
+    /// Only jobs of this target.
     #[arg(long, value_parser = parse::target_name)]
     pub target: Option<TargetName>,
     /// backup, restore or prune.
@@ -515,5 +598,13 @@ pub async fn run(cli: Cli) -> Result<Outcome, CliError> {
             schedule::next(&client()?, args, json).await
         }
         Command::Schedules => schedule::list(&client()?, json).await,
+        Command::Notify(NotifyCommand::Add(args)) => notify::add(&client()?, args, json).await,
+        Command::Notify(NotifyCommand::List) => notify::list(&client()?, json).await,
+        Command::Notify(NotifyCommand::Remove(args)) => {
+            notify::remove(&client()?, args, json).await
+        }
+        Command::Notify(NotifyCommand::Deliveries(args)) => {
+            notify::deliveries(&client()?, args, json).await
+        }
     }
 }

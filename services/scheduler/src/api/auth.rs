@@ -69,6 +69,10 @@ pub const ROUTES: &[(&str, &str, Access)] = &[
     ("POST", "/v1/prunes", Access::Needs(Role::Operate)),
     ("GET", "/v1/targets/{name}/prune", Access::Needs(Role::Read)),
     ("POST", "/v1/forgets", Access::Needs(Role::Admin)),
+    ("POST", "/v1/notifiers", Access::Needs(Role::Admin)),
+    ("GET", "/v1/notifiers", Access::Needs(Role::Admin)),
+    ("DELETE", "/v1/notifiers/{name}", Access::Needs(Role::Admin)),
+    ("GET", "/v1/deliveries", Access::Needs(Role::Admin)),
 ];
 
 /// The state of the middleware on one route: the control plane and what the route needs.

@@ -131,10 +131,17 @@ pub async fn restore(
         Some(id) => match store.manifest(&source.name, &id).await {
             Ok(_) => id,
             Err(cairn_storage::StorageError::NotFound { .. }) => {
-                let message = format!(
-                    "backup {id} of {} not found; list backups with `cairn backups {}`",
-                    source.name, source.name
-                );
+                let message = match owner_of(&s, &source.name, &id).await {
+                    Some(owner) => format!(
+                        "backup {id} is not a backup of target {}: it is one of target {owner}; \
+                         add `--from {owner}` to restore it onto {}",
+                        source.name, target.name
+                    ),
+                    None => format!(
+                        "backup {id} of {} not found; list backups with `cairn backups {}`",
+                        source.name, source.name
+                    ),
+                };
                 let spec = JobSpec::Restore {
                     target: target.name.clone(),
                     source: source.name.clone(),
@@ -157,6 +164,20 @@ pub async fn restore(
     let state = s.enqueue_for(spec, &by.token).await?;
     tracing::info!(job_id = %state.job_id, target = %target.name, source = %source.name, %backup, token = %by.token, trust_unsigned = req.trust_unsigned, "restore queued");
     Ok((StatusCode::ACCEPTED, Json(created(&state))))
+}
+
+/// The other target whose storage holds this backup, if any (a hint for `--from`).
+async fn owner_of(s: &Scheduler, source: &TargetName, id: &BackupId) -> Option<TargetName> {
+    let targets = s.ledger().targets().ok()?;
+    for target in targets.iter().filter(|t| &t.name != source) {
+        let Ok(store) = store_of(s, target) else {
+            continue;
+        };
+        if store.manifest(&target.name, id).await.is_ok() {
+            return Some(target.name.clone());
+        }
+    }
+    None
 }
 
 fn parse_job_id(id: &str) -> ApiResult<JobId> {

@@ -5,8 +5,9 @@
 pub mod auth;
 mod error;
 mod jobs;
-mod schedules;
+mod notifiers;
 mod retention;
+mod schedules;
 mod targets;
 mod tokens;
 
@@ -68,6 +69,10 @@ fn handler(method: &str, path: &str) -> MethodRouter<Scheduler> {
         ("POST", "/v1/prunes") => post(retention::prune),
         ("GET", "/v1/targets/{name}/prune") => get(retention::plan),
         ("POST", "/v1/forgets") => post(retention::forget),
+        ("POST", "/v1/notifiers") => post(notifiers::add),
+        ("GET", "/v1/notifiers") => get(notifiers::list),
+        ("DELETE", "/v1/notifiers/{name}") => delete(notifiers::remove),
+        ("GET", "/v1/deliveries") => get(notifiers::deliveries),
         _ => unreachable!("api::ROUTES lists {method} {path}, which has no handler"),
     }
 }
