@@ -46,6 +46,7 @@ async fn backup(ctx: &AttemptCtx, keyring: &Keyring) -> Result<(), Failure> {
     }
 
     let server = cairn_engines::preflight(&conn).await?;
+    let client_version = cairn_engines::dump_client(&target.endpoint, &server).await?;
     ctx.append(vec![EventPayload::JobStarted {
         attempt,
         server_version: server.version.clone(),
@@ -95,6 +96,7 @@ async fn backup(ctx: &AttemptCtx, keyring: &Keyring) -> Result<(), Failure> {
         job_id: grant.job.job_id,
         created_at,
         duration_seconds: started.elapsed().as_secs_f64(),
+        client_version,
     };
     // Recorded before the manifest is written: a fenced (stale) attempt stops here and
     // never publishes a backup that the ledger does not know.

@@ -34,4 +34,8 @@ pub struct Manifest {
     pub created_at: DateTime<Utc>,
     /// How long the dump took, in seconds.
     pub duration_seconds: f64,
+    /// The dump tool and its version, where the engine runs one whose version matters
+    /// (`pg_dump 17.6`); absent in manifests written before it was recorded.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_version: Option<String>,
 }

@@ -64,6 +64,7 @@ fn manifest() -> Manifest {
         job_id: job(),
         created_at: t(0),
         duration_seconds: 1.0,
+        client_version: None,
     }
 }
 

@@ -3,10 +3,12 @@
 //! Every connection is built from the endpoint's fields (never a URL holding a password):
 //! sqlx gets the password in memory, the client tools read it from a private `PGPASSFILE`.
 
+mod client;
 mod dump;
 mod restore;
 mod rewrite;
 
+pub(crate) use client::for_server as dump_client;
 pub(crate) use dump::dump;
 pub(crate) use restore::restore;
 

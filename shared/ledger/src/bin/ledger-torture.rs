@@ -139,5 +139,6 @@ fn manifest(job: JobId) -> Manifest {
         job_id: job,
         created_at: now,
         duration_seconds: 0.5,
+        client_version: None,
     }
 }

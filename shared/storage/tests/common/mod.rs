@@ -149,6 +149,7 @@ pub fn manifest_for(
         job_id,
         created_at,
         duration_seconds: 1.0,
+        client_version: None,
     }
 }
 
