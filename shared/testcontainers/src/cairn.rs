@@ -69,10 +69,8 @@ impl Cairn {
 
     /// Keeps the whole data directory (ledger, storage, admin token) in a host directory.
     pub fn with_data_dir(mut self, host_dir: &std::path::Path) -> Cairn {
-        self.mounts.push(Mount::bind_mount(
-            host_dir.display().to_string(),
-            DATA_DIR,
-        ));
+        self.mounts
+            .push(Mount::bind_mount(host_dir.display().to_string(), DATA_DIR));
         self
     }
 

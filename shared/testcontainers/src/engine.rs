@@ -78,7 +78,10 @@ fn api_minor(socket: &Path) -> Result<usize, EngineError> {
         socket: socket.display().to_string(),
         answer: answer.chars().take(300).collect(),
     };
-    let body = answer.split_once("\r\n\r\n").map(|(_, b)| b).ok_or_else(bad)?;
+    let body = answer
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b)
+        .ok_or_else(bad)?;
     let json: serde_json::Value = serde_json::from_str(body).map_err(|_| bad())?;
     let version = json["ApiVersion"].as_str().ok_or_else(bad)?;
     let (_, minor) = version.split_once('.').ok_or_else(bad)?;
@@ -229,19 +232,31 @@ mod tests {
 
     #[test]
     fn rewrites_versions_in_request_paths_across_piece_boundaries() {
-        let request = "GET /v1.53/containers/json HTTP/1.1\r\n\r\nPOST /v1.53/exec HTTP/1.1\r\n\r\n";
+        let request =
+            "GET /v1.53/containers/json HTTP/1.1\r\n\r\nPOST /v1.53/exec HTTP/1.1\r\n\r\n";
         let expected = request.replace("/v1.53/", "/v1.41/");
         assert_eq!(run(&[request]), expected);
         for cut in 0..request.len() {
-            assert_eq!(run(&[&request[..cut], &request[cut..]]), expected, "cut at {cut}");
+            assert_eq!(
+                run(&[&request[..cut], &request[cut..]]),
+                expected,
+                "cut at {cut}"
+            );
         }
     }
 
     #[test]
     fn leaves_other_bytes_alone_and_holds_back_only_possible_prefixes() {
-        assert_eq!(run(&["/v1.5x/ /v2.53/ {\"a\":\"/v1\"}"]), "/v1.5x/ /v2.53/ {\"a\":\"/v1\"}");
+        assert_eq!(
+            run(&["/v1.5x/ /v2.53/ {\"a\":\"/v1\"}"]),
+            "/v1.5x/ /v2.53/ {\"a\":\"/v1\"}"
+        );
         let mut r = Rewriter::new(b"41".to_vec());
         assert_eq!(r.push(b"body}"), b"body}".to_vec(), "nothing held back");
-        assert_eq!(r.push(b"GET /v1"), b"GET ".to_vec(), "a possible prefix waits");
+        assert_eq!(
+            r.push(b"GET /v1"),
+            b"GET ".to_vec(),
+            "a possible prefix waits"
+        );
     }
 }

@@ -33,7 +33,11 @@ pub trait Cli {
         let out = self.cli(&["backup", target, "--wait", "--json"], WAIT_LIMIT);
         out.expect_code(0, &format!("backup {target} --wait --json"));
         let summary = summary(&out);
-        assert_eq!(status_of(&summary), "succeeded", "backup of {target}: {summary}");
+        assert_eq!(
+            status_of(&summary),
+            "succeeded",
+            "backup of {target}: {summary}"
+        );
         summary
     }
 
@@ -44,7 +48,9 @@ pub trait Cli {
 
     /// `cairn restore T --backup latest --yes --wait --json [--from S]`.
     fn restore_latest(&self, target: &str, from: Option<&str>) -> Output {
-        let mut args = vec!["restore", target, "--backup", "latest", "--yes", "--wait", "--json"];
+        let mut args = vec![
+            "restore", target, "--backup", "latest", "--yes", "--wait", "--json",
+        ];
         if let Some(from) = from {
             args.extend(["--from", from]);
         }
@@ -56,7 +62,11 @@ pub trait Cli {
     fn restore_ok(&self, target: &str, from: Option<&str>) {
         let out = self.restore_latest(target, from);
         out.expect_code(0, &format!("restore {target} (from {from:?})"));
-        assert_eq!(status_of(&summary(&out)), "succeeded", "restore of {target}");
+        assert_eq!(
+            status_of(&summary(&out)),
+            "succeeded",
+            "restore of {target}"
+        );
     }
 
     /// The manifest of the target's only backup, read from storage.
@@ -69,13 +79,19 @@ pub trait Cli {
             .map(|e| e.path())
             .filter(|p| p.join("manifest.json").is_file())
             .collect();
-        assert_eq!(folders.len(), 1, "one backup folder in {}: {folders:?}", dir.display());
+        assert_eq!(
+            folders.len(),
+            1,
+            "one backup folder in {}: {folders:?}",
+            dir.display()
+        );
         read_json(&folders[0].join("manifest.json"))
     }
 }
 
 fn read_json(path: &Path) -> Value {
-    let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("read {}: {e}", path.display()));
+    let text =
+        std::fs::read_to_string(path).unwrap_or_else(|e| panic!("read {}: {e}", path.display()));
     serde_json::from_str(&text).unwrap_or_else(|e| panic!("{} is not JSON: {e}", path.display()))
 }
 
@@ -151,7 +167,9 @@ impl Cli for Remote {
 
 impl Drop for Remote {
     fn drop(&mut self) {
-        let Some(cairn) = self.cairn.take() else { return };
+        let Some(cairn) = self.cairn.take() else {
+            return;
+        };
         if std::thread::panicking() {
             let log = self
                 .runtime

@@ -38,7 +38,9 @@ fn postgres_17_needs_pg_dump_17_here() {
         let summary = Cli::backup_wait(&app, "pg17");
         let manifest = app.only_manifest("pg17");
         assert!(
-            manifest["client_version"].as_str().is_some_and(|v| v.starts_with("pg_dump 17")),
+            manifest["client_version"]
+                .as_str()
+                .is_some_and(|v| v.starts_with("pg_dump 17")),
             "{summary} {manifest}"
         );
         return;
@@ -47,14 +49,21 @@ fn postgres_17_needs_pg_dump_17_here() {
     assert_eq!(out.code, 1, "the backup job must fail:\n{}", out.all_text());
     let text = out.all_text();
     for needle in [version.as_str(), "postgresql-client-17", "client_too_old"] {
-        assert!(text.contains(needle), "the refusal should name {needle:?}:\n{text}");
+        assert!(
+            text.contains(needle),
+            "the refusal should name {needle:?}:\n{text}"
+        );
     }
     // Refused before dumping: no backup folder, not even an incomplete one.
     let dir = app.storage_dir("pg17");
     let folders = std::fs::read_dir(&dir).map(|d| d.count()).unwrap_or(0);
     assert_eq!(folders, 0, "nothing may be stored under {}", dir.display());
     let job = app.job(&job_id_of(&cairn_tests::summary(&out)));
-    assert_eq!(cairn_tests::failure_codes(&job), vec!["client_too_old"], "{job}");
+    assert_eq!(
+        cairn_tests::failure_codes(&job),
+        vec!["client_too_old"],
+        "{job}"
+    );
 }
 
 #[test]
@@ -68,10 +77,14 @@ fn the_manifest_records_the_newest_local_client() {
     let manifest = app.only_manifest("pg13");
     let want = format!("pg_dump {}.", newest_local_client());
     assert!(
-        manifest["client_version"].as_str().is_some_and(|v| v.starts_with(&want)),
+        manifest["client_version"]
+            .as_str()
+            .is_some_and(|v| v.starts_with(&want)),
         "client_version should start with {want:?}: {manifest}"
     );
-    assert!(manifest["server_version"].as_str().is_some_and(|v| v.starts_with("13.")));
+    assert!(manifest["server_version"]
+        .as_str()
+        .is_some_and(|v| v.starts_with("13.")));
 }
 
 #[test]
@@ -84,7 +97,9 @@ fn the_cairn_image_dumps_postgres_13_with_pg_dump_17() {
     cairn.backup_wait("pg13");
     let manifest = cairn.only_manifest("pg13");
     assert!(
-        manifest["client_version"].as_str().is_some_and(|v| v.starts_with("pg_dump 17.")),
+        manifest["client_version"]
+            .as_str()
+            .is_some_and(|v| v.starts_with("pg_dump 17.")),
         "{manifest}"
     );
     assert!(Path::new(&cairn.storage_dir("pg13")).is_dir());
