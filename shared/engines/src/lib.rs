@@ -113,7 +113,10 @@ pub async fn preflight(conn: &Connection) -> Result<ServerInfo, Failure> {
 /// records of it (`pg_dump 17.6`): PostgreSQL's `pg_dump` must be at least the server's
 /// major version, so a server newer than every installed client is refused here, naming
 /// the package to install. `None` for engines whose version rules need no such check.
-pub async fn dump_client(endpoint: &Endpoint, server: &ServerInfo) -> Result<Option<String>, Failure> {
+pub async fn dump_client(
+    endpoint: &Endpoint,
+    server: &ServerInfo,
+) -> Result<Option<String>, Failure> {
     match endpoint.engine {
         Engine::Postgres => {
             let (_, version) = pg::dump_client(server.major, &server.version).await?;

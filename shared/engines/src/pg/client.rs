@@ -86,7 +86,10 @@ fn parse_version(text: &str) -> Option<String> {
 }
 
 /// The client to dump a server of major `server_major`, refused when it is older.
-pub(crate) async fn for_server(server_major: u32, server_version: &str) -> Result<(Client, String), Failure> {
+pub(crate) async fn for_server(
+    server_major: u32,
+    server_version: &str,
+) -> Result<(Client, String), Failure> {
     let client = match newest() {
         Some(client) => client,
         None => {
@@ -95,7 +98,11 @@ pub(crate) async fn for_server(server_major: u32, server_version: &str) -> Resul
                 major: 0,
             };
             let v = version(&path_client).await?;
-            let major = v.split('.').next().and_then(|m| m.parse().ok()).unwrap_or(0);
+            let major = v
+                .split('.')
+                .next()
+                .and_then(|m| m.parse().ok())
+                .unwrap_or(0);
             Client { dir: None, major }
         }
     };
@@ -156,14 +163,21 @@ mod tests {
         assert_eq!(refused.code, "client_too_old");
         assert!(!refused.retryable);
         for needle in ["17.6", "postgresql-client-17", "major 15"] {
-            assert!(refused.message.contains(needle), "{needle}: {}", refused.message);
+            assert!(
+                refused.message.contains(needle),
+                "{needle}: {}",
+                refused.message
+            );
         }
     }
 
     #[test]
     fn reads_the_version_pg_dump_prints() {
         let table = [
-            ("pg_dump (PostgreSQL) 15.19 (Debian 15.19-0+deb12u1)\n", Some("15.19")),
+            (
+                "pg_dump (PostgreSQL) 15.19 (Debian 15.19-0+deb12u1)\n",
+                Some("15.19"),
+            ),
             ("pg_dump (PostgreSQL) 17.6\n", Some("17.6")),
             ("", None),
         ];

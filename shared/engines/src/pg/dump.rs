@@ -21,7 +21,11 @@ pub(crate) async fn dump(
 ) -> Result<(), Failure> {
     // The newest installed client tools (checked against the server by `dump_client`).
     let client = super::client::newest();
-    let program = |name: &str| client.as_ref().map_or(name.to_string(), |c| c.program(name));
+    let program = |name: &str| {
+        client
+            .as_ref()
+            .map_or(name.to_string(), |c| c.program(name))
+    };
     let (mut tool, _cred) = match &conn.endpoint.scope {
         Scope::Database { name } => {
             let (mut t, cred) = tool(&program("pg_dump"), conn)?;
