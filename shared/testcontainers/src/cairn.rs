@@ -5,7 +5,7 @@
 use crate::{ensure_engine, free_port, Error};
 use std::borrow::Cow;
 use std::time::{Duration, Instant};
-use testcontainers::core::{ExecCommand, Mount, WaitFor};
+use testcontainers::core::{CmdWaitFor, ExecCommand, Mount, WaitFor};
 use testcontainers::runners::AsyncRunner;
 use testcontainers::{ContainerAsync, Image, ImageExt};
 
@@ -141,12 +141,58 @@ impl RunningCairn {
         &self.container
     }
 
-    /// Runs a command in the container; its exit code and standard output.
-    pub async fn exec(&self, argv: &[&str]) -> Result<(i64, String), Error> {
-        let mut result = self.container.exec(ExecCommand::new(argv.to_vec())).await?;
+    /// Runs `cairn <args>` inside the container against this server (with the admin
+    /// token), so a test needs no cairn binary of its own. Its exit code and output:
+    /// 0 ok, 1 job failed, 2 bad input (see `cairn --help`).
+    pub async fn cli(&self, args: &[&str]) -> Result<CliOutput, Error> {
+        let mut argv = vec!["cairn", "--server", self.api.as_str()];
+        argv.extend_from_slice(args);
+        let mut env = Vec::new();
+        if let Some(token) = &self.admin_token {
+            env.push(("CAIRN_TOKEN".to_string(), token.clone()));
+        }
+        self.run(ExecCommand::new(argv).with_env_vars(env)).await
+    }
+
+    /// Runs a command in the container and waits for it to exit.
+    pub async fn exec(&self, argv: &[&str]) -> Result<CliOutput, Error> {
+        self.run(ExecCommand::new(argv.to_vec())).await
+    }
+
+    async fn run(&self, cmd: ExecCommand) -> Result<CliOutput, Error> {
+        let mut result = self
+            .container
+            .exec(cmd.with_cmd_ready_condition(CmdWaitFor::exit()))
+            .await?;
         let stdout = result.stdout_to_vec().await?;
-        let code = result.exit_code().await?.unwrap_or(-1);
-        Ok((code, String::from_utf8_lossy(&stdout).into_owned()))
+        let stderr = result.stderr_to_vec().await?;
+        Ok(CliOutput {
+            code: result.exit_code().await?.unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&stderr).into_owned(),
+        })
+    }
+}
+
+/// What a command run in the container printed, and how it ended.
+#[derive(Debug, Clone)]
+pub struct CliOutput {
+    pub code: i64,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl CliOutput {
+    /// stdout, or an error with both streams unless the exit code was 0.
+    pub fn ok(self) -> Result<String, Error> {
+        if self.code == 0 {
+            Ok(self.stdout)
+        } else {
+            Err(Error::Failed(format!(
+                "exit code {}\nstdout:\n{}\nstderr:\n{}",
+                self.code, self.stdout, self.stderr
+            )))
+        }
     }
 }
 
@@ -189,7 +235,7 @@ async fn health_ok(port: u16) -> bool {
 async fn read_admin_token(container: &ContainerAsync<Cairn>) -> Result<Option<String>, Error> {
     let path = format!("{DATA_DIR}/admin.token");
     let mut result = container
-        .exec(ExecCommand::new(["cat", path.as_str()]))
+        .exec(ExecCommand::new(["cat", path.as_str()]).with_cmd_ready_condition(CmdWaitFor::exit()))
         .await?;
     let stdout = result.stdout_to_vec().await?;
     let token = String::from_utf8_lossy(&stdout).trim().to_string();

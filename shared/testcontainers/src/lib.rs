@@ -13,7 +13,7 @@ mod database;
 mod engine;
 mod port;
 
-pub use cairn::{Cairn, RunningCairn, CAIRN_IMAGE, CAIRN_TAG};
+pub use cairn::{Cairn, CliOutput, RunningCairn, CAIRN_IMAGE, CAIRN_TAG};
 pub use database::{Database, Kind};
 pub use engine::{ensure_engine, EngineError};
 pub use port::free_port;
@@ -29,4 +29,6 @@ pub enum Error {
     Container(#[from] testcontainers::TestcontainersError),
     #[error("{0}")]
     NotReady(String),
+    #[error("command in the container failed: {0}")]
+    Failed(String),
 }
