@@ -68,6 +68,7 @@ impl Storage {
             created_at: Utc::now(),
             duration_seconds: 1.0,
             signature: None,
+            client_version: None,
         };
         self.store.write_manifest(&manifest).await.unwrap();
         manifest

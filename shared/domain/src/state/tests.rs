@@ -66,6 +66,7 @@ fn manifest() -> Manifest {
         created_at: t(0),
         duration_seconds: 1.0,
         signature: None,
+        client_version: None,
     }
 }
 
