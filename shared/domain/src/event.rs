@@ -51,6 +51,8 @@ impl Actor {
 /// beside `"payload": {…}`; the names are the event types of design.md.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(tag = "type", content = "payload")]
+// Events are data read and written once each; boxing the manifest would only add noise.
+#[allow(clippy::large_enum_variant)]
 pub enum EventPayload {
     JobQueued {
         spec: JobSpec,
