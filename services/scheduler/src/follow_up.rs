@@ -39,7 +39,7 @@ impl Scheduler {
         let spec = JobSpec::Prune {
             target: target.clone(),
             storage: storage.clone(),
-            keep: policy.keep.clone(),
+            keep: policy.keep,
             zone: policy.schedule.zone(),
         };
         let job_id = prune_job_id(backup.job_id);
