@@ -185,6 +185,7 @@ pub enum ScheduleCommand {
 /// Give one of --every, --at (with optional --days) or --cron.
 #[derive(Debug, Args)]
 pub struct ScheduleSetArgs {
+    /// The target to back up on this schedule.
     #[arg(value_parser = parse::target_name)]
     pub target: TargetName,
     /// A preset: hourly (minute 0), daily (00:00), weekly (Monday 00:00) or monthly (the
@@ -234,6 +235,7 @@ pub struct ScheduleSetArgs {
 
 #[derive(Debug, Args)]
 pub struct ScheduleNextArgs {
+    /// The target whose next fire times are shown.
     #[arg(value_parser = parse::target_name)]
     pub target: TargetName,
     /// How many fire times (1 to 1000).
