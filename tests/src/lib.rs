@@ -18,6 +18,7 @@ pub mod redis_fx;
 #[cfg(test)]
 mod selftest;
 pub mod util;
+pub mod webhook;
 
 pub use app::{cairn_bin, App, AppOptions};
 pub use fingerprint::Fingerprint;

@@ -17,8 +17,9 @@ const TTL_SLACK: Duration = Duration::from_millis(1000);
 /// nothing else.
 pub struct RedisServer {
     pub port: u16,
-    child: Child,
-    _dir: tempfile::TempDir,
+    /// `None` for a server this handle did not start (`RedisServer::at`).
+    child: Option<Child>,
+    _dir: Option<tempfile::TempDir>,
 }
 
 impl RedisServer {
@@ -41,8 +42,8 @@ impl RedisServer {
             .expect("start redis-server (is it installed?)");
         let server = RedisServer {
             port,
-            child,
-            _dir: dir,
+            child: Some(child),
+            _dir: Some(dir),
         };
         poll(
             "redis-server to answer PING",
@@ -54,6 +55,16 @@ impl RedisServer {
             },
         );
         server
+    }
+
+    /// A handle on a server that runs elsewhere on 127.0.0.1:`port` (a container): the
+    /// same fixtures and fingerprints; dropping it stops nothing.
+    pub fn at(port: u16) -> RedisServer {
+        RedisServer {
+            port,
+            child: None,
+            _dir: None,
+        }
     }
 
     /// `redis://127.0.0.1:PORT` (whole server) or `…/N`.
@@ -448,7 +459,9 @@ fn show(v: &redis::Value) -> String {
 
 impl Drop for RedisServer {
     fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        if let Some(child) = self.child.as_mut() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
     }
 }

@@ -42,6 +42,7 @@ const GUARDED: &[(&str, &str)] = &[
     ("GET", "/v1/targets"),
     ("GET", "/v1/targets/orders"),
     ("DELETE", "/v1/targets/orders"),
+    ("PATCH", "/v1/targets/orders"),
     ("GET", "/v1/targets/orders/backups"),
     ("POST", "/v1/storages"),
     ("GET", "/v1/storages"),
@@ -54,6 +55,9 @@ const GUARDED: &[(&str, &str)] = &[
     ("GET", "/v1/tokens"),
     ("DELETE", "/v1/tokens/admin"),
     ("GET", "/v1/audit"),
+    ("POST", "/v1/prunes"),
+    ("GET", "/v1/targets/orders/prune"),
+    ("POST", "/v1/forgets"),
 ];
 
 fn denials(app: &App) -> Vec<Value> {

@@ -5,17 +5,19 @@
 //! 0 ok, 1 job failed, 2 usage or validation error, 3 server unreachable.
 
 mod cli;
+mod logging;
 mod up;
 
 use clap::Parser;
-use std::io::IsTerminal;
 use std::process::ExitCode;
-use tracing_subscriber::EnvFilter;
 
 #[tokio::main]
 async fn main() -> ExitCode {
     let args = cli::Cli::parse();
-    init_tracing(args.runs_server());
+    if let Err(message) = logging::init(args.log_options()) {
+        eprintln!("error: {message}");
+        return ExitCode::from(2);
+    }
     match cli::run(args).await {
         Ok(outcome) => outcome.exit_code(),
         Err(err) => {
@@ -25,16 +27,4 @@ async fn main() -> ExitCode {
             err.exit_code()
         }
     }
-}
-
-/// Logs go to stderr, so stdout stays clean for output (and for `--json`). `RUST_LOG`
-/// overrides the default: `info` for the server, `warn` for client commands.
-fn init_tracing(server: bool) {
-    let default = if server { "info" } else { "warn" };
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
-    tracing_subscriber::fmt()
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::stderr().is_terminal())
-        .with_env_filter(filter)
-        .init();
 }

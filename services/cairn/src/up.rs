@@ -1,4 +1,5 @@
-//! `cairn up`: the scheduler (ledger + API), a dump worker and a restore worker in one
+//! `cairn up`: the scheduler (ledger + API), a dump worker, a restore worker and the
+//! retention sweeper (prune and forget jobs) in one
 //! process, talking over the in-process bus through the same claim path the distributed
 //! services use. The embedded default keeps everything under `./cairn-data`, and serves the
 //! API on loopback; beyond it only over HTTPS (`--tls-cert/--tls-key`) unless told
@@ -22,10 +23,18 @@ use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
 mod confinement;
+mod lock;
 
 /// How long the start-up sweep of staging databases may take (servers are swept at once,
 /// each connection attempt is bounded by the engines' connect timeout).
 const STARTUP_SWEEP_LIMIT: Duration = Duration::from_secs(15);
+
+/// How often the sweeper looks for incomplete uploads and staging databases while up.
+const SWEEP_EVERY: Duration = Duration::from_secs(600);
+
+/// How old an incomplete upload must be before the periodic sweep removes it (an upload
+/// being written is touched far more often; a retried attempt removes its own leftovers).
+const INCOMPLETE_GRACE: Duration = Duration::from_secs(3600);
 
 /// How long open API requests may take to finish once shutdown starts.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(2);
@@ -67,6 +76,14 @@ pub struct UpArgs {
     /// itself (`10m`, `90s`, `1h` or seconds); later it must be run again explicitly.
     #[arg(long, env = "CAIRN_RESTORE_RESUME_WINDOW", default_value = "10m", value_parser = parse_window)]
     pub restore_resume_window: Duration,
+    /// Append the full log (from `info`, or --log-level) to this file; stderr then shows
+    /// only warnings and the start-up line.
+    #[arg(long, value_name = "PATH", env = "CAIRN_LOG_FILE")]
+    pub log_file: Option<PathBuf>,
+    /// Level of the full log: error, warn, info, debug, trace, or a RUST_LOG-style filter
+    /// such as `info,cairn_scheduler=debug` (default: RUST_LOG, else info).
+    #[arg(long, value_name = "LEVEL")]
+    pub log_level: Option<String>,
 }
 
 /// `600`, `600s`, `10m`, `1h`.
@@ -118,11 +135,16 @@ pub async fn run(args: UpArgs) -> Result<(), CliError> {
         })?),
         _ => None,
     };
-    Ok(run_services(args, tls).await?)
+    let data_dir = prepare_data_dir(&args.data_dir)?;
+    let _lock = lock::lock_data_dir(&data_dir)?;
+    Ok(run_services(args, data_dir, tls).await?)
 }
 
-async fn run_services(args: UpArgs, tls: Option<api::TlsConfig>) -> anyhow::Result<()> {
-    let data_dir = prepare_data_dir(&args.data_dir)?;
+async fn run_services(
+    args: UpArgs,
+    data_dir: PathBuf,
+    tls: Option<api::TlsConfig>,
+) -> anyhow::Result<()> {
     let ledger = Ledger::open(&data_dir.join("ledger")).with_context(|| {
         format!("cannot open the ledger in {} (if another `cairn up` uses this data directory, stop it or pass another --data-dir)", data_dir.display())
     })?;
@@ -139,6 +161,8 @@ async fn run_services(args: UpArgs, tls: Option<api::TlsConfig>) -> anyhow::Resu
     };
     let scheduler =
         Scheduler::new(ledger, bus.clone(), keyring.clone(), &data_dir, settings).await?;
+    // Jobs ended from here on (the recovery below too) are notified.
+    let notify_after = scheduler.ledger().last_global_seq();
     let orphaned = scheduler.expire_orphaned_attempts().await?;
     if orphaned > 0 {
         tracing::warn!(
@@ -146,9 +170,9 @@ async fn run_services(args: UpArgs, tls: Option<api::TlsConfig>) -> anyhow::Resu
             "attempts that were running when cairn stopped were expired and will be retried"
         );
     }
-    sweep_at_start(&scheduler).await;
+    sweep_incomplete_uploads(&scheduler, chrono::Duration::zero()).await;
     announce_admin_token(&scheduler, &data_dir).await?;
-    sweep_restore_databases(&scheduler, &keyring).await;
+    sweep_restore_databases(&scheduler, &keyring, |status| status != JobStatus::Running).await;
 
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
@@ -164,7 +188,11 @@ async fn run_services(args: UpArgs, tls: Option<api::TlsConfig>) -> anyhow::Resu
     let mut tasks = tokio::task::JoinSet::new();
     let control: Arc<dyn Control> = Arc::new(scheduler.clone());
     let bus: Arc<dyn JobBus> = bus;
-    let workers: [(JobKind, Arc<dyn AttemptRunner>); 2] = [
+    {
+        let (scheduler, keyring, stop) = (scheduler.clone(), keyring.clone(), stop.clone());
+        tasks.spawn(async move { sweep_periodically(&scheduler, &keyring, stop).await });
+    }
+    let workers: [(JobKind, Arc<dyn AttemptRunner>); 3] = [
         (
             JobKind::Backup,
             Arc::new(cairn_dump_worker::DumpRunner {
@@ -174,6 +202,10 @@ async fn run_services(args: UpArgs, tls: Option<api::TlsConfig>) -> anyhow::Resu
         (
             JobKind::Restore,
             Arc::new(cairn_restore_worker::RestoreRunner { keyring }),
+        ),
+        (
+            JobKind::Prune,
+            Arc::new(cairn_retention_sweeper::PruneRunner),
         ),
     ];
     for (kind, runner) in workers {
@@ -193,6 +225,18 @@ async fn run_services(args: UpArgs, tls: Option<api::TlsConfig>) -> anyhow::Resu
     {
         let (scheduler, stop) = (scheduler.clone(), stop.clone());
         tasks.spawn(async move { scheduler.run_reconciler(stop.cancelled_owned()).await });
+    }
+    {
+        let (scheduler, stop) = (scheduler.clone(), stop.clone());
+        tasks.spawn(async move { scheduler.run_schedules(stop.cancelled_owned()).await });
+    }
+    {
+        let (scheduler, stop) = (scheduler.clone(), stop.clone());
+        tasks.spawn(async move {
+            scheduler
+                .run_notifier(notify_after, stop.cancelled_owned())
+                .await
+        });
     }
     let addr = listener.local_addr()?;
     let scheme = if tls.is_some() { "https" } else { "http" };
@@ -275,12 +319,33 @@ fn worker_id(kind: JobKind) -> WorkerId {
     WorkerId(format!("{worker}@{}:{}", host.trim(), std::process::id()))
 }
 
-/// Nothing runs yet at start, so every incomplete upload is a leftover of the last run.
-async fn sweep_at_start(scheduler: &Scheduler) {
+/// While up, every [`SWEEP_EVERY`]: incomplete uploads older than [`INCOMPLETE_GRACE`]
+/// (of targets with no running job), and the staging databases of restores that ended.
+async fn sweep_periodically(scheduler: &Scheduler, keyring: &Keyring, stop: CancellationToken) {
+    let grace = chrono::Duration::from_std(INCOMPLETE_GRACE).unwrap_or(chrono::Duration::hours(1));
+    loop {
+        tokio::select! {
+            _ = stop.cancelled() => return,
+            _ = tokio::time::sleep(SWEEP_EVERY) => {}
+        }
+        let sweep = async {
+            sweep_incomplete_uploads(scheduler, grace).await;
+            sweep_restore_databases(scheduler, keyring, |status| status.is_terminal()).await;
+        };
+        tokio::select! {
+            _ = stop.cancelled() => return,
+            _ = sweep => {}
+        }
+    }
+}
+
+/// Incomplete uploads last written more than `grace` ago, except of targets with a running
+/// job. At start nothing runs yet, so with a zero grace every one is a leftover of the last run.
+async fn sweep_incomplete_uploads(scheduler: &Scheduler, grace: chrono::Duration) {
     let busy = match scheduler.ledger().jobs_in(&[JobStatus::Running]) {
         Ok(jobs) => jobs.into_iter().map(|j| j.spec.target().clone()).collect(),
         Err(e) => {
-            tracing::warn!(error = %e, "skipping the start-up sweep");
+            tracing::warn!(error = %e, "skipping the sweep of incomplete uploads");
             return;
         }
     };
@@ -288,30 +353,27 @@ async fn sweep_at_start(scheduler: &Scheduler) {
     for config in storages {
         let result = match cairn_storage::ArtifactStore::open(&config) {
             Ok(store) => {
-                cairn_retention_sweeper::sweep_incomplete(
-                    &store,
-                    chrono::Duration::zero(),
-                    &busy,
-                    chrono::Utc::now(),
-                )
-                .await
+                cairn_retention_sweeper::sweep_incomplete(&store, grace, &busy, chrono::Utc::now())
+                    .await
             }
             Err(e) => Err(e),
         };
         if let Err(e) = result {
-            tracing::warn!(storage = %config.name, error = %e, "start-up sweep failed");
+            tracing::warn!(storage = %config.name, error = %e, "sweep of incomplete uploads failed");
         }
     }
 }
 
-/// Staging databases of this cairn's restores that are not running (a cairn killed
-/// mid-restore left them), on every database server a target names. Runs before the
-/// workers start, so a resumed restore cannot lose its own.
-async fn sweep_restore_databases(scheduler: &Scheduler, keyring: &Keyring) {
-    let not_running: Vec<JobStatus> = JobStatus::ALL
-        .into_iter()
-        .filter(|s| *s != JobStatus::Running)
-        .collect();
+/// Staging databases of this cairn's restores whose status is `idle` (at start: not
+/// running, since a cairn killed mid-restore left them; while up: ended), on every database
+/// server a target names. The start-up sweep runs before the workers start, so a resumed
+/// restore cannot lose its own.
+async fn sweep_restore_databases(
+    scheduler: &Scheduler,
+    keyring: &Keyring,
+    idle: impl Fn(JobStatus) -> bool,
+) {
+    let not_running: Vec<JobStatus> = JobStatus::ALL.into_iter().filter(|s| idle(*s)).collect();
     let (targets, idle) = match (
         scheduler.ledger().targets(),
         scheduler.ledger().jobs_in(&not_running),

@@ -180,3 +180,29 @@ fn the_server_flag_is_validated() {
         .expect("run cairn");
     assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
 }
+
+#[test]
+fn metadata_webhooks_and_unknown_outcomes_are_refused_before_any_request() {
+    for url in [
+        "http://169.254.169.254/latest/meta-data/",
+        "http://[::ffff:169.254.169.254]/",
+        "http://[fd00:ec2::254]/",
+        "http://[fe80::1]/",
+    ] {
+        let out = cairn(&["notify", "add", "ops", "--webhook", url]);
+        assert_exit(&out, 2, &["--allow-private-endpoint"]);
+    }
+    let out = cairn(&["notify", "add", "ops", "--webhook", "https://u:p@h/x"]);
+    assert_exit(&out, 2, &["--secret-env"]);
+    assert!(!stderr(&out).contains("u:p"));
+    let out = cairn(&[
+        "notify",
+        "add",
+        "ops",
+        "--webhook",
+        "https://h/x",
+        "--on",
+        "succeeded,exploded",
+    ]);
+    assert_exit(&out, 2, &["succeeded, failed, dead"]);
+}

@@ -47,6 +47,7 @@ async fn backup(ctx: &AttemptCtx, keyring: &Keyring) -> Result<(), Failure> {
     }
 
     let server = cairn_engines::preflight(&conn).await?;
+    let client_version = cairn_engines::dump_client(&target.endpoint, &server).await?;
     ctx.append(vec![EventPayload::JobStarted {
         attempt,
         server_version: server.version.clone(),
@@ -97,6 +98,7 @@ async fn backup(ctx: &AttemptCtx, keyring: &Keyring) -> Result<(), Failure> {
         created_at,
         duration_seconds: started.elapsed().as_secs_f64(),
         signature: None,
+        client_version,
     };
     // Signed with this cairn's key: a restore trusts only what this cairn wrote.
     let manifest = keyring.signing_key().sign(manifest);

@@ -1,10 +1,12 @@
-//! The retention sweeper. Today it removes incomplete uploads (backup folders without a
-//! manifest) older than a grace period, skipping targets with a job in flight, and the
-//! staging databases of restores that are no longer running (`restores.rs`); prune jobs
-//! (keep the newest N) come with retention policies.
+//! The retention sweeper: runs prune and forget jobs (`prune.rs`), removes incomplete
+//! uploads (backup folders without a manifest) older than a grace period, skipping targets
+//! with a job in flight, and the staging databases of restores that are no longer running
+//! (`restores.rs`).
 
+mod prune;
 mod restores;
 
+pub use prune::{plan, PruneRunner};
 pub use restores::sweep_restore_databases;
 
 use cairn_domain::TargetName;

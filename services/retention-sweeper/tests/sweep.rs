@@ -68,6 +68,7 @@ impl Storage {
             created_at: Utc::now(),
             duration_seconds: 1.0,
             signature: None,
+            client_version: None,
         };
         self.store.write_manifest(&manifest).await.unwrap();
         manifest
@@ -245,4 +246,70 @@ async fn an_upload_still_being_written_is_never_stale() {
     assert!(folder.exists());
     upload.finish().await.unwrap();
     assert!(folder.join(ARTIFACT).is_file());
+}
+
+#[tokio::test]
+async fn a_deleted_backup_is_neither_listed_nor_left_on_disk() {
+    let s = Storage::new();
+    let orders = name("orders");
+    let kept = s.complete(&orders).await;
+    let gone = s.complete(&orders).await;
+    s.store.delete_backup(&orders, &gone.id).await.unwrap();
+    let listed: Vec<BackupId> = s
+        .store
+        .list_backups(&orders)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|m| m.id)
+        .collect();
+    assert_eq!(listed, vec![kept.id.clone()]);
+    assert!(!s.folder(&orders, &gone.id).exists());
+    assert!(s.folder(&orders, &kept.id).join(ARTIFACT).exists());
+}
+
+/// A crash between the two steps of a deletion (manifest gone, artifact still there) leaves
+/// an incomplete upload: never listed, and swept once the grace period has passed.
+#[tokio::test]
+async fn a_deletion_interrupted_after_the_manifest_leaves_nothing_listed() {
+    let s = Storage::new();
+    let orders = name("orders");
+    let half = s.complete(&orders).await;
+    std::fs::remove_file(
+        s.folder(&orders, &half.id)
+            .join(cairn_storage::MANIFEST_FILE),
+    )
+    .unwrap();
+    assert!(s.folder(&orders, &half.id).join(ARTIFACT).exists());
+    assert!(s.store.list_backups(&orders).await.unwrap().is_empty());
+    s.age(&orders, &half.id, Duration::hours(2));
+    let removed = sweep_incomplete(&s.store, Duration::hours(1), &HashSet::new(), Utc::now())
+        .await
+        .unwrap();
+    assert_eq!(
+        removed_set(&removed),
+        HashSet::from([("orders".to_string(), half.id.to_string())])
+    );
+    assert!(!s.folder(&orders, &half.id).exists());
+}
+
+#[tokio::test]
+async fn the_plan_keeps_the_newest_listed_backups() {
+    let s = Storage::new();
+    let orders = name("orders");
+    let mut made = Vec::new();
+    for _ in 0..4 {
+        made.push(s.complete(&orders).await.id);
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    }
+    let listed = s.store.list_backups(&orders).await.unwrap();
+    let keep = cairn_domain::Keep::last(std::num::NonZeroU32::new(2).unwrap());
+    let plan = cairn_retention_sweeper::plan(&listed, &keep, cairn_domain::Zone::UTC);
+    let kept: Vec<BackupId> = plan
+        .iter()
+        .filter(|(_, v)| v.is_keep())
+        .map(|(m, _)| m.id.clone())
+        .collect();
+    assert_eq!(kept, vec![made[3].clone(), made[2].clone()]);
+    assert_eq!(plan.len(), 4);
 }

@@ -201,26 +201,24 @@ impl Scheduler {
         }
         let ledger = &self.inner.ledger;
         let (source_name, storage_name) = match &state.spec {
-            JobSpec::Backup { storage, .. } | JobSpec::Prune { storage, .. } => (None, storage),
+            JobSpec::Backup { storage, .. }
+            | JobSpec::Prune { storage, .. }
+            | JobSpec::Forget { storage, .. }
+            | JobSpec::Purge { storage, .. } => (None, storage),
             JobSpec::Restore {
                 source, storage, ..
             } => (Some(source), storage),
         };
         let target = ledger.target(&target_name).map_err(unavailable)?;
+        // A removed source is fine: its backups stay in storage and are restorable.
         let source = match source_name {
-            Some(n) => Some(
-                ledger
-                    .target(n)
-                    .map_err(unavailable)?
-                    .ok_or_else(|| format!("source target {n} was removed")),
-            ),
+            Some(n) => ledger.target(n).map_err(unavailable)?,
             None => None,
         };
         let storage = ledger.storage(storage_name).map_err(unavailable)?;
-        let missing = match (&target, &source, &storage) {
-            (None, _, _) => Some(format!("target {target_name} was removed")),
-            (_, Some(Err(why)), _) => Some(why.clone()),
-            (_, _, None) => Some(format!("storage {storage_name} was removed")),
+        let missing = match (&target, &storage) {
+            (None, _) => Some(format!("target {target_name} was removed")),
+            (_, None) => Some(format!("storage {storage_name} was removed")),
             _ => None,
         };
         if let Some(reason) = missing {
@@ -262,7 +260,7 @@ impl Scheduler {
             lease_until,
             job,
             target: target.expect("checked above"),
-            source: source.map(|s| s.expect("checked above")),
+            source,
             storage: storage.expect("checked above"),
         };
         Ok(ClaimReply::Granted(Box::new(grant)))
@@ -302,6 +300,7 @@ impl Control for Scheduler {
         let state = self
             .append_fenced(job_id, attempt, |_| events.clone())
             .await?;
+        self.after_success(&state).await;
         Ok(AppendReply {
             lease_until: state.lease_until.unwrap_or(lease_until),
         })

@@ -190,7 +190,7 @@ impl Scheduler {
     }
 
     /// The first event of every job this scheduler records.
-    fn queued(&self, spec: JobSpec, requested_by: &str) -> EventPayload {
+    pub(crate) fn queued(&self, spec: JobSpec, requested_by: &str) -> EventPayload {
         EventPayload::JobQueued {
             spec,
             max_attempts: self.inner.settings.max_attempts,

@@ -6,7 +6,10 @@
 pub mod api;
 mod control;
 mod core;
+mod follow_up;
+pub mod notify;
 mod reconcile;
+pub mod schedules;
 pub mod tokens;
 
 pub use crate::core::{Scheduler, Settings};

@@ -52,11 +52,11 @@ fn spec(kind: &str, target: &str) -> JobSpec {
     let storage = StorageName::default_storage();
     match kind {
         "backup" => JobSpec::Backup { target, storage },
-        "prune" => JobSpec::Prune {
+        "prune" => JobSpec::prune(
             target,
             storage,
-            keep: 1,
-        },
+            cairn_domain::Keep::last(std::num::NonZeroU32::new(1).unwrap()),
+        ),
         _ => unreachable!("{kind}"),
     }
 }

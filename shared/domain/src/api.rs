@@ -7,6 +7,7 @@ use crate::event::EventEnvelope;
 use crate::ids::JobId;
 use crate::job::{JobKind, JobStatus};
 use crate::manifest::{Manifest, Trust};
+pub use crate::policy::{ScheduleSetRequest, ScheduleView};
 use crate::role::Role;
 use crate::state::JobState;
 use chrono::{DateTime, Utc};
@@ -32,6 +33,19 @@ pub struct TargetAddRequest {
     pub storage: Option<String>,
     /// Absolute path of a PEM file with the CA certificates that sign the database
     /// server's TLS certificate (read when a job runs; not a secret).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ca_file: Option<String>,
+}
+
+/// `PATCH /v1/targets/{name}`: what changes (absent fields stay as they are).
+#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
+pub struct TargetUpdateRequest {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub password: Option<PasswordInput>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub storage: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ca_file: Option<String>,
 }
@@ -68,6 +82,35 @@ pub struct StorageView {
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 pub struct BackupRequest {
     pub target: String,
+}
+
+/// `POST /v1/prunes`: prune a target now. Without `keep`, the default (the newest 5).
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+pub struct PruneRequest {
+    pub target: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub keep: Option<crate::Keep>,
+}
+
+/// `POST /v1/forgets`: delete one backup, or (`purge`, without `backup`) every backup of
+/// the target.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+pub struct ForgetRequest {
+    pub target: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub backup: Option<String>,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub purge: bool,
+}
+
+/// `GET /v1/targets/{name}/prune`: what a prune would do, one entry per listed backup,
+/// newest first.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+pub struct PrunePlanEntry {
+    pub backup: String,
+    pub created_at: DateTime<Utc>,
+    #[serde(flatten)]
+    pub verdict: crate::retention::Verdict,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
@@ -253,6 +296,10 @@ pub fn schema_documents() -> Vec<(&'static str, schemars::schema::RootSchema)> {
         ("storage", schema_for!(StorageView)),
         ("backup-request", schema_for!(BackupRequest)),
         ("restore-request", schema_for!(RestoreRequest)),
+        ("prune-request", schema_for!(PruneRequest)),
+        ("target-update-request", schema_for!(TargetUpdateRequest)),
+        ("forget-request", schema_for!(ForgetRequest)),
+        ("prune-plan-entry", schema_for!(PrunePlanEntry)),
         ("job-created", schema_for!(JobCreated)),
         ("job", schema_for!(JobView)),
         ("backup", schema_for!(BackupView)),
@@ -264,5 +311,14 @@ pub fn schema_documents() -> Vec<(&'static str, schemars::schema::RootSchema)> {
         ("audit-entry", schema_for!(AuditEntry)),
         ("event", schema_for!(EventEnvelope)),
         ("manifest", schema_for!(Manifest)),
+        ("schedule-set-request", schema_for!(ScheduleSetRequest)),
+        ("schedule", schema_for!(ScheduleView)),
+        (
+            "notifier-add-request",
+            schema_for!(crate::notify::NotifierAddRequest),
+        ),
+        ("notifier", schema_for!(crate::notify::Notifier)),
+        ("notification", schema_for!(crate::notify::Notification)),
+        ("delivery", schema_for!(crate::notify::Delivery)),
     ]
 }

@@ -5,6 +5,7 @@ use crate::ids::{Attempt, BackupId, EventId, JobId, WorkerId};
 use crate::job::{JobKind, JobSpec};
 use crate::manifest::Manifest;
 use crate::names::{TargetName, TokenName};
+use crate::schedule::PolicyVersion;
 use chrono::{DateTime, Utc};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -50,6 +51,8 @@ impl Actor {
 /// beside `"payload": {…}`; the names are the event types of design.md.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(tag = "type", content = "payload")]
+// Events are data read and written once each; boxing the manifest would only add noise.
+#[allow(clippy::large_enum_variant)]
 pub enum EventPayload {
     JobQueued {
         spec: JobSpec,
@@ -119,6 +122,50 @@ pub enum EventPayload {
         attempt: Attempt,
         path: String,
     },
+    /// A schedule's slot came while the target's previous job still ran: this slot's
+    /// backup (queued by the schedule just before) is not run. Ends the job cancelled.
+    ScheduleSkipped {
+        slot: DateTime<Utc>,
+        policy_version: PolicyVersion,
+    },
+    /// Slots of a schedule passed unfired (cairn was down longer than the catch-up window,
+    /// or a newer slot superseded them): `count` slots from `first` to `last`, recorded on
+    /// the job of `last`. Ends the job cancelled.
+    ScheduleMissed {
+        first: DateTime<Utc>,
+        last: DateTime<Utc>,
+        count: u64,
+        policy_version: PolicyVersion,
+    },
+    /// A prune or forget attempt deleted a backup: it is no longer listed, and its
+    /// artifact is gone (or left for the sweeper, after a crash between the two steps).
+    BackupDeleted {
+        attempt: Attempt,
+        backup: BackupId,
+        reason: DeletionReason,
+    },
+}
+
+/// Why a backup was deleted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum DeletionReason {
+    /// No retention rule keeps it (`cairn prune`, or the prune after a backup).
+    Retention,
+    /// Removed by name (`cairn forget`).
+    Forgotten,
+    /// Removed with its target (`cairn target remove --purge`).
+    Purged,
+}
+
+impl DeletionReason {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            DeletionReason::Retention => "retention",
+            DeletionReason::Forgotten => "forgotten",
+            DeletionReason::Purged => "purged",
+        }
+    }
 }
 
 impl EventPayload {
@@ -138,6 +185,9 @@ impl EventPayload {
             EventPayload::JobCancelled { .. } => "JobCancelled",
             EventPayload::JobRejected { .. } => "JobRejected",
             EventPayload::PartialArtifactRemoved { .. } => "PartialArtifactRemoved",
+            EventPayload::ScheduleSkipped { .. } => "ScheduleSkipped",
+            EventPayload::ScheduleMissed { .. } => "ScheduleMissed",
+            EventPayload::BackupDeleted { .. } => "BackupDeleted",
         }
     }
 
@@ -152,11 +202,14 @@ impl EventPayload {
             | EventPayload::JobSucceeded { attempt }
             | EventPayload::JobFailed { attempt, .. }
             | EventPayload::LeaseExpired { attempt, .. }
-            | EventPayload::PartialArtifactRemoved { attempt, .. } => Some(*attempt),
+            | EventPayload::PartialArtifactRemoved { attempt, .. }
+            | EventPayload::BackupDeleted { attempt, .. } => Some(*attempt),
             EventPayload::JobQueued { .. }
             | EventPayload::JobDeadLettered { .. }
             | EventPayload::JobCancelled { .. }
-            | EventPayload::JobRejected { .. } => None,
+            | EventPayload::JobRejected { .. }
+            | EventPayload::ScheduleSkipped { .. }
+            | EventPayload::ScheduleMissed { .. } => None,
         }
     }
 }

@@ -2,6 +2,8 @@
 
 use crate::ids::BackupId;
 use crate::names::{StorageName, TargetName};
+use crate::retention::Keep;
+use crate::schedule::Zone;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use std::fmt;
@@ -57,16 +59,44 @@ pub enum JobSpec {
     Prune {
         target: TargetName,
         storage: StorageName,
-        keep: u32,
+        /// What to keep. Ledgers written before retention buckets existed hold a bare
+        /// count (`"keep": 5`), read as `--keep 5`.
+        #[serde(deserialize_with = "keep_or_count")]
+        keep: Keep,
+        /// The zone whose wall clock buckets hourly … yearly rules (the schedule's).
+        #[serde(default, skip_serializing_if = "Zone::is_utc")]
+        zone: Zone,
+    },
+    /// Removes every backup of the target (`cairn target remove --purge`).
+    Purge {
+        target: TargetName,
+        storage: StorageName,
+    },
+    /// Removes one backup (`cairn forget`).
+    Forget {
+        target: TargetName,
+        storage: StorageName,
+        backup: BackupId,
     },
 }
 
 impl JobSpec {
+    /// A prune of `target` in `storage`, bucketed in UTC, that deletes.
+    pub fn prune(target: TargetName, storage: StorageName, keep: Keep) -> Self {
+        JobSpec::Prune {
+            target,
+            storage,
+            keep,
+            zone: Zone::UTC,
+        }
+    }
     pub fn kind(&self) -> JobKind {
         match self {
             JobSpec::Backup { .. } => JobKind::Backup,
             JobSpec::Restore { .. } => JobKind::Restore,
-            JobSpec::Prune { .. } => JobKind::Prune,
+            JobSpec::Prune { .. } | JobSpec::Forget { .. } | JobSpec::Purge { .. } => {
+                JobKind::Prune
+            }
         }
     }
     /// The target whose per-target exclusivity the job takes.
@@ -74,9 +104,25 @@ impl JobSpec {
         match self {
             JobSpec::Backup { target, .. }
             | JobSpec::Restore { target, .. }
-            | JobSpec::Prune { target, .. } => target,
+            | JobSpec::Prune { target, .. }
+            | JobSpec::Forget { target, .. }
+            | JobSpec::Purge { target, .. } => target,
         }
     }
+}
+
+/// `keep` as written now (an object) or before retention buckets (a bare count).
+fn keep_or_count<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Keep, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Either {
+        Count(std::num::NonZeroU32),
+        Keep(Keep),
+    }
+    Ok(match Either::deserialize(d)? {
+        Either::Count(n) => Keep::last(n),
+        Either::Keep(k) => k,
+    })
 }
 
 /// Where a job is in its life. Derived from events only (see `state`).
@@ -128,5 +174,29 @@ impl JobStatus {
 impl fmt::Display for JobStatus {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::num::NonZeroU32;
+
+    #[test]
+    fn prune_specs_written_with_a_bare_count_still_read() {
+        let old = r#"{"kind":"prune","target":"orders","storage":"default","keep":4}"#;
+        let spec: JobSpec = serde_json::from_str(old).unwrap();
+        let four = Keep::last(NonZeroU32::new(4).unwrap());
+        assert_eq!(
+            spec,
+            JobSpec::prune(
+                TargetName::parse("orders").unwrap(),
+                StorageName::default_storage(),
+                four
+            )
+        );
+        let text = serde_json::to_string(&spec).unwrap();
+        assert_eq!(serde_json::from_str::<JobSpec>(&text).unwrap(), spec);
+        assert!(serde_json::from_str::<JobSpec>(&old.replace('4', "0")).is_err());
     }
 }

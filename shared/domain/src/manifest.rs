@@ -44,6 +44,10 @@ pub struct Manifest {
     pub created_at: DateTime<Utc>,
     /// How long the dump took, in seconds.
     pub duration_seconds: f64,
+    /// The dump tool and its version, where the engine runs one whose version matters
+    /// (`pg_dump 17.6`); absent in manifests written before it was recorded.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_version: Option<String>,
     /// The MAC that proves which cairn wrote this manifest; absent in unsigned manifests
     /// (written before signing existed, or by hand).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -138,6 +142,7 @@ impl Manifest {
             job_id,
             created_at,
             duration_seconds,
+            client_version,
             signature: _,
         } = self;
         let mut out = SIGNED_BYTES_HEADER.as_bytes().to_vec();
@@ -164,6 +169,10 @@ impl Manifest {
         line("job_id", json(job_id));
         line("created_at", json(created_at));
         line("duration_seconds", json(duration_seconds));
+        // Added later: only present when recorded, so older manifests keep their bytes.
+        if let Some(client) = client_version {
+            line("client_version", json(client));
+        }
         out
     }
 }

@@ -95,6 +95,11 @@ name_type!(
     TokenName
 );
 
+name_type!(
+    /// A notifier's name (`ops-slack`).
+    NotifierName
+);
+
 impl StorageName {
     /// The storage every target uses unless told otherwise: the data dir's.
     pub fn default_storage() -> Self {

@@ -137,6 +137,23 @@ pub async fn preflight(conn: &Connection) -> Result<ServerInfo, Failure> {
     }
 }
 
+/// Checks the dump tool against the server before a backup and returns what the manifest
+/// records of it (`pg_dump 17.6`): PostgreSQL's `pg_dump` must be at least the server's
+/// major version, so a server newer than every installed client is refused here, naming
+/// the package to install. `None` for engines whose version rules need no such check.
+pub async fn dump_client(
+    endpoint: &Endpoint,
+    server: &ServerInfo,
+) -> Result<Option<String>, Failure> {
+    match endpoint.engine {
+        Engine::Postgres => {
+            let (_, version) = pg::dump_client(server.major, &server.version).await?;
+            Ok(Some(format!("pg_dump {version}")))
+        }
+        Engine::Mysql | Engine::Redis => Ok(None),
+    }
+}
+
 /// The artifact format a dump of this endpoint produces.
 pub fn dump_format(endpoint: &Endpoint) -> DumpFormat {
     let server = endpoint.scope == Scope::Server;

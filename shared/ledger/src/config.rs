@@ -23,6 +23,11 @@ pub mod names {
     pub const TOKENS: &str = "tokens";
     pub const TOKEN_HASHES: &str = "token_hashes";
     pub const AUDIT: &str = "audit";
+    pub const POLICIES: &str = "policies";
+    pub const POLICY_LOG: &str = "policy_log";
+    pub const SCHEDULE_CURSORS: &str = "schedule_cursors";
+    pub const NOTIFIERS: &str = "notifiers";
+    pub const DELIVERIES: &str = "deliveries";
 }
 
 /// Keys of the `meta` tree.
@@ -52,6 +57,14 @@ pub struct Trees {
     pub token_hashes: sled::Tree,
     /// Denied API requests.
     pub audit: sled::Tree,
+    /// Each target's current policy record, its every version, and how far its schedule
+    /// was decided (see `policies.rs`).
+    pub policies: sled::Tree,
+    pub policy_log: sled::Tree,
+    pub schedule_cursors: sled::Tree,
+    /// Notifiers by name, and every delivery attempt (see `notifiers.rs`).
+    pub notifiers: sled::Tree,
+    pub deliveries: sled::Tree,
 }
 
 /// Opens (or creates) the database in `dir`. A database sled cannot read is reported as
@@ -91,6 +104,11 @@ pub fn open_trees(dir: &Path) -> Result<Trees, LedgerError> {
         tokens: tree(names::TOKENS)?,
         token_hashes: tree(names::TOKEN_HASHES)?,
         audit: tree(names::AUDIT)?,
+        policies: tree(names::POLICIES)?,
+        policy_log: tree(names::POLICY_LOG)?,
+        schedule_cursors: tree(names::SCHEDULE_CURSORS)?,
+        notifiers: tree(names::NOTIFIERS)?,
+        deliveries: tree(names::DELIVERIES)?,
         db,
     })
 }

@@ -18,7 +18,9 @@ mod codec;
 mod config;
 mod group_commit;
 mod indexes;
+mod notifiers;
 mod open;
+mod policies;
 mod record;
 mod reserve;
 mod store;
@@ -38,6 +40,8 @@ use std::sync::Arc;
 use undo::{TreeId, Undo};
 
 pub use indexes::DEFAULT_LIMIT;
+pub use notifiers::DELIVERIES_KEEP;
+pub use policies::ScheduleCursor;
 pub use tokens::{Revocation, TokenRecord, AUDIT_KEEP};
 
 /// Why a ledger operation failed.
@@ -257,6 +261,32 @@ impl Ledger {
     /// Every target, in name order.
     pub fn targets(&self) -> Result<Vec<Target>, LedgerError> {
         self.read(|trees| catalog::list(&trees.targets, &self.inner.path, "target"))
+    }
+    /// Replaces an existing target in one write; returns whether it existed (nothing is
+    /// written when it did not).
+    pub async fn replace_target(&self, target: &Target) -> Result<bool, LedgerError> {
+        let name = target.name.as_str();
+        let json = serde_json::to_vec(target).expect("configuration serializes to JSON");
+        self.inner
+            .commit
+            .write(|trees| {
+                let mut undo = Undo::new(0);
+                let Some(old) = trees.targets.get(name)? else {
+                    return Ok(Written {
+                        value: false,
+                        undo,
+                        head: None,
+                    });
+                };
+                trees.targets.insert(name, json)?;
+                undo.record(TreeId::Targets, name.as_bytes(), Some(&old));
+                Ok(Written {
+                    value: true,
+                    undo,
+                    head: None,
+                })
+            })
+            .await
     }
     /// Returns whether it existed.
     pub async fn remove_target(&self, name: &TargetName) -> Result<bool, LedgerError> {

@@ -25,6 +25,11 @@ pub enum TreeId {
     Tokens,
     TokenHashes,
     Audit,
+    Policies,
+    PolicyLog,
+    ScheduleCursors,
+    Notifiers,
+    Deliveries,
 }
 
 impl TreeId {
@@ -42,6 +47,11 @@ impl TreeId {
             TreeId::Tokens => &trees.tokens,
             TreeId::TokenHashes => &trees.token_hashes,
             TreeId::Audit => &trees.audit,
+            TreeId::Policies => &trees.policies,
+            TreeId::PolicyLog => &trees.policy_log,
+            TreeId::ScheduleCursors => &trees.schedule_cursors,
+            TreeId::Notifiers => &trees.notifiers,
+            TreeId::Deliveries => &trees.deliveries,
         }
     }
 }

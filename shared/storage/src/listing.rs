@@ -6,7 +6,7 @@ use crate::{local, ArtifactStore, StorageError};
 use cairn_domain::{BackupId, Manifest, TargetName};
 use chrono::{DateTime, Utc};
 use futures::{StreamExt, TryStreamExt};
-use object_store::ObjectStore;
+use object_store::{ObjectStore, ObjectStoreExt};
 
 /// Manifests read at once while listing (matters for S3, harmless locally).
 const LIST_CONCURRENCY: usize = 8;
@@ -76,6 +76,22 @@ impl ArtifactStore {
             }
         }
         Ok(incomplete)
+    }
+
+    /// Deletes one backup so that no crash can leave it listed without its artifact: the
+    /// manifest goes first (the backup is no longer listed), then the folder. A crash in
+    /// between leaves an incomplete upload, which the sweeper removes.
+    pub async fn delete_backup(
+        &self,
+        target: &TargetName,
+        backup: &BackupId,
+    ) -> Result<(), StorageError> {
+        let manifest = layout::manifest_path(target, backup)?;
+        match self.store.delete(&manifest).await {
+            Ok(()) | Err(object_store::Error::NotFound { .. }) => {}
+            Err(e) => return Err(e.into()),
+        }
+        self.remove_folder(target, backup.as_str()).await
     }
 
     /// Removes a backup folder and everything in it (complete or not).

@@ -82,12 +82,30 @@ impl ApiClient {
         self.send(request).await?.json_body().await
     }
 
+    pub async fn patch<B: Serialize, T: DeserializeOwned>(
+        &self,
+        path: &str,
+        body: &B,
+    ) -> Result<T, CliError> {
+        let request = self.http.patch(self.url(path)).json(body);
+        self.send(request).await?.json_body().await
+    }
+
     pub async fn post<B: Serialize, T: DeserializeOwned>(
         &self,
         path: &str,
         body: &B,
     ) -> Result<T, CliError> {
         let request = self.http.post(self.url(path)).json(body);
+        self.send(request).await?.json_body().await
+    }
+
+    pub async fn put<B: Serialize, T: DeserializeOwned>(
+        &self,
+        path: &str,
+        body: &B,
+    ) -> Result<T, CliError> {
+        let request = self.http.put(self.url(path)).json(body);
         self.send(request).await?.json_body().await
     }
 

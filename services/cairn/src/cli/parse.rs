@@ -1,7 +1,10 @@
 //! Parsers for command-line values, so bad input exits 2 before any request is sent.
 //! Each error names what is allowed.
 
-use cairn_domain::{BackupId, JobId, JobKind, JobStatus, Role, StorageName, TargetName, TokenName};
+use cairn_domain::notify::NotifyOn;
+use cairn_domain::{
+    BackupId, JobId, JobKind, JobStatus, NotifierName, Role, StorageName, TargetName, TokenName,
+};
 use chrono::{DateTime, Utc};
 
 pub fn server_url(s: &str) -> Result<String, String> {
@@ -31,6 +34,17 @@ pub fn token_name(s: &str) -> Result<TokenName, String> {
     TokenName::parse(s).map_err(|e| e.to_string())
 }
 
+pub fn notifier_name(s: &str) -> Result<NotifierName, String> {
+    NotifierName::parse(s).map_err(|e| e.to_string())
+}
+
+pub fn notify_on(s: &str) -> Result<NotifyOn, String> {
+    NotifyOn::parse(s).ok_or_else(|| {
+        let allowed: Vec<&str> = NotifyOn::ALL.iter().map(|o| o.as_str()).collect();
+        format!("unknown outcome; use one of: {}", allowed.join(", "))
+    })
+}
+
 pub fn role(s: &str) -> Result<Role, String> {
     Role::parse(s).ok_or_else(|| {
         let allowed: Vec<&str> = Role::ALL.iter().map(|r| r.as_str()).collect();
@@ -46,6 +60,12 @@ pub fn backup_ref(s: &str) -> Result<String, String> {
     BackupId::parse(s)
         .map(|id| id.to_string())
         .map_err(|e| format!("{e}, or `latest`"))
+}
+
+pub fn backup_id(s: &str) -> Result<String, String> {
+    BackupId::parse(s)
+        .map(|id| id.to_string())
+        .map_err(|e| e.to_string())
 }
 
 pub fn job_id(s: &str) -> Result<JobId, String> {

@@ -155,6 +155,9 @@ impl Progress {
                 "attempt {attempt} stopped reporting (worker lost); retrying at {}",
                 output::time(*at)
             ),
+            EventPayload::BackupDeleted { backup, reason, .. } => {
+                format!("deleted backup {backup} ({})", reason.as_str())
+            }
             _ => return,
         };
         self.say(&text);

@@ -40,6 +40,7 @@ pub const ROUTES: &[(&str, &str, Access)] = &[
     ("GET", "/v1/targets", Access::Needs(Role::Read)),
     ("GET", "/v1/targets/{name}", Access::Needs(Role::Read)),
     ("DELETE", "/v1/targets/{name}", Access::Needs(Role::Admin)),
+    ("PATCH", "/v1/targets/{name}", Access::Needs(Role::Admin)),
     (
         "GET",
         "/v1/targets/{name}/backups",
@@ -56,6 +57,22 @@ pub const ROUTES: &[(&str, &str, Access)] = &[
     ("GET", "/v1/tokens", Access::Needs(Role::Admin)),
     ("DELETE", "/v1/tokens/{name}", Access::Needs(Role::Admin)),
     ("GET", "/v1/audit", Access::Needs(Role::Admin)),
+    ("GET", "/v1/schedules", Access::Needs(Role::Read)),
+    ("GET", "/v1/schedules/{name}", Access::Needs(Role::Read)),
+    ("PUT", "/v1/schedules/{name}", Access::Needs(Role::Admin)),
+    ("DELETE", "/v1/schedules/{name}", Access::Needs(Role::Admin)),
+    (
+        "GET",
+        "/v1/schedules/{name}/next",
+        Access::Needs(Role::Read),
+    ),
+    ("POST", "/v1/prunes", Access::Needs(Role::Operate)),
+    ("GET", "/v1/targets/{name}/prune", Access::Needs(Role::Read)),
+    ("POST", "/v1/forgets", Access::Needs(Role::Admin)),
+    ("POST", "/v1/notifiers", Access::Needs(Role::Admin)),
+    ("GET", "/v1/notifiers", Access::Needs(Role::Admin)),
+    ("DELETE", "/v1/notifiers/{name}", Access::Needs(Role::Admin)),
+    ("GET", "/v1/deliveries", Access::Needs(Role::Admin)),
 ];
 
 /// The state of the middleware on one route: the control plane and what the route needs.

@@ -3,7 +3,7 @@
 
 use super::auth::Principal;
 use super::error::{ApiError, ApiResult};
-use super::targets::{find_target, parse_target_name, store_of};
+use super::targets::{backups_of, parse_target_name, store_of, BackupHome};
 use crate::Scheduler;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
@@ -16,9 +16,11 @@ use cairn_ledger::HistoryQuery;
 use serde::Deserialize;
 use std::time::Duration;
 
-fn created(state: &cairn_domain::JobState) -> JobCreated {
+pub(super) fn created(state: &cairn_domain::JobState) -> JobCreated {
     let backup = match &state.spec {
-        JobSpec::Restore { backup, .. } => Some(backup.to_string()),
+        JobSpec::Restore { backup, .. } | JobSpec::Forget { backup, .. } => {
+            Some(backup.to_string())
+        }
         _ => None,
     };
     JobCreated {
@@ -105,11 +107,16 @@ pub async fn restore(
         }
         (None, None) => return Err(ApiError::not_found(unknown_target(&name))),
     };
-    let source = match req.from.as_deref() {
-        Some(name) => find_target(&s, name)?,
-        None => target.clone(),
+    let (source, store) = match req.from.as_deref() {
+        Some(name) => backups_of(&s, name).await?,
+        None => (
+            BackupHome {
+                name: target.name.clone(),
+                storage: target.storage.clone(),
+            },
+            store_of(&s, &target)?,
+        ),
     };
-    let store = store_of(&s, &source)?;
     let backup = match requested_id {
         None => {
             let list = store.list_backups(&source.name).await?;
@@ -124,10 +131,17 @@ pub async fn restore(
         Some(id) => match store.manifest(&source.name, &id).await {
             Ok(_) => id,
             Err(cairn_storage::StorageError::NotFound { .. }) => {
-                let message = format!(
-                    "backup {id} of {} not found; list backups with `cairn backups {}`",
-                    source.name, source.name
-                );
+                let message = match owner_of(&s, &source.name, &id).await {
+                    Some(owner) => format!(
+                        "backup {id} is not a backup of target {}: it is one of target {owner}; \
+                         add `--from {owner}` to restore it onto {}",
+                        source.name, target.name
+                    ),
+                    None => format!(
+                        "backup {id} of {} not found; list backups with `cairn backups {}`",
+                        source.name, source.name
+                    ),
+                };
                 let spec = JobSpec::Restore {
                     target: target.name.clone(),
                     source: source.name.clone(),
@@ -150,6 +164,20 @@ pub async fn restore(
     let state = s.enqueue_for(spec, &by.token).await?;
     tracing::info!(job_id = %state.job_id, target = %target.name, source = %source.name, %backup, token = %by.token, trust_unsigned = req.trust_unsigned, "restore queued");
     Ok((StatusCode::ACCEPTED, Json(created(&state))))
+}
+
+/// The other target whose storage holds this backup, if any (a hint for `--from`).
+async fn owner_of(s: &Scheduler, source: &TargetName, id: &BackupId) -> Option<TargetName> {
+    let targets = s.ledger().targets().ok()?;
+    for target in targets.iter().filter(|t| &t.name != source) {
+        let Ok(store) = store_of(s, target) else {
+            continue;
+        };
+        if store.manifest(&target.name, id).await.is_ok() {
+            return Some(target.name.clone());
+        }
+    }
+    None
 }
 
 fn parse_job_id(id: &str) -> ApiResult<JobId> {

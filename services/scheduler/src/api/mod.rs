@@ -5,13 +5,16 @@
 pub mod auth;
 mod error;
 mod jobs;
+mod notifiers;
+mod retention;
+mod schedules;
 mod targets;
 mod tokens;
 
 use crate::Scheduler;
 use axum::extract::State;
 use axum::http::StatusCode;
-use axum::routing::{delete, get, post, MethodRouter};
+use axum::routing::{delete, get, patch, post, put, MethodRouter};
 use axum::{middleware, Json, Router};
 use std::future::Future;
 use std::time::Duration;
@@ -45,6 +48,7 @@ fn handler(method: &str, path: &str) -> MethodRouter<Scheduler> {
         ("GET", "/v1/targets") => get(targets::list),
         ("GET", "/v1/targets/{name}") => get(targets::show),
         ("DELETE", "/v1/targets/{name}") => delete(targets::remove),
+        ("PATCH", "/v1/targets/{name}") => patch(targets::update),
         ("GET", "/v1/targets/{name}/backups") => get(targets::backups),
         ("POST", "/v1/storages") => post(targets::add_storage),
         ("GET", "/v1/storages") => get(targets::list_storages),
@@ -57,6 +61,18 @@ fn handler(method: &str, path: &str) -> MethodRouter<Scheduler> {
         ("GET", "/v1/tokens") => get(tokens::list),
         ("DELETE", "/v1/tokens/{name}") => delete(tokens::revoke),
         ("GET", "/v1/audit") => get(tokens::audit),
+        ("GET", "/v1/schedules") => get(schedules::list),
+        ("GET", "/v1/schedules/{name}") => get(schedules::show),
+        ("PUT", "/v1/schedules/{name}") => put(schedules::set),
+        ("DELETE", "/v1/schedules/{name}") => delete(schedules::clear),
+        ("GET", "/v1/schedules/{name}/next") => get(schedules::next),
+        ("POST", "/v1/prunes") => post(retention::prune),
+        ("GET", "/v1/targets/{name}/prune") => get(retention::plan),
+        ("POST", "/v1/forgets") => post(retention::forget),
+        ("POST", "/v1/notifiers") => post(notifiers::add),
+        ("GET", "/v1/notifiers") => get(notifiers::list),
+        ("DELETE", "/v1/notifiers/{name}") => delete(notifiers::remove),
+        ("GET", "/v1/deliveries") => get(notifiers::deliveries),
         _ => unreachable!("api::ROUTES lists {method} {path}, which has no handler"),
     }
 }

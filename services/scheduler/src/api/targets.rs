@@ -1,12 +1,14 @@
 //! Targets and storages: configuration requests, and the backups a target has.
 
+use super::auth::Principal;
 use super::error::{ApiError, ApiResult};
 use crate::Scheduler;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use axum::Json;
+use axum::{Extension, Json};
 use cairn_domain::api::{
-    BackupView, PasswordInput, StorageAddRequest, StorageView, TargetAddRequest, TargetView,
+    BackupView, PasswordInput, StorageAddRequest, StorageView, TargetAddRequest,
+    TargetUpdateRequest, TargetView,
 };
 use cairn_domain::{
     CredentialRef, Endpoint, Engine, StorageConfig, StorageKind, StorageName, Target, TargetName,
@@ -57,6 +59,45 @@ pub fn find_storage(s: &Scheduler, name: &StorageName) -> ApiResult<StorageConfi
             "unknown storage \"{name}\"; list storages with `cairn storage list`"
         ))
     })
+}
+
+/// Whose backups, and in which storage.
+#[derive(Debug, Clone)]
+pub struct BackupHome {
+    pub name: TargetName,
+    pub storage: StorageName,
+}
+
+/// Where the backups of `name` are: its storage while the target exists; once it was
+/// removed (`cairn target remove` keeps its backups), the first storage that still holds
+/// backups under that name.
+pub async fn backups_of(s: &Scheduler, name: &str) -> ApiResult<(BackupHome, ArtifactStore)> {
+    let parsed = parse_target_name(name)?;
+    if let Some(target) = s.ledger().target(&parsed)? {
+        let store = store_of(s, &target)?;
+        let home = BackupHome {
+            name: target.name,
+            storage: target.storage,
+        };
+        return Ok((home, store));
+    }
+    let mut storages = s.ledger().storages()?;
+    storages.sort_by(|a, b| a.name.cmp(&b.name));
+    for config in storages {
+        let Ok(store) = ArtifactStore::open(&config) else {
+            continue;
+        };
+        if !store.list_backups(&parsed).await?.is_empty() {
+            let home = BackupHome {
+                name: parsed,
+                storage: config.name,
+            };
+            return Ok((home, store));
+        }
+    }
+    Err(ApiError::not_found(format!(
+        "unknown target {name:?} and no storage holds backups under that name; list targets with `cairn target list`"
+    )))
 }
 
 /// The artifact store a target's backups go to.
@@ -188,6 +229,69 @@ pub async fn add(
     Ok((StatusCode::CREATED, Json(target_view(&target))))
 }
 
+/// Changes a target's URL, password reference, storage or CA file, with the checks of
+/// `add`. The password (or its reference) is never logged.
+pub async fn update(
+    State(s): State<Scheduler>,
+    Extension(by): Extension<Principal>,
+    Path(name): Path<String>,
+    Json(req): Json<TargetUpdateRequest>,
+) -> ApiResult<Json<TargetView>> {
+    let old = find_target(&s, &name)?;
+    let mut changed = Vec::new();
+    let endpoint = match &req.url {
+        Some(url) => {
+            let endpoint = Endpoint::parse(url).map_err(|e| ApiError::invalid(e.to_string()))?;
+            check_file_params(&s, &endpoint)?;
+            changed.push("url");
+            endpoint
+        }
+        None => old.endpoint.clone(),
+    };
+    let storage = match req.storage.as_deref() {
+        Some(n) => {
+            let n = StorageName::parse(n).map_err(|e| ApiError::invalid(format!("storage {e}")))?;
+            find_storage(&s, &n)?;
+            changed.push("storage");
+            n
+        }
+        None => old.storage.clone(),
+    };
+    let credential = match req.password {
+        Some(p) => {
+            changed.push("password");
+            credential(&s, Some(p))?
+        }
+        None => old.credential.clone(),
+    };
+    let ca_file = match req.ca_file {
+        Some(path) => {
+            changed.push("ca_file");
+            Some(ca_file(&s, &endpoint, path)?)
+        }
+        None => old.ca_file.clone(),
+    };
+    if changed.is_empty() {
+        return Err(ApiError::invalid(
+            "nothing to change; give --url, a password flag, --storage or --ca-file",
+        ));
+    }
+    let target = Target {
+        endpoint,
+        storage,
+        credential,
+        ca_file,
+        ..old
+    };
+    if !s.ledger().replace_target(&target).await? {
+        return Err(ApiError::not_found(format!(
+            "unknown target {name:?}; list targets with `cairn target list`"
+        )));
+    }
+    tracing::info!(target = %target.name, url = %target.endpoint, ?changed, token = %by.token, "target updated");
+    Ok(Json(target_view(&target)))
+}
+
 pub async fn list(State(s): State<Scheduler>) -> ApiResult<Json<Vec<TargetView>>> {
     let mut targets = s.ledger().targets()?;
     targets.sort_by(|a, b| a.name.cmp(&b.name));
@@ -217,13 +321,12 @@ pub async fn backups(
     State(s): State<Scheduler>,
     Path(name): Path<String>,
 ) -> ApiResult<Json<Vec<BackupView>>> {
-    let target = find_target(&s, &name)?;
-    let store = store_of(&s, &target)?;
-    let list = store.list_backups(&target.name).await?;
+    let (home, store) = backups_of(&s, &name).await?;
+    let list = store.list_backups(&home.name).await?;
     let key = s.keyring().signing_key();
     Ok(Json(
         list.iter()
-            .map(|m| BackupView::from_manifest(m, target.storage.as_str(), key.check(m)))
+            .map(|m| BackupView::from_manifest(m, home.storage.as_str(), key.check(m)))
             .collect(),
     ))
 }

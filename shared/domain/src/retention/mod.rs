@@ -127,6 +127,17 @@ pub struct BackupInfo {
     pub outcome: BackupOutcome,
 }
 
+impl From<&crate::Manifest> for BackupInfo {
+    /// A listed backup: its manifest was written, so it succeeded.
+    fn from(m: &crate::Manifest) -> Self {
+        Self {
+            id: m.id.clone(),
+            at: m.created_at,
+            outcome: BackupOutcome::Succeeded,
+        }
+    }
+}
+
 /// Why a backup is kept.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]

@@ -221,6 +221,14 @@ impl JobState {
                 }
             }
             (S::Running, E::PartialArtifactRemoved { .. }) => {}
+            (S::Running, E::BackupDeleted { .. }) => {
+                if current.kind() != JobKind::Prune {
+                    return Err(TransitionError::WrongKind {
+                        event,
+                        kind: current.kind(),
+                    });
+                }
+            }
             (S::Running, E::JobSucceeded { .. }) => {
                 if current.kind() == JobKind::Backup && current.backup.is_none() {
                     return Err(not_allowed());
@@ -256,6 +264,12 @@ impl JobState {
             (S::Queued, E::JobRejected { failure }) if current.attempt == 0 => {
                 s.status = S::Failed;
                 s.failure = Some(failure.clone());
+            }
+            // A slot the schedule did not run: recorded in the same append as its JobQueued.
+            (S::Queued, E::ScheduleSkipped { .. } | E::ScheduleMissed { .. })
+                if current.attempt == 0 && current.kind() == JobKind::Backup =>
+            {
+                s.status = S::Cancelled;
             }
             (S::Queued | S::RetryDue, E::JobCancelled { .. }) => {
                 s.status = S::Cancelled;

@@ -27,11 +27,11 @@ fn queued(kind: JobKind) -> E {
             storage,
             trust_unsigned: false,
         },
-        JobKind::Prune => JobSpec::Prune {
+        JobKind::Prune => JobSpec::prune(
             target,
             storage,
-            keep: 3,
-        },
+            crate::Keep::last(std::num::NonZeroU32::new(3).unwrap()),
+        ),
     };
     E::JobQueued {
         spec,
@@ -66,6 +66,7 @@ fn manifest() -> Manifest {
         created_at: t(0),
         duration_seconds: 1.0,
         signature: None,
+        client_version: None,
     }
 }
 
@@ -194,6 +195,28 @@ fn valid_lives_end_in_the_expected_status() {
             ],
             JobStatus::Succeeded,
             1,
+        ),
+        (
+            "slot skipped",
+            JobKind::Backup,
+            vec![E::ScheduleSkipped {
+                slot: t(0),
+                policy_version: crate::schedule::PolicyVersion(1),
+            }],
+            JobStatus::Cancelled,
+            0,
+        ),
+        (
+            "slots missed",
+            JobKind::Backup,
+            vec![E::ScheduleMissed {
+                first: t(0),
+                last: t(3600),
+                count: 2,
+                policy_version: crate::schedule::PolicyVersion(1),
+            }],
+            JobStatus::Cancelled,
+            0,
         ),
     ];
     for (name, kind, events, status, attempt) in table {
@@ -330,6 +353,27 @@ fn invalid_transitions_are_refused() {
                     bytes: 1,
                 },
             ],
+        ),
+        (
+            "slot skipped after a claim",
+            JobKind::Backup,
+            vec![
+                claim(1),
+                E::ScheduleSkipped {
+                    slot: t(0),
+                    policy_version: crate::schedule::PolicyVersion(1),
+                },
+            ],
+        ),
+        (
+            "slots missed on a prune",
+            JobKind::Prune,
+            vec![E::ScheduleMissed {
+                first: t(0),
+                last: t(3600),
+                count: 2,
+                policy_version: crate::schedule::PolicyVersion(1),
+            }],
         ),
     ];
     for (name, kind, events) in table {

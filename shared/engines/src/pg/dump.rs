@@ -19,9 +19,16 @@ pub(crate) async fn dump(
     out: mpsc::Sender<Bytes>,
     progress: Arc<Progress>,
 ) -> Result<(), Failure> {
+    // The newest installed client tools (checked against the server by `dump_client`).
+    let client = super::client::newest();
+    let program = |name: &str| {
+        client
+            .as_ref()
+            .map_or(name.to_string(), |c| c.program(name))
+    };
     let (mut tool, _cred) = match &conn.endpoint.scope {
         Scope::Database { name } => {
-            let (mut t, cred) = tool("pg_dump", conn)?;
+            let (mut t, cred) = tool(&program("pg_dump"), conn)?;
             t.cmd
                 .args(["--format=plain", "--no-password", "--quote-all-identifiers"])
                 .arg("--dbname")
@@ -29,7 +36,7 @@ pub(crate) async fn dump(
             (t, cred)
         }
         Scope::Server => {
-            let (mut t, cred) = tool("pg_dumpall", conn)?;
+            let (mut t, cred) = tool(&program("pg_dumpall"), conn)?;
             t.cmd
                 .args([
                     "--no-password",

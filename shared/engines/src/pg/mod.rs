@@ -3,11 +3,13 @@
 //! Every connection is built from the endpoint's fields (never a URL holding a password):
 //! sqlx gets the password in memory, the client tools read it from a private `PGPASSFILE`.
 
+mod client;
 mod dump;
 mod guard;
 mod restore;
 mod rewrite;
 
+pub(crate) use client::for_server as dump_client;
 pub(crate) use dump::dump;
 pub(crate) use restore::{drop_now as drop_database, list_databases, restore};
 

@@ -185,11 +185,18 @@ impl<'a> Target<'a> {
         } else {
             "FLUSHALL"
         };
-        let _: () = ::redis::cmd(flush)
-            .arg("SYNC")
-            .query_async(&mut con)
-            .await
-            .map_err(|e| failure(conn, &e))?;
+        // `SYNC` came with Redis 6.2; before it the bare command is synchronous (and is
+        // what an older server answers "syntax error" to `SYNC` with).
+        let flushed: Result<(), _> = ::redis::cmd(flush).arg("SYNC").query_async(&mut con).await;
+        match flushed {
+            Err(e) if e.to_string().contains("syntax error") => {
+                let _: () = ::redis::cmd(flush)
+                    .query_async(&mut con)
+                    .await
+                    .map_err(|e| failure(conn, &e))?;
+            }
+            other => other.map_err(|e| failure(conn, &e))?,
+        }
         tracing::info!(command = flush, "redis target emptied");
         Ok(Self {
             conn,

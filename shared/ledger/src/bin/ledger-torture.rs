@@ -140,5 +140,6 @@ fn manifest(job: JobId) -> Manifest {
         created_at: now,
         duration_seconds: 0.5,
         signature: None,
+        client_version: None,
     }
 }

@@ -37,11 +37,11 @@ pub fn queued(target: &str, kind: JobKind) -> NewEvent {
             storage,
             trust_unsigned: false,
         },
-        JobKind::Prune => JobSpec::Prune {
+        JobKind::Prune => JobSpec::prune(
             target,
             storage,
-            keep: 3,
-        },
+            cairn_domain::Keep::last(std::num::NonZeroU32::new(3).unwrap()),
+        ),
     };
     ev(EventPayload::JobQueued {
         spec,

@@ -150,6 +150,7 @@ pub fn manifest_for(
         created_at,
         duration_seconds: 1.0,
         signature: None,
+        client_version: None,
     }
 }
 

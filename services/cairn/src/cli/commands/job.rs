@@ -44,8 +44,15 @@ pub async fn show(client: &ApiClient, args: JobArgs, json: bool) -> Result<Outco
                 }
             ),
         )),
-        JobSpec::Prune { storage, keep, .. } => {
-            fields.push(("prunes", format!("{storage}, keeping the newest {keep}")))
+        JobSpec::Prune { storage, keep, .. } => fields.push((
+            "prunes",
+            format!("{storage}, keeping {}", describe_keep(keep)),
+        )),
+        JobSpec::Forget {
+            storage, backup, ..
+        } => fields.push(("forgets", format!("{backup} in {storage}"))),
+        JobSpec::Purge { storage, .. } => {
+            fields.push(("purges", format!("every backup in {storage}")))
         }
     }
     if let Some(m) = &s.backup {
@@ -146,7 +153,44 @@ fn detail(payload: &EventPayload) -> String {
         E::JobCancelled { reason } => reason.clone(),
         E::JobRejected { failure } => format!("refused: {failure}"),
         E::PartialArtifactRemoved { path, .. } => format!("removed {path}"),
+        E::ScheduleSkipped { slot, .. } => format!(
+            "slot {} skipped: the target's previous job still ran",
+            output::time(*slot)
+        ),
+        E::ScheduleMissed {
+            first, last, count, ..
+        } => match count {
+            1 => format!(
+                "slot {} missed: past the catch-up window",
+                output::time(*last)
+            ),
+            _ => format!(
+                "{count} slots from {} to {} missed: past the catch-up window",
+                output::time(*first),
+                output::time(*last)
+            ),
+        },
+        E::BackupDeleted { backup, reason, .. } => {
+            format!("deleted backup {backup} ({})", reason.as_str())
+        }
         E::JobSucceeded { .. } => String::new(),
     };
     output::shorten(&text, 120)
+}
+
+/// `the newest 3, 7 daily, 4 weekly`.
+pub fn describe_keep(keep: &cairn_domain::Keep) -> String {
+    let mut parts = vec![format!("the newest {}", keep.last)];
+    for (n, unit) in [
+        (keep.hourly, "hourly"),
+        (keep.daily, "daily"),
+        (keep.weekly, "weekly"),
+        (keep.monthly, "monthly"),
+        (keep.yearly, "yearly"),
+    ] {
+        if let Some(n) = n {
+            parts.push(format!("{n} {unit}"));
+        }
+    }
+    parts.join(", ")
 }

@@ -5,7 +5,10 @@ pub mod backup;
 pub mod history;
 pub mod job;
 pub mod key;
+pub mod notify;
 pub mod restore;
+pub mod retention;
+pub mod schedule;
 pub mod storage;
 pub mod target;
 pub mod token;
@@ -16,7 +19,7 @@ use super::{output, wait};
 use cairn_domain::api::JobCreated;
 
 /// After a job was queued: print its id (or the `JobCreated` object), or wait for it.
-async fn queued(
+pub(crate) async fn queued(
     client: &ApiClient,
     created: JobCreated,
     json: bool,

@@ -10,7 +10,7 @@ use crate::cli::output;
 use crate::cli::RestoreArgs;
 use cairn_domain::api::{BackupView, JobCreated, RestoreRequest, TargetView};
 use cairn_domain::manifest::Trust;
-use cairn_domain::Scope;
+use cairn_domain::{Engine, Scope, TargetName};
 
 pub async fn restore(
     client: &ApiClient,
@@ -51,15 +51,10 @@ async fn describe(client: &ApiClient, args: &RestoreArgs) -> Result<String, CliE
             ))
         })?
     } else {
-        backups
-            .iter()
-            .find(|b| b.id == args.backup)
-            .ok_or_else(|| {
-                CliError::usage(format!(
-                    "target {source} has no backup {}; see `cairn backups {source}`",
-                    args.backup
-                ))
-            })?
+        match backups.iter().find(|b| b.id == args.backup) {
+            Some(backup) => backup,
+            None => return Err(not_found(client, source, &args.backup).await),
+        }
     };
     let latest = if args.backup == "latest" {
         " (the latest)"
@@ -77,7 +72,7 @@ async fn describe(client: &ApiClient, args: &RestoreArgs) -> Result<String, CliE
         ),
     };
     Ok(format!(
-        "{} at {} ({} target {}) with backup {}{latest} of {source}, made {} ({}){trust}",
+        "{} at {} ({} target {}) with backup {}{latest} of {source}, made {} ({}){trust}. {}",
         scope_words(&target.scope),
         target.url,
         target.engine,
@@ -85,7 +80,74 @@ async fn describe(client: &ApiClient, args: &RestoreArgs) -> Result<String, CliE
         backup.id,
         output::time(backup.created_at),
         output::bytes(backup.size_bytes),
+        effect(target.engine, &target.scope),
     ))
+}
+
+/// What the restore does to the target, in the words an operator needs before saying yes.
+fn effect(engine: Engine, scope: &Scope) -> &'static str {
+    match (engine, scope) {
+        (Engine::Postgres, Scope::Server) => {
+            "Every database but postgres and the templates, and every role but the restoring \
+             user, is dropped (open sessions on them are terminated), then recreated from the \
+             backup; anything created after the backup is gone"
+        }
+        (Engine::Postgres, _) => {
+            "The backup is loaded into a fresh database; only once it loaded completely is the \
+             current database dropped, terminating every open session on it, and the new one \
+             renamed into its place; anything created after the backup is gone"
+        }
+        (Engine::Mysql, Scope::Server) => {
+            "Every database but the system ones is dropped, then recreated from the backup \
+             together with the accounts; anything created after the backup is gone"
+        }
+        (Engine::Mysql, _) => {
+            "The backup is loaded into a staging database; only once it loaded completely are \
+             its tables swapped in and the current ones dropped; anything created after the \
+             backup is gone"
+        }
+        (Engine::Redis, Scope::Server) => {
+            "Every Redis db is emptied (FLUSHALL), then every key of the backup is written; \
+             keys written after the backup are gone"
+        }
+        (Engine::Redis, _) => {
+            "The db is emptied (FLUSHDB), then every key of the backup is written; keys written \
+             after the backup are gone"
+        }
+    }
+}
+
+/// The backup is not the source's: say which target has it, if one does.
+async fn not_found(client: &ApiClient, source: &TargetName, backup: &str) -> CliError {
+    let owner = match owner_of(client, source, backup).await {
+        Ok(owner) => owner,
+        Err(e) => return e,
+    };
+    CliError::usage(match owner {
+        Some(owner) => format!(
+            "target {source} has no backup {backup}; it is a backup of target {owner}: \
+             add `--from {owner}` to restore it onto {source}"
+        ),
+        None => format!("target {source} has no backup {backup}; see `cairn backups {source}`"),
+    })
+}
+
+/// Which other target holds this backup id.
+async fn owner_of(
+    client: &ApiClient,
+    source: &TargetName,
+    backup: &str,
+) -> Result<Option<String>, CliError> {
+    let targets: Vec<TargetView> = client.get("/v1/targets").await?;
+    for target in targets.iter().filter(|t| t.name != source.as_str()) {
+        let backups: Vec<BackupView> = client
+            .get(&format!("/v1/targets/{}/backups", target.name))
+            .await?;
+        if backups.iter().any(|b| b.id == backup) {
+            return Ok(Some(target.name.clone()));
+        }
+    }
+    Ok(None)
 }
 
 fn scope_words(scope: &Scope) -> String {
