@@ -72,6 +72,10 @@ pub struct UpArgs {
     /// clear text); only behind a TLS proxy or inside a private network.
     #[arg(long)]
     pub insecure_listen: bool,
+    /// Serve the Prometheus metrics (`/metrics`) without a token. Without it a scraper
+    /// presents a token of role read (Prometheus: `authorization: credentials_file`).
+    #[arg(long, env = "CAIRN_METRICS_PUBLIC")]
+    pub metrics_public: bool,
     /// How long after it started a restore interrupted by a crash or stop is resumed by
     /// itself (`10m`, `90s`, `1h` or seconds); later it must be run again explicitly.
     #[arg(long, env = "CAIRN_RESTORE_RESUME_WINDOW", default_value = "10m", value_parser = parse_window)]
@@ -157,6 +161,7 @@ async fn run_services(
         max_attempts: args.max_attempts,
         retry_backoff: Duration::from_secs(args.retry_backoff_seconds),
         restore_resume_window: args.restore_resume_window,
+        metrics_public: args.metrics_public,
         ..Settings::default()
     };
     let scheduler =
@@ -229,6 +234,10 @@ async fn run_services(
     {
         let (scheduler, stop) = (scheduler.clone(), stop.clone());
         tasks.spawn(async move { scheduler.run_schedules(stop.cancelled_owned()).await });
+    }
+    {
+        let (scheduler, stop) = (scheduler.clone(), stop.clone());
+        tasks.spawn(async move { scheduler.run_metrics(stop.cancelled_owned()).await });
     }
     {
         let (scheduler, stop) = (scheduler.clone(), stop.clone());

@@ -26,6 +26,9 @@ pub struct Settings {
     /// How long after it started an interrupted restore is still resumed by itself;
     /// later it is dead-lettered and must be run again explicitly.
     pub restore_resume_window: Duration,
+    /// Serve `/metrics` without a token (`cairn up --metrics-public`); otherwise it needs
+    /// role read, like every other read.
+    pub metrics_public: bool,
 }
 
 impl Default for Settings {
@@ -36,6 +39,7 @@ impl Default for Settings {
             retry_backoff: Duration::from_secs(2),
             reconcile_every: Duration::from_secs(2),
             restore_resume_window: Duration::from_secs(600),
+            metrics_public: false,
         }
     }
 }
@@ -53,6 +57,10 @@ pub(crate) struct Inner {
     pub settings: Settings,
     /// Claims are decided one at a time, so two workers cannot both see a target as free.
     pub claim_lock: tokio::sync::Mutex<()>,
+    /// Prometheus metrics, folded from the ledger (see `metrics.rs`).
+    pub metrics: cairn_metrics::Metrics,
+    /// The global sequence of the last event folded into `metrics`.
+    pub metrics_cursor: std::sync::Mutex<u64>,
 }
 
 pub(crate) fn actor() -> Actor {
@@ -91,6 +99,8 @@ impl Scheduler {
             keyring,
             settings,
             claim_lock: tokio::sync::Mutex::new(()),
+            metrics: cairn_metrics::Metrics::new(env!("CARGO_PKG_VERSION")),
+            metrics_cursor: std::sync::Mutex::new(0),
         };
         Ok(Self {
             inner: Arc::new(inner),

@@ -73,6 +73,8 @@ pub const ROUTES: &[(&str, &str, Access)] = &[
     ("GET", "/v1/notifiers", Access::Needs(Role::Admin)),
     ("DELETE", "/v1/notifiers/{name}", Access::Needs(Role::Admin)),
     ("GET", "/v1/deliveries", Access::Needs(Role::Admin)),
+    // Public instead when the server runs with `--metrics-public` (see `api::router`).
+    ("GET", "/metrics", Access::Needs(Role::Read)),
 ];
 
 /// The state of the middleware on one route: the control plane and what the route needs.

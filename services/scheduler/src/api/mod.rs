@@ -1,10 +1,12 @@
 //! The HTTP API under `/v1` (axum, JSON). The CLI is its client; the contract is in
 //! `docs/api.md` and the bodies' schemas in `schemas/`. Every route but `/v1/health` needs
-//! a bearer token whose role covers it (see `auth`).
+//! a bearer token whose role covers it (see `auth`). `/metrics` (Prometheus) sits beside
+//! `/v1`, where scrapers look for it.
 
 pub mod auth;
 mod error;
 mod jobs;
+mod metrics;
 mod notifiers;
 mod retention;
 mod schedules;
@@ -20,6 +22,9 @@ use std::future::Future;
 use std::time::Duration;
 
 pub use auth::{Access, Principal, ROUTES};
+
+/// The Prometheus scrape path: role read, or public under `cairn up --metrics-public`.
+pub const METRICS_PATH: &str = "/metrics";
 pub use axum_server::tls_rustls::RustlsConfig as TlsConfig;
 pub use error::ApiError;
 
@@ -29,9 +34,14 @@ pub fn router(scheduler: Scheduler) -> Router {
     ROUTES
         .iter()
         .fold(Router::new(), |router, (method, path, access)| {
+            let public_metrics = *path == METRICS_PATH && scheduler.settings().metrics_public;
             let guard = auth::Guard {
                 scheduler: scheduler.clone(),
-                access: *access,
+                access: if public_metrics {
+                    Access::Public
+                } else {
+                    *access
+                },
             };
             let handler = handler(method, path)
                 .route_layer(middleware::from_fn_with_state(guard, auth::authenticate));
@@ -73,6 +83,7 @@ fn handler(method: &str, path: &str) -> MethodRouter<Scheduler> {
         ("GET", "/v1/notifiers") => get(notifiers::list),
         ("DELETE", "/v1/notifiers/{name}") => delete(notifiers::remove),
         ("GET", "/v1/deliveries") => get(notifiers::deliveries),
+        ("GET", METRICS_PATH) => get(metrics::scrape),
         _ => unreachable!("api::ROUTES lists {method} {path}, which has no handler"),
     }
 }
