@@ -9,6 +9,7 @@
 pub mod app;
 pub mod env;
 pub mod fingerprint;
+pub mod http;
 pub mod mysql;
 pub mod ops;
 pub mod pg;
@@ -17,6 +18,7 @@ pub mod procs;
 pub mod redis_fx;
 #[cfg(test)]
 mod selftest;
+pub mod tools;
 pub mod util;
 pub mod webhook;
 

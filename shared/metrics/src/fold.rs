@@ -93,8 +93,8 @@ pub(crate) struct Ended {
 /// What one event changed.
 #[derive(Debug, Default, PartialEq)]
 pub(crate) struct Step {
-    /// A job of this kind was queued.
-    pub queued: Option<JobKind>,
+    /// A job was queued: its kind, target and engine (`None` if the target is unknown).
+    pub queued: Option<(JobKind, TargetName, Option<Engine>)>,
     pub ended: Option<Ended>,
 }
 
@@ -116,18 +116,18 @@ impl Fold {
         let mut step = Step::default();
         if let EventPayload::JobQueued { spec, .. } = &event.payload {
             let target = spec.target().clone();
-            let engine = engine_of(&target).map_or(UNKNOWN, |e| e.as_str());
+            let engine = engine_of(&target);
             self.open.insert(
                 event.job_id,
                 Open {
                     kind: spec.kind(),
-                    target,
-                    engine: engine.to_string(),
+                    target: target.clone(),
+                    engine: engine.map_or(UNKNOWN, |e| e.as_str()).to_string(),
                     first_claim: None,
                     stored_bytes: None,
                 },
             );
-            step.queued = Some(spec.kind());
+            step.queued = Some((spec.kind(), target, engine));
         }
         let Some(open) = self.open.get_mut(&event.job_id) else {
             return step;

@@ -213,11 +213,32 @@ impl Metrics {
             .unwrap_or_else(|poisoned| poisoned.into_inner());
         let step = fold.apply(event, engine_of);
         drop(fold);
-        if let Some(kind) = step.queued {
+        if let Some((kind, target, engine)) = step.queued {
             self.in_progress.get_or_create(&kind_label(kind)).inc();
+            if let Some(engine) = engine {
+                self.start_counting(kind, &target, engine);
+            }
         }
         if let Some(ended) = step.ended {
             self.end(&ended);
+        }
+    }
+
+    /// Shows every outcome of a (kind, engine, target) at 0 from its first job on, so an
+    /// alert on `increase(cairn_jobs_total{outcome="dead_lettered"}[…])` sees the first
+    /// dead letter as a rise from 0 rather than a new series. Only for existing targets:
+    /// requests naming unknown targets must not add series by the handful.
+    fn start_counting(&self, kind: JobKind, target: &TargetName, engine: Engine) {
+        for outcome in Outcome::ALL {
+            let labels = JobLabels {
+                kind: kind.as_str().to_string(),
+                engine: engine.as_str().to_string(),
+                target: target.to_string(),
+                outcome: outcome.as_str().to_string(),
+            };
+            if self.jobs.get(&labels).is_none() {
+                self.jobs.get_or_create(&labels).inc_by(0);
+            }
         }
     }
 
