@@ -28,7 +28,7 @@ pub struct Principal {
 /// What a route needs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Access {
-    /// No token (`/v1/health` only).
+    /// No token (`/v1/health`, `/v1/openapi.json`).
     Public,
     Needs(Role),
 }
@@ -36,6 +36,7 @@ pub enum Access {
 /// Every route of the API with what it needs: `(method, path as routed, access)`.
 pub const ROUTES: &[(&str, &str, Access)] = &[
     ("GET", "/v1/health", Access::Public),
+    ("GET", "/v1/openapi.json", Access::Public),
     ("POST", "/v1/targets", Access::Needs(Role::Admin)),
     ("GET", "/v1/targets", Access::Needs(Role::Read)),
     ("GET", "/v1/targets/{name}", Access::Needs(Role::Read)),
@@ -230,7 +231,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn each_route_is_listed_once_and_only_health_is_public() {
+    fn each_route_is_listed_once_and_only_health_and_the_document_are_public() {
         for (i, (m, p, _)) in ROUTES.iter().enumerate() {
             assert!(
                 !ROUTES[i + 1..].iter().any(|(m2, p2, _)| m == m2 && p == p2),
@@ -241,6 +242,12 @@ mod tests {
             .iter()
             .filter(|(_, _, a)| *a == Access::Public)
             .collect();
-        assert_eq!(public, [&("GET", "/v1/health", Access::Public)]);
+        assert_eq!(
+            public,
+            [
+                &("GET", "/v1/health", Access::Public),
+                &("GET", "/v1/openapi.json", Access::Public)
+            ]
+        );
     }
 }

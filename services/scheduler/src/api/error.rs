@@ -99,3 +99,49 @@ impl IntoResponse for ApiError {
 }
 
 pub type ApiResult<T> = Result<T, ApiError>;
+
+/// Every refusal an API call can meet, for the OpenAPI document: each is the JSON
+/// [`ErrorBody`].
+const ERRORS: [(u16, &str); 10] = [
+    (400, "invalid request (`code` says why)"),
+    (401, "no token, or an unknown or revoked one"),
+    (403, "the token's role does not cover the route"),
+    (
+        404,
+        "no such target, job, backup, token, schedule or notifier",
+    ),
+    (409, "already exists, or conflicts with a running job"),
+    (413, "body too large"),
+    (415, "the body is not `application/json`"),
+    (422, "the JSON body does not have the expected fields"),
+    (500, "internal error"),
+    (503, "the ledger cannot write now; retry later"),
+];
+
+impl aide::OperationOutput for ApiError {
+    type Inner = ErrorBody;
+
+    fn operation_response(
+        ctx: &mut aide::generate::GenContext,
+        operation: &mut aide::openapi::Operation,
+    ) -> Option<aide::openapi::Response> {
+        axum::Json::<ErrorBody>::operation_response(ctx, operation)
+    }
+
+    fn inferred_responses(
+        ctx: &mut aide::generate::GenContext,
+        operation: &mut aide::openapi::Operation,
+    ) -> Vec<(Option<u16>, aide::openapi::Response)> {
+        let Some(body) = Self::operation_response(ctx, operation) else {
+            return Vec::new();
+        };
+        ERRORS
+            .iter()
+            .map(|(status, description)| {
+                let mut response = body.clone();
+                response.description = description.to_string();
+                (Some(*status), response)
+            })
+            .collect()
+    }
+}

@@ -3,11 +3,12 @@
 
 use super::auth::Principal;
 use super::error::{ApiError, ApiResult};
+use super::extract::{Json, Query};
 use super::targets::{backups_of, parse_target_name, store_of, BackupHome};
 use crate::Scheduler;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use axum::{Extension, Json};
+use axum::Extension;
 use cairn_domain::api::{BackupRequest, HistoryEntry, JobCreated, JobView, RestoreRequest};
 use cairn_domain::{
     BackupId, Failure, JobId, JobKind, JobSpec, JobStatus, StorageName, TargetName,
@@ -201,7 +202,7 @@ pub async fn show(State(s): State<Scheduler>, Path(id): Path<String>) -> ApiResu
     Ok(Json(view(&s, parse_job_id(&id)?)?))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 pub struct WaitParams {
     #[serde(default)]
     after_seq: u64,
@@ -232,7 +233,7 @@ pub async fn wait(
     }
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 pub struct HistoryParams {
     target: Option<String>,
     kind: Option<String>,

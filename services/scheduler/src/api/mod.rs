@@ -5,20 +5,27 @@
 
 pub mod auth;
 mod error;
+mod extract;
 mod jobs;
 mod metrics;
 mod notifiers;
+pub mod openapi;
 mod retention;
 mod schedules;
 mod targets;
 mod tokens;
 
 use crate::Scheduler;
+use aide::axum::routing::ApiMethodRouter;
+use aide::axum::routing::{delete_with, get_with, patch_with, post_with, put_with};
+use aide::transform::TransformOperation;
 use axum::extract::State;
 use axum::http::StatusCode;
-use axum::routing::{delete, get, patch, post, put, MethodRouter};
-use axum::{middleware, Json, Router};
+use axum::{middleware, Extension, Json, Router};
+use cairn_domain::api::{JobCreated, StorageView, TargetView, TokenCreated};
+use cairn_domain::notify::Notifier;
 use std::future::Future;
+use std::sync::Arc;
 use std::time::Duration;
 
 pub use auth::{Access, Principal, ROUTES};
@@ -30,60 +37,102 @@ pub use error::ApiError;
 
 /// All routes of the API, on the given control plane: each entry of [`ROUTES`] with its
 /// handler, guarded by the role the entry names. A route exists only through the table.
+/// The OpenAPI document is generated from the same registrations (see `openapi`).
 pub fn router(scheduler: Scheduler) -> Router {
-    ROUTES
+    openapi::prepare();
+    let mut api = openapi::base();
+    let router = ROUTES
         .iter()
-        .fold(Router::new(), |router, (method, path, access)| {
-            let public_metrics = *path == METRICS_PATH && scheduler.settings().metrics_public;
-            let guard = auth::Guard {
-                scheduler: scheduler.clone(),
-                access: if public_metrics {
-                    Access::Public
-                } else {
-                    *access
-                },
-            };
-            let handler = handler(method, path)
-                .route_layer(middleware::from_fn_with_state(guard, auth::authenticate));
-            router.route(path, handler)
-        })
+        .fold(
+            aide::axum::ApiRouter::new(),
+            |router, (method, path, access)| {
+                let public_metrics = *path == METRICS_PATH && scheduler.settings().metrics_public;
+                let guard = auth::Guard {
+                    scheduler: scheduler.clone(),
+                    access: if public_metrics {
+                        Access::Public
+                    } else {
+                        *access
+                    },
+                };
+                let handler = handler(method, path)
+                    .route_layer(middleware::from_fn_with_state(guard, auth::authenticate));
+                router.api_route(path, handler)
+            },
+        )
+        .finish_api(&mut api);
+    openapi::finish(&mut api);
+    router
+        .layer(Extension::<openapi::Document>(Arc::new(api)))
         .with_state(scheduler)
 }
 
-/// The handler of one entry of [`ROUTES`].
-fn handler(method: &str, path: &str) -> MethodRouter<Scheduler> {
+/// A success answer with a JSON body and this status.
+fn answer<const N: u16, T: schemars::JsonSchema>(
+    op: TransformOperation<'_>,
+) -> TransformOperation<'_> {
+    op.response::<N, Json<T>>()
+}
+
+fn no_content(op: TransformOperation<'_>) -> TransformOperation<'_> {
+    op.response_with::<204, (), _>(|r| r.description("done"))
+}
+
+fn same(op: TransformOperation<'_>) -> TransformOperation<'_> {
+    op
+}
+
+/// The handler of one entry of [`ROUTES`], with what its types do not say for the
+/// OpenAPI document (answers built from a status and a body).
+fn handler(method: &str, path: &str) -> ApiMethodRouter<Scheduler> {
     match (method, path) {
-        ("GET", "/v1/health") => get(health),
-        ("POST", "/v1/targets") => post(targets::add),
-        ("GET", "/v1/targets") => get(targets::list),
-        ("GET", "/v1/targets/{name}") => get(targets::show),
-        ("DELETE", "/v1/targets/{name}") => delete(targets::remove),
-        ("PATCH", "/v1/targets/{name}") => patch(targets::update),
-        ("GET", "/v1/targets/{name}/backups") => get(targets::backups),
-        ("POST", "/v1/storages") => post(targets::add_storage),
-        ("GET", "/v1/storages") => get(targets::list_storages),
-        ("POST", "/v1/backups") => post(jobs::backup),
-        ("POST", "/v1/restores") => post(jobs::restore),
-        ("GET", "/v1/jobs/{id}") => get(jobs::show),
-        ("GET", "/v1/jobs/{id}/wait") => get(jobs::wait),
-        ("GET", "/v1/history") => get(jobs::history),
-        ("POST", "/v1/tokens") => post(tokens::create),
-        ("GET", "/v1/tokens") => get(tokens::list),
-        ("DELETE", "/v1/tokens/{name}") => delete(tokens::revoke),
-        ("GET", "/v1/audit") => get(tokens::audit),
-        ("GET", "/v1/schedules") => get(schedules::list),
-        ("GET", "/v1/schedules/{name}") => get(schedules::show),
-        ("PUT", "/v1/schedules/{name}") => put(schedules::set),
-        ("DELETE", "/v1/schedules/{name}") => delete(schedules::clear),
-        ("GET", "/v1/schedules/{name}/next") => get(schedules::next),
-        ("POST", "/v1/prunes") => post(retention::prune),
-        ("GET", "/v1/targets/{name}/prune") => get(retention::plan),
-        ("POST", "/v1/forgets") => post(retention::forget),
-        ("POST", "/v1/notifiers") => post(notifiers::add),
-        ("GET", "/v1/notifiers") => get(notifiers::list),
-        ("DELETE", "/v1/notifiers/{name}") => delete(notifiers::remove),
-        ("GET", "/v1/deliveries") => get(notifiers::deliveries),
-        ("GET", METRICS_PATH) => get(metrics::scrape),
+        ("GET", "/v1/health") => get_with(health, |op| {
+            answer::<200, serde_json::Value>(op).response_with::<503, Json<serde_json::Value>, _>(
+                |r| r.description("the ledger cannot write now"),
+            )
+        }),
+        ("GET", "/v1/openapi.json") => get_with(openapi::serve, |op| {
+            op.response_with::<200, Json<serde_json::Value>, _>(|r| {
+                r.description("this document (OpenAPI 3.1)")
+            })
+        }),
+        ("POST", "/v1/targets") => post_with(targets::add, answer::<201, TargetView>),
+        ("GET", "/v1/targets") => get_with(targets::list, same),
+        ("GET", "/v1/targets/{name}") => get_with(targets::show, same),
+        ("DELETE", "/v1/targets/{name}") => delete_with(targets::remove, no_content),
+        ("PATCH", "/v1/targets/{name}") => patch_with(targets::update, same),
+        ("GET", "/v1/targets/{name}/backups") => get_with(targets::backups, same),
+        ("POST", "/v1/storages") => post_with(targets::add_storage, answer::<201, StorageView>),
+        ("GET", "/v1/storages") => get_with(targets::list_storages, same),
+        ("POST", "/v1/backups") => post_with(jobs::backup, answer::<202, JobCreated>),
+        ("POST", "/v1/restores") => post_with(jobs::restore, answer::<202, JobCreated>),
+        ("GET", "/v1/jobs/{id}") => get_with(jobs::show, same),
+        ("GET", "/v1/jobs/{id}/wait") => get_with(jobs::wait, same),
+        ("GET", "/v1/history") => get_with(jobs::history, same),
+        ("POST", "/v1/tokens") => post_with(tokens::create, answer::<201, TokenCreated>),
+        ("GET", "/v1/tokens") => get_with(tokens::list, same),
+        ("DELETE", "/v1/tokens/{name}") => delete_with(tokens::revoke, no_content),
+        ("GET", "/v1/audit") => get_with(tokens::audit, same),
+        ("GET", "/v1/schedules") => get_with(schedules::list, same),
+        ("GET", "/v1/schedules/{name}") => get_with(schedules::show, same),
+        ("PUT", "/v1/schedules/{name}") => put_with(schedules::set, same),
+        ("DELETE", "/v1/schedules/{name}") => delete_with(schedules::clear, same),
+        ("GET", "/v1/schedules/{name}/next") => get_with(schedules::next, same),
+        ("POST", "/v1/prunes") => post_with(retention::prune, answer::<202, JobCreated>),
+        ("GET", "/v1/targets/{name}/prune") => get_with(retention::plan, same),
+        ("POST", "/v1/forgets") => post_with(retention::forget, answer::<202, JobCreated>),
+        ("POST", "/v1/notifiers") => post_with(notifiers::add, answer::<201, Notifier>),
+        ("GET", "/v1/notifiers") => get_with(notifiers::list, same),
+        ("DELETE", "/v1/notifiers/{name}") => delete_with(notifiers::remove, no_content),
+        ("GET", "/v1/deliveries") => get_with(notifiers::deliveries, same),
+        ("GET", METRICS_PATH) => get_with(metrics::scrape, |op| {
+            op.response_with::<200, String, _>(|r| {
+                r.description(
+                    "the metrics in the Prometheus text format, or OpenMetrics when asked for \
+                     (docs/monitoring.md)",
+                )
+            })
+        }),
         _ => unreachable!("api::ROUTES lists {method} {path}, which has no handler"),
     }
 }

@@ -4,11 +4,12 @@
 
 use super::auth::Principal;
 use super::error::{ApiError, ApiResult};
+use super::extract::{Json, Query};
 use super::targets::parse_target_name;
 use crate::Scheduler;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use axum::{Extension, Json};
+use axum::Extension;
 use cairn_domain::notify::endpoint::parse_webhook;
 use cairn_domain::notify::{Delivery, Notifier, NotifierAddRequest, NotifyOn};
 use cairn_domain::{JobKind, NotifierName};
@@ -88,7 +89,7 @@ pub async fn remove(
     Ok(StatusCode::NO_CONTENT)
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 pub struct DeliveryParams {
     limit: Option<usize>,
 }

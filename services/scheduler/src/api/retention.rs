@@ -4,12 +4,13 @@
 
 use super::auth::Principal;
 use super::error::{ApiError, ApiResult};
+use super::extract::{Json, Query};
 use super::jobs::created;
 use super::targets::{find_target, store_of};
 use crate::Scheduler;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use axum::{Extension, Json};
+use axum::Extension;
 use cairn_domain::api::{ForgetRequest, JobCreated, PrunePlanEntry, PruneRequest};
 use cairn_domain::retention::{self, BackupInfo, KeepFlags};
 use cairn_domain::{BackupId, JobSpec, Keep, Zone};
@@ -32,7 +33,7 @@ pub async fn prune(
 }
 
 /// The `--keep …` flags of a dry run, as query parameters.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, schemars::JsonSchema)]
 pub struct KeepQuery {
     keep: Option<u32>,
     keep_hourly: Option<u32>,

@@ -6,10 +6,11 @@
 
 use super::auth::Principal;
 use super::error::{ApiError, ApiResult};
+use super::extract::{Json, Query};
 use super::targets::{find_storage, find_target, parse_target_name};
 use crate::Scheduler;
-use axum::extract::{Path, Query, State};
-use axum::{Extension, Json};
+use axum::extract::{Path, State};
+use axum::Extension;
 use cairn_domain::api::{ScheduleSetRequest, ScheduleView};
 use cairn_domain::schedule::jitter;
 use cairn_domain::{Policy, PolicyRecord, TargetName};
@@ -142,7 +143,7 @@ pub async fn list(State(s): State<Scheduler>) -> ApiResult<Json<Vec<ScheduleView
     Ok(Json(views))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 pub struct NextParams {
     #[serde(default)]
     count: Option<u32>,

@@ -2,10 +2,11 @@
 
 use super::auth::Principal;
 use super::error::{ApiError, ApiResult};
+use super::extract::Json;
 use crate::Scheduler;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use axum::{Extension, Json};
+use axum::Extension;
 use cairn_domain::api::{
     BackupView, PasswordInput, StorageAddRequest, StorageView, TargetAddRequest,
     TargetUpdateRequest, TargetView,

@@ -3,10 +3,11 @@
 
 use super::auth::Principal;
 use super::error::{ApiError, ApiResult};
+use super::extract::{Json, Query};
 use crate::Scheduler;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use axum::{Extension, Json};
+use axum::Extension;
 use cairn_domain::api::{AuditEntry, TokenCreateRequest, TokenCreated, TokenView};
 use cairn_domain::TokenName;
 use cairn_ledger::{LedgerError, Revocation, TokenRecord};
@@ -93,7 +94,7 @@ pub async fn revoke(
     }
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 pub struct AuditParams {
     limit: Option<usize>,
 }
