@@ -295,6 +295,45 @@ fn metrics_count_known_jobs_and_survive_a_restart() {
     app.backup_wait("shop");
     let more = scrape(&app, None);
     assert_eq!(jobs(&more, "backup", "postgres", "shop", "succeeded"), 2.0);
+
+    // A schedule shows its interval, for the overdue alert.
+    app.cairn(&["schedule", "set", "shop", "--every", "daily"])
+        .expect_code(0, "schedule set");
+    let scheduled = scrape(&app, None);
+    assert_eq!(
+        value(
+            &scheduled,
+            "cairn_schedule_interval_seconds",
+            &[("target", "shop")]
+        ),
+        Some(86400.0)
+    );
+    // Every metric the alert rules and the dashboard name is exposed.
+    for doc in [
+        "docs/prometheus/alerts.yml",
+        "docs/grafana/cairn-dashboard.json",
+    ] {
+        let text = std::fs::read_to_string(repo_root().join(doc)).expect("read doc");
+        for name in metric_names(&text) {
+            assert!(
+                scheduled.iter().any(|s| s.name == name),
+                "{doc} uses {name}, which /metrics does not expose"
+            );
+        }
+    }
+}
+
+/// The `cairn_…` metric names a text mentions.
+fn metric_names(text: &str) -> Vec<String> {
+    let mut names: Vec<String> = text
+        .split(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+        .filter(|w| w.starts_with("cairn_") && w.len() > "cairn_".len())
+        .map(str::to_string)
+        .collect();
+    names.sort();
+    names.dedup();
+    assert!(!names.is_empty(), "no metric named");
+    names
 }
 
 /// The alert rules shipped in docs/ are valid and their unit tests pass.
