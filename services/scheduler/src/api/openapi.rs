@@ -168,11 +168,19 @@ fn operations(item: &mut PathItem) -> Vec<(&'static str, &mut aide::openapi::Ope
     .collect()
 }
 
+/// Name path segments follow the rules of cairn's names (targets, tokens, notifiers);
+/// `{id}` is a job's UUID.
+const NAME_PATTERN: &str = "^[a-z0-9][a-z0-9_-]{0,62}$";
+
 fn path_parameter(name: &str) -> Parameter {
-    let schema = schemars::schema::SchemaObject {
+    let mut schema = schemars::schema::SchemaObject {
         instance_type: Some(schemars::schema::InstanceType::String.into()),
         ..Default::default()
     };
+    match name {
+        "id" => schema.format = Some("uuid".into()),
+        _ => schema.string().pattern = Some(NAME_PATTERN.into()),
+    }
     Parameter::Path {
         parameter_data: ParameterData {
             name: name.to_string(),
