@@ -1,5 +1,6 @@
 //! The HTTP API under `/v1` (axum, JSON). The CLI is its client; the contract is in
-//! `docs/api.md` and the bodies' schemas in `schemas/`. Every route but `/v1/health` needs
+//! `docs/api.md`, the OpenAPI document served at `/v1/openapi.json` (`openapi`) and the
+//! bodies' schemas in `schemas/`. Every route but `/v1/health` and `/v1/openapi.json` needs
 //! a bearer token whose role covers it (see `auth`). `/metrics` (Prometheus) sits beside
 //! `/v1`, where scrapers look for it.
 
@@ -16,8 +17,9 @@ mod targets;
 mod tokens;
 
 use crate::Scheduler;
-use aide::axum::routing::ApiMethodRouter;
-use aide::axum::routing::{delete_with, get_with, patch_with, post_with, put_with};
+use aide::axum::routing::{
+    delete_with, get_with, patch_with, post_with, put_with, ApiMethodRouter,
+};
 use aide::transform::TransformOperation;
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -29,11 +31,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 pub use auth::{Access, Principal, ROUTES};
+pub use axum_server::tls_rustls::RustlsConfig as TlsConfig;
+pub use error::ApiError;
 
 /// The Prometheus scrape path: role read, or public under `cairn up --metrics-public`.
 pub const METRICS_PATH: &str = "/metrics";
-pub use axum_server::tls_rustls::RustlsConfig as TlsConfig;
-pub use error::ApiError;
 
 /// All routes of the API, on the given control plane: each entry of [`ROUTES`] with its
 /// handler, guarded by the role the entry names. A route exists only through the table.
