@@ -2,10 +2,10 @@
 //! attempts, retry decisions, lease expiry and cancellation of orphaned jobs.
 
 use cairn_bus::inproc::InProcessBus;
-use cairn_bus::{ClaimReply, Control, ControlError, Grant};
+use cairn_bus::{ClaimReply, ControlError, ControlExt, Grant, WorkerEvent};
 use cairn_domain::{
-    Attempt, CredentialRef, Endpoint, EventPayload, Failure, JobSpec, JobStatus, StorageName,
-    Target, TargetName, WorkerId,
+    Attempt, CredentialRef, Endpoint, Failure, JobSpec, JobStatus, StorageName, Target, TargetName,
+    WorkerId,
 };
 use cairn_keyring::Keyring;
 use cairn_ledger::Ledger;
@@ -90,24 +90,24 @@ async fn a_job_is_granted_once_and_a_target_runs_one_job_at_a_time() {
     let second = s.enqueue(backup("orders"), "test").await.unwrap();
     let other_target = s.enqueue(backup("users"), "test").await.unwrap();
 
-    let g = granted(s.claim(first.job_id, &worker(1)).await.unwrap());
+    let g = granted(s.claim_job(first.job_id, &worker(1)).await.unwrap());
     assert_eq!(g.attempt, Attempt(1));
     assert_eq!(g.target.name.as_str(), "orders");
     assert!(
         matches!(
-            s.claim(first.job_id, &worker(2)).await.unwrap(),
+            s.claim_job(first.job_id, &worker(2)).await.unwrap(),
             ClaimReply::Denied { .. }
         ),
         "live lease"
     );
     assert!(
         matches!(
-            s.claim(second.job_id, &worker(2)).await.unwrap(),
+            s.claim_job(second.job_id, &worker(2)).await.unwrap(),
             ClaimReply::Busy { .. }
         ),
         "same target"
     );
-    granted(s.claim(other_target.job_id, &worker(2)).await.unwrap());
+    granted(s.claim_job(other_target.job_id, &worker(2)).await.unwrap());
 
     let state = s.ledger().job(second.job_id).unwrap().unwrap();
     assert_eq!(
@@ -143,7 +143,7 @@ async fn concurrent_claims_on_one_target_grant_exactly_one() {
             let (s, start, job) = (s.clone(), start.clone(), jobs[i % jobs.len()]);
             handles.push(tokio::spawn(async move {
                 start.wait().await;
-                let reply = s.claim(job, &worker(i as u32)).await.unwrap();
+                let reply = s.claim_job(job, &worker(i as u32)).await.unwrap();
                 (job, reply)
             }));
         }
@@ -172,7 +172,7 @@ async fn concurrent_claims_on_one_target_grant_exactly_one() {
             };
             assert_eq!((state.status, claimed), (status, claims), "round {round}");
         }
-        s.fail(winner, attempt, Failure::permanent("test", "round over"))
+        s.fail_attempt(winner, attempt, Failure::permanent("test", "round over"))
             .await
             .unwrap();
     }
@@ -188,16 +188,15 @@ async fn a_stale_attempt_is_fenced_after_its_lease_lapses() {
     .await;
     let s = &h.scheduler;
     let job = s.enqueue(backup("orders"), "test").await.unwrap().job_id;
-    granted(s.claim(job, &worker(1)).await.unwrap());
-    let second = granted(s.claim(job, &worker(2)).await.unwrap());
+    granted(s.claim_job(job, &worker(1)).await.unwrap());
+    let second = granted(s.claim_job(job, &worker(2)).await.unwrap());
     assert_eq!(second.attempt, Attempt(2));
 
     let stale = s
-        .append(
+        .append_events(
             job,
             Attempt(1),
-            vec![EventPayload::JobStarted {
-                attempt: Attempt(1),
+            vec![WorkerEvent::JobStarted {
                 server_version: "15".into(),
             }],
         )
@@ -207,15 +206,14 @@ async fn a_stale_attempt_is_fenced_after_its_lease_lapses() {
         "{stale:?}"
     );
     let stale_fail = s
-        .fail(job, Attempt(1), Failure::retryable("x", "late"))
+        .fail_attempt(job, Attempt(1), Failure::retryable("x", "late"))
         .await;
     assert!(matches!(stale_fail, Err(ControlError::Fenced { .. })));
 
-    s.append(
+    s.append_events(
         job,
         Attempt(2),
-        vec![EventPayload::JobStarted {
-            attempt: Attempt(2),
+        vec![WorkerEvent::JobStarted {
             server_version: "15".into(),
         }],
     )
@@ -252,10 +250,10 @@ async fn retryable_failures_back_off_until_attempts_run_out() {
     let s = &h.scheduler;
     let job = s.enqueue(backup("orders"), "test").await.unwrap().job_id;
 
-    granted(s.claim(job, &worker(1)).await.unwrap());
+    granted(s.claim_job(job, &worker(1)).await.unwrap());
     let failed_at = Instant::now();
     let reply = s
-        .fail(
+        .fail_attempt(
             job,
             Attempt(1),
             Failure::retryable("unreachable", "refused"),
@@ -273,7 +271,7 @@ async fn retryable_failures_back_off_until_attempts_run_out() {
     let deadline = failed_at + backoff + Duration::from_secs(10);
     let mut refused_early = 0;
     let g = loop {
-        let reply = s.claim(job, &worker(1)).await.unwrap();
+        let reply = s.claim_job(job, &worker(1)).await.unwrap();
         let answered_after = failed_at.elapsed();
         match reply {
             ClaimReply::Granted(g) => {
@@ -305,7 +303,7 @@ async fn retryable_failures_back_off_until_attempts_run_out() {
     );
     assert_eq!(g.attempt, Attempt(2));
     let reply = s
-        .fail(
+        .fail_attempt(
             job,
             Attempt(2),
             Failure::retryable("unreachable", "refused"),
@@ -319,7 +317,7 @@ async fn retryable_failures_back_off_until_attempts_run_out() {
         (JobStatus::Failed, true)
     );
     assert!(matches!(
-        s.claim(job, &worker(3)).await.unwrap(),
+        s.claim_job(job, &worker(3)).await.unwrap(),
         ClaimReply::Denied { .. }
     ));
 }
@@ -329,9 +327,9 @@ async fn a_permanent_failure_ends_the_job_at_once() {
     let h = harness(Settings::default()).await;
     let s = &h.scheduler;
     let job = s.enqueue(backup("orders"), "test").await.unwrap().job_id;
-    granted(s.claim(job, &worker(1)).await.unwrap());
+    granted(s.claim_job(job, &worker(1)).await.unwrap());
     let reply = s
-        .fail(
+        .fail_attempt(
             job,
             Attempt(1),
             Failure::permanent("auth_failed", "password refused"),
@@ -357,7 +355,7 @@ async fn restart_expires_orphaned_attempts_and_a_removed_target_cancels_its_jobs
         .await
         .unwrap()
         .job_id;
-    granted(h.scheduler.claim(running, &worker(1)).await.unwrap());
+    granted(h.scheduler.claim_job(running, &worker(1)).await.unwrap());
     let waiting = h
         .scheduler
         .enqueue(backup("users"), "test")
@@ -390,7 +388,7 @@ async fn restart_expires_orphaned_attempts_and_a_removed_target_cancels_its_jobs
     let state = s.ledger().job(running).unwrap().unwrap();
     assert_eq!(state.status, JobStatus::RetryDue);
     assert_eq!(
-        granted(s.claim(running, &worker(2)).await.unwrap()).attempt,
+        granted(s.claim_job(running, &worker(2)).await.unwrap()).attempt,
         Attempt(2)
     );
 
@@ -400,7 +398,7 @@ async fn restart_expires_orphaned_attempts_and_a_removed_target_cancels_its_jobs
         .await
         .unwrap());
     assert!(matches!(
-        s.claim(waiting, &worker(1)).await.unwrap(),
+        s.claim_job(waiting, &worker(1)).await.unwrap(),
         ClaimReply::Denied { .. }
     ));
     assert_eq!(
@@ -425,7 +423,7 @@ async fn a_rejected_request_is_recorded_but_never_runs() {
     assert_eq!((state.status, state.attempt), (JobStatus::Failed, 0));
     assert_eq!(state.failure.unwrap().code, "unknown_target");
     assert!(matches!(
-        s.claim(job, &worker(1)).await.unwrap(),
+        s.claim_job(job, &worker(1)).await.unwrap(),
         ClaimReply::Denied { .. }
     ));
     let failed = s

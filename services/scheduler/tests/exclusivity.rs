@@ -3,7 +3,7 @@
 //! holds every database of its server; a prune only holds its own target.
 
 use cairn_bus::inproc::InProcessBus;
-use cairn_bus::{ClaimReply, Control};
+use cairn_bus::{ClaimReply, ControlExt};
 use cairn_domain::{
     Attempt, CredentialRef, Endpoint, Failure, JobSpec, StorageName, Target, TargetName, WorkerId,
 };
@@ -72,9 +72,9 @@ async fn busy_while(holder: &str, kind: &str, other: &str) -> bool {
     let first = s.enqueue(spec("backup", holder), "test").await.unwrap();
     let second = s.enqueue(spec(kind, other), "test").await.unwrap();
     let w = WorkerId("w1".into());
-    assert!(is_granted(&s.claim(first.job_id, &w).await.unwrap()));
+    assert!(is_granted(&s.claim_job(first.job_id, &w).await.unwrap()));
     match s
-        .claim(second.job_id, &WorkerId("w2".into()))
+        .claim_job(second.job_id, &WorkerId("w2".into()))
         .await
         .unwrap()
     {
@@ -124,14 +124,14 @@ async fn the_second_target_runs_once_the_first_ends() {
         .unwrap();
     let w1 = WorkerId("w1".into());
     let w2 = WorkerId("w2".into());
-    assert!(is_granted(&s.claim(first.job_id, &w1).await.unwrap()));
-    assert!(!is_granted(&s.claim(second.job_id, &w2).await.unwrap()));
-    s.fail(
+    assert!(is_granted(&s.claim_job(first.job_id, &w1).await.unwrap()));
+    assert!(!is_granted(&s.claim_job(second.job_id, &w2).await.unwrap()));
+    s.fail_attempt(
         first.job_id,
         Attempt(1),
         Failure::permanent("test", "the first backup ends"),
     )
     .await
     .unwrap();
-    assert!(is_granted(&s.claim(second.job_id, &w2).await.unwrap()));
+    assert!(is_granted(&s.claim_job(second.job_id, &w2).await.unwrap()));
 }
