@@ -197,10 +197,16 @@ async fn run_services(
         let (scheduler, keyring, stop) = (scheduler.clone(), keyring.clone(), stop.clone());
         tasks.spawn(async move { sweep_periodically(&scheduler, &keyring, stop).await });
     }
-    let workers: [(JobKind, Arc<dyn AttemptRunner>); 3] = [
+    let workers: [(JobKind, Arc<dyn AttemptRunner>); 4] = [
         (
             JobKind::Backup,
             Arc::new(cairn_dump_worker::DumpRunner {
+                keyring: keyring.clone(),
+            }),
+        ),
+        (
+            JobKind::Check,
+            Arc::new(cairn_dump_worker::CheckRunner {
                 keyring: keyring.clone(),
             }),
         ),
@@ -321,7 +327,7 @@ fn prepare_data_dir(dir: &Path) -> anyhow::Result<PathBuf> {
 fn worker_id(kind: JobKind) -> WorkerId {
     let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default();
     let worker = match kind {
-        JobKind::Backup => "dump-worker",
+        JobKind::Backup | JobKind::Check => "dump-worker",
         JobKind::Restore => "restore-worker",
         JobKind::Prune => "retention-sweeper",
     };

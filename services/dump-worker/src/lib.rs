@@ -1,4 +1,4 @@
-//! The dump worker: runs backup jobs. One attempt = preflight, then the engine's dump
+//! The dump worker: runs backup jobs (and check jobs, the preflight alone). One attempt = preflight, then the engine's dump
 //! streamed through zstd and sha256 into storage, then the manifest, signed with the key
 //! derived from cairn's secret key (the artifact's sha256 is in it). A failed attempt
 //! leaves nothing listed: its upload is aborted, or (after a crash) cleaned by the next
@@ -6,8 +6,9 @@
 
 use async_trait::async_trait;
 use cairn_bus::worker::{AttemptCtx, AttemptRunner};
+use cairn_bus::WorkerEvent;
 use cairn_domain::manifest::MANIFEST_FORMAT;
-use cairn_domain::{BackupId, EventPayload, Failure, Manifest};
+use cairn_domain::{BackupId, Failure, Manifest};
 use cairn_engines::{Connection, Progress};
 use cairn_keyring::Keyring;
 use cairn_storage::pipeline::{self, ProgressSink};
@@ -22,6 +23,29 @@ pub const ZSTD_LEVEL: i32 = 3;
 
 /// Raw chunks in flight between the dump and the compressor.
 const RAW_CHANNEL: usize = 8;
+
+/// Runs check attempts: the target's preflight only (connect with its credentials, read
+/// the version, refuse a replica), recorded as `JobStarted` with the server version, then
+/// success; a refusal fails the job with the preflight's reason.
+pub struct CheckRunner {
+    pub keyring: Keyring,
+}
+
+#[async_trait]
+impl AttemptRunner for CheckRunner {
+    async fn run(&self, ctx: Arc<AttemptCtx>) -> Result<(), Failure> {
+        let conn = Connection::for_target(&ctx.grant.target, &self.keyring)?;
+        let server = cairn_engines::preflight(&conn).await?;
+        tracing::info!(version = %server.version, flavor = %server.flavor, "preflight passed");
+        ctx.append(vec![
+            WorkerEvent::JobStarted {
+                server_version: server.version,
+            },
+            WorkerEvent::JobSucceeded,
+        ])
+        .await
+    }
+}
 
 /// Runs backup attempts.
 pub struct DumpRunner {
@@ -48,8 +72,7 @@ async fn backup(ctx: &AttemptCtx, keyring: &Keyring) -> Result<(), Failure> {
 
     let server = cairn_engines::preflight(&conn).await?;
     let client_version = cairn_engines::dump_client(&target.endpoint, &server).await?;
-    ctx.append(vec![EventPayload::JobStarted {
-        attempt,
+    ctx.append(vec![WorkerEvent::JobStarted {
         server_version: server.version.clone(),
     }])
     .await?;
@@ -104,14 +127,12 @@ async fn backup(ctx: &AttemptCtx, keyring: &Keyring) -> Result<(), Failure> {
     let manifest = keyring.signing_key().sign(manifest);
     // Recorded before the manifest is written: a fenced (stale) attempt stops here and
     // never publishes a backup that the ledger does not know.
-    ctx.append(vec![EventPayload::BackupStored {
-        attempt,
+    ctx.append(vec![WorkerEvent::BackupStored {
         manifest: manifest.clone(),
     }])
     .await?;
     store.write_manifest(&manifest).await?;
-    ctx.append(vec![EventPayload::JobSucceeded { attempt }])
-        .await
+    ctx.append(vec![WorkerEvent::JobSucceeded]).await
 }
 
 /// A retried attempt first removes what an earlier attempt of the same job left in its folder.
@@ -127,11 +148,8 @@ async fn remove_leftovers(
         store.remove_folder(target, backup_id.as_str()).await?;
         let path = format!("{target}/{backup_id}/");
         tracing::info!(%path, "removed what an earlier attempt left");
-        ctx.append(vec![EventPayload::PartialArtifactRemoved {
-            attempt: ctx.attempt(),
-            path,
-        }])
-        .await?;
+        ctx.append(vec![WorkerEvent::PartialArtifactRemoved { path }])
+            .await?;
     }
     Ok(())
 }

@@ -1,6 +1,7 @@
 //! The scheduler's shared state and the operations the API and the control calls use.
 
 use cairn_bus::{JobBus, JobMessage};
+use cairn_domain::control::RetryPolicy;
 use cairn_domain::{
     Actor, EventPayload, Failure, JobId, JobSpec, JobState, NewEvent, StorageConfig, StorageKind,
     StorageName, TokenName,
@@ -29,6 +30,17 @@ pub struct Settings {
     /// Serve `/metrics` without a token (`cairn up --metrics-public`); otherwise it needs
     /// role read, like every other read.
     pub metrics_public: bool,
+}
+
+impl Settings {
+    /// How failed and interrupted attempts are retried (domain decides with it).
+    pub fn retry_policy(&self) -> RetryPolicy {
+        RetryPolicy {
+            backoff: self.retry_backoff,
+            restore_resume_window: self.restore_resume_window,
+            ..RetryPolicy::default()
+        }
+    }
 }
 
 impl Default for Settings {
@@ -61,6 +73,8 @@ pub(crate) struct Inner {
     pub metrics: cairn_metrics::Metrics,
     /// The global sequence of the last event folded into `metrics`.
     pub metrics_cursor: std::sync::Mutex<u64>,
+    /// Leases of running attempts (in memory: renewals are not ledger events).
+    pub leases: crate::leases::Leases,
 }
 
 pub(crate) fn actor() -> Actor {
@@ -101,6 +115,7 @@ impl Scheduler {
             claim_lock: tokio::sync::Mutex::new(()),
             metrics: cairn_metrics::Metrics::new(env!("CARGO_PKG_VERSION")),
             metrics_cursor: std::sync::Mutex::new(0),
+            leases: crate::leases::Leases::default(),
         };
         Ok(Self {
             inner: Arc::new(inner),
@@ -199,11 +214,16 @@ impl Scheduler {
         Ok(job_id)
     }
 
-    /// The first event of every job this scheduler records.
+    /// The first event of every job this scheduler records. A check has one attempt: it
+    /// answers "does this target work now?", which a retry later would not.
     pub(crate) fn queued(&self, spec: JobSpec, requested_by: &str) -> EventPayload {
+        let max_attempts = match spec {
+            JobSpec::Check { .. } => 1,
+            _ => self.inner.settings.max_attempts,
+        };
         EventPayload::JobQueued {
             spec,
-            max_attempts: self.inner.settings.max_attempts,
+            max_attempts,
             requested_by: requested_by.to_string(),
         }
     }
@@ -223,12 +243,5 @@ impl Scheduler {
     pub(crate) fn lease_until(&self, now: DateTime<Utc>) -> DateTime<Utc> {
         now + chrono::Duration::from_std(self.inner.settings.lease)
             .unwrap_or(chrono::Duration::seconds(30))
-    }
-
-    /// The delay before the attempt after `attempt` (1-based), doubling, capped.
-    pub(crate) fn backoff(&self, attempt: u32) -> Duration {
-        let base = self.inner.settings.retry_backoff;
-        let factor = 1u32 << attempt.saturating_sub(1).min(16);
-        (base * factor).min(Duration::from_secs(300))
     }
 }

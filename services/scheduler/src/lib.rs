@@ -4,10 +4,13 @@
 //! published again, and an attempt whose lease ran out is expired.
 
 pub mod api;
+#[cfg(feature = "testing")]
+pub mod conformance;
 mod control;
 mod core;
 mod follow_up;
 mod metrics;
+mod leases;
 pub mod notify;
 mod reconcile;
 pub mod schedules;

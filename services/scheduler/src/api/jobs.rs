@@ -9,7 +9,9 @@ use crate::Scheduler;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::Extension;
-use cairn_domain::api::{BackupRequest, HistoryEntry, JobCreated, JobView, RestoreRequest};
+use cairn_domain::api::{
+    BackupRequest, CheckRequest, HistoryEntry, JobCreated, JobView, RestoreRequest,
+};
 use cairn_domain::{
     BackupId, Failure, JobId, JobKind, JobSpec, JobStatus, StorageName, TargetName,
 };
@@ -75,6 +77,24 @@ pub async fn backup(
     };
     let state = s.enqueue_for(spec, &by.token).await?;
     tracing::info!(job_id = %state.job_id, target = %target.name, token = %by.token, "backup queued");
+    Ok((StatusCode::ACCEPTED, Json(created(&state))))
+}
+
+/// Queues a check: the target's preflight alone, as a job with one attempt.
+pub async fn check(
+    State(s): State<Scheduler>,
+    Extension(by): Extension<Principal>,
+    Json(req): Json<CheckRequest>,
+) -> ApiResult<(StatusCode, Json<JobCreated>)> {
+    let name = parse_target_name(&req.target)?;
+    let spec = JobSpec::Check {
+        target: name.clone(),
+    };
+    if s.ledger().target(&name)?.is_none() {
+        return Err(reject(&s, &by, spec, "unknown_target", unknown_target(&name)).await);
+    }
+    let state = s.enqueue_for(spec, &by.token).await?;
+    tracing::info!(job_id = %state.job_id, target = %name, token = %by.token, "check queued");
     Ok((StatusCode::ACCEPTED, Json(created(&state))))
 }
 
@@ -195,6 +215,7 @@ fn view(s: &Scheduler, job_id: JobId) -> ApiResult<JobView> {
         .job(job_id)?
         .ok_or_else(|| ApiError::not_found(format!("unknown job {job_id}; see `cairn history`")))?;
     let events = s.ledger().events(job_id)?;
+    let state = s.with_live_lease(state);
     Ok(JobView { state, events })
 }
 
@@ -209,7 +230,9 @@ pub struct WaitParams {
     timeout_ms: Option<u64>,
 }
 
-/// Long poll: answers as soon as the job has an event after `after_seq` or has ended.
+/// Long poll: answers as soon as the job has an event after `after_seq` or has ended,
+/// with the job's state and only the events after `after_seq` (a client passes the last
+/// `seq` it saw, so each event crosses the wire once).
 pub async fn wait(
     State(s): State<Scheduler>,
     Path(id): Path<String>,
@@ -223,12 +246,16 @@ pub async fn wait(
         let state = s.ledger().job(job_id)?.ok_or_else(|| {
             ApiError::not_found(format!("unknown job {job_id}; see `cairn history`"))
         })?;
-        if state.seq > p.after_seq || state.status.is_terminal() {
-            return Ok(Json(view(&s, job_id)?));
-        }
-        match tokio::time::timeout_at(deadline, changes.changed()).await {
-            Ok(Ok(())) => continue,
-            Ok(Err(_)) | Err(_) => return Ok(Json(view(&s, job_id)?)),
+        let answer = state.seq > p.after_seq || state.status.is_terminal();
+        let timed_out = !answer
+            && !matches!(
+                tokio::time::timeout_at(deadline, changes.changed()).await,
+                Ok(Ok(()))
+            );
+        if answer || timed_out {
+            let state = s.with_live_lease(s.ledger().job(job_id)?.unwrap_or(state));
+            let events = s.ledger().events_since(job_id, p.after_seq)?;
+            return Ok(Json(JobView { state, events }));
         }
     }
 }
@@ -250,7 +277,9 @@ pub async fn history(
     let kind = match p.kind.as_deref() {
         None => None,
         Some(k) => Some(JobKind::parse(k).ok_or_else(|| {
-            ApiError::invalid(format!("unknown kind {k:?}; use backup, restore or prune"))
+            ApiError::invalid(format!(
+                "unknown kind {k:?}; use backup, restore, prune or check"
+            ))
         })?),
     };
     let status = match p.status.as_deref() {

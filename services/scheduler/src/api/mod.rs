@@ -108,6 +108,7 @@ fn handler(method: &str, path: &str) -> ApiMethodRouter<Scheduler> {
         ("GET", "/v1/storages") => get_with(targets::list_storages, same),
         ("POST", "/v1/backups") => post_with(jobs::backup, answer::<202, JobCreated>),
         ("POST", "/v1/restores") => post_with(jobs::restore, answer::<202, JobCreated>),
+        ("POST", "/v1/checks") => post_with(jobs::check, answer::<202, JobCreated>),
         ("GET", "/v1/jobs/{id}") => get_with(jobs::show, same),
         ("GET", "/v1/jobs/{id}/wait") => get_with(jobs::wait, same),
         ("GET", "/v1/history") => get_with(jobs::history, same),
