@@ -7,6 +7,7 @@ pub mod api;
 mod control;
 mod core;
 mod follow_up;
+pub mod nats;
 pub mod notify;
 mod reconcile;
 pub mod schedules;
