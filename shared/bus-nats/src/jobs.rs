@@ -39,28 +39,47 @@ impl JetStreamBus {
         &self.js
     }
 
-    async fn consumer(
-        &self,
-        kind: JobKind,
-    ) -> Result<jetstream::consumer::Consumer<pull::Config>, BusError> {
-        let stream = self
-            .js
-            .get_stream(JOBS_STREAM)
-            .await
-            .map_err(|e| BusError::Other(format!("stream {JOBS_STREAM}: {e}")))?;
-        let name = consumer_name(kind);
-        let config = pull::Config {
-            durable_name: Some(name.clone()),
+    fn consumer_config(&self, kind: JobKind) -> pull::Config {
+        pull::Config {
+            durable_name: Some(consumer_name(kind)),
             filter_subject: jobs_filter(kind),
             ack_policy: jetstream::consumer::AckPolicy::Explicit,
             ack_wait: self.ack_wait,
             max_deliver: -1,
             ..Default::default()
-        };
-        stream
-            .get_or_create_consumer(&name, config)
+        }
+    }
+
+    /// Creates the durable consumer of every worker kind if missing, with AckWait = the
+    /// lease (the scheduler does this at start; workers only look them up).
+    pub async fn ensure_consumers(&self) -> Result<(), BusError> {
+        let stream = self
+            .js
+            .get_stream(JOBS_STREAM)
             .await
-            .map_err(|e| BusError::Other(format!("consumer {name}: {e}")))
+            .map_err(|e| BusError::Other(format!("stream {JOBS_STREAM}: {e}")))?;
+        for kind in JobKind::ALL {
+            let name = consumer_name(kind);
+            stream
+                .get_or_create_consumer(&name, self.consumer_config(kind))
+                .await
+                .map_err(|e| BusError::Other(format!("consumer {name}: {e}")))?;
+        }
+        Ok(())
+    }
+
+    /// The shared consumer of one worker kind, once the scheduler has created it.
+    async fn consumer(
+        &self,
+        kind: JobKind,
+    ) -> Result<jetstream::consumer::Consumer<pull::Config>, BusError> {
+        let name = consumer_name(kind);
+        let stream = self.js.get_stream_no_info(JOBS_STREAM).await.map_err(|e| {
+            BusError::Other(format!("stream {JOBS_STREAM} (is cairn-scheduler up?): {e}"))
+        })?;
+        stream.get_consumer(&name).await.map_err(|e| {
+            BusError::Other(format!("consumer {name} (is cairn-scheduler up?): {e}"))
+        })
     }
 
     /// Whether the job's subject holds a message now.
@@ -137,11 +156,12 @@ impl JobBus for JetStreamBus {
     }
 
     async fn subscribe(&self, kind: JobKind) -> Result<Box<dyn Subscription>, BusError> {
-        let consumer = self.consumer(kind).await?;
+        // Looked up on the first pull, and again after a failure: a worker may start
+        // before the scheduler has created the streams, or outlive a NATS restart.
         Ok(Box::new(JetStreamSubscription {
             bus: self.clone(),
             kind,
-            consumer: Some(consumer),
+            consumer: None,
         }))
     }
 }
