@@ -10,6 +10,7 @@ pub mod app;
 pub mod env;
 pub mod fingerprint;
 pub mod mysql;
+pub mod nats;
 pub mod ops;
 pub mod pg;
 pub mod private;
