@@ -18,6 +18,7 @@ pub mod procs;
 pub mod redis_fx;
 #[cfg(test)]
 mod selftest;
+pub mod stack;
 pub mod util;
 pub mod webhook;
 

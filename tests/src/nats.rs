@@ -17,7 +17,11 @@ use std::time::Duration;
 pub fn nats_server_bin() -> PathBuf {
     if let Some(bin) = std::env::var_os("CAIRN_NATS_SERVER") {
         let bin = PathBuf::from(bin);
-        assert!(bin.is_file(), "CAIRN_NATS_SERVER={} does not exist", bin.display());
+        assert!(
+            bin.is_file(),
+            "CAIRN_NATS_SERVER={} does not exist",
+            bin.display()
+        );
         return bin;
     }
     let repo = Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -79,7 +83,14 @@ impl NatsServer {
             .open(self.dir.path().join("nats.log"))
             .expect("nats log");
         let child = Command::new(nats_server_bin())
-            .args(["-a", "127.0.0.1", "-p", &self.port.to_string(), "-js", "-sd"])
+            .args([
+                "-a",
+                "127.0.0.1",
+                "-p",
+                &self.port.to_string(),
+                "-js",
+                "-sd",
+            ])
             .arg(self.dir.path().join("store"))
             .stdin(Stdio::null())
             .stdout(log.try_clone().expect("dup log"))

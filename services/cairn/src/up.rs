@@ -9,9 +9,9 @@
 use crate::cli::CliError;
 use anyhow::Context;
 use cairn_bus::inproc::InProcessBus;
-use cairn_bus_nats::jobs::JetStreamBus;
 use cairn_bus::worker::{run_worker, AttemptRunner, WorkerConfig};
 use cairn_bus::{Control, JobBus};
+use cairn_bus_nats::jobs::JetStreamBus;
 use cairn_domain::{JobKind, JobStatus, WorkerId};
 use cairn_keyring::Keyring;
 use cairn_ledger::Ledger;
@@ -159,7 +159,8 @@ pub enum Workers {
 
 /// `cairn-scheduler`: the scheduler alone, on NATS (`args.nats` is required).
 pub async fn run_scheduler(args: UpArgs) -> anyhow::Result<()> {
-    args.check_listen().map_err(|e| anyhow::anyhow!(e.message().unwrap_or_default()))?;
+    args.check_listen()
+        .map_err(|e| anyhow::anyhow!(e.message().unwrap_or_default()))?;
     anyhow::ensure!(
         args.nats.is_some(),
         "cairn-scheduler needs --nats URL (or CAIRN_NATS): its workers reach it through NATS"
@@ -175,7 +176,8 @@ pub async fn run_scheduler(args: UpArgs) -> anyhow::Result<()> {
         _ => None,
     };
     let data_dir = prepare_data_dir(&args.data_dir)?;
-    let _lock = lock::lock_data_dir(&data_dir).map_err(|e| anyhow::anyhow!(e.message().unwrap_or_default()))?;
+    let _lock = lock::lock_data_dir(&data_dir)
+        .map_err(|e| anyhow::anyhow!(e.message().unwrap_or_default()))?;
     run_services(args, data_dir, tls, Workers::Elsewhere).await
 }
 
@@ -204,7 +206,9 @@ async fn run_services(
         // Streams and the workers' consumers exist before anything is published.
         cairn_bus_nats::streams::ensure_streams(&async_nats::jetstream::new(client.clone()))
             .await?;
-        JetStreamBus::new(client.clone(), lease).ensure_consumers().await?;
+        JetStreamBus::new(client.clone(), lease)
+            .ensure_consumers()
+            .await?;
     }
     let settings = Settings {
         lease: Duration::from_secs(args.lease_seconds),

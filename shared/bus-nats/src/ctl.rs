@@ -19,6 +19,8 @@ use std::sync::Arc;
 
 /// Largest control request the scheduler reads (an append carries a few events).
 const MAX_REQUEST: usize = 256 * 1024;
+/// How long a control call waits for a scheduler to answer at all (a restart).
+const NO_RESPONDER_PATIENCE: std::time::Duration = std::time::Duration::from_secs(30);
 /// Control calls the scheduler answers at once.
 const IN_FLIGHT: usize = 64;
 
@@ -57,11 +59,26 @@ impl ControlClient {
         let unavailable = |cause: String| WireError::Control {
             error: ControlError::Unavailable(format!("{subject}: {cause}")),
         };
-        let reply = self
-            .client
-            .request_with_headers(subject, headers, body.into())
-            .await
-            .map_err(|e| unavailable(e.to_string()))?;
+        let body = bytes::Bytes::from(body);
+        let started = std::time::Instant::now();
+        let reply = loop {
+            match self
+                .client
+                .request_with_headers(subject, headers.clone(), body.clone())
+                .await
+            {
+                Ok(reply) => break reply,
+                // No scheduler listens right now (restarting): the call was not carried
+                // out, so it is safe to send it again for a while.
+                Err(e)
+                    if e.kind() == async_nats::RequestErrorKind::NoResponders
+                        && started.elapsed() < NO_RESPONDER_PATIENCE =>
+                {
+                    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+                }
+                Err(e) => return Err(unavailable(e.to_string())),
+            }
+        };
         match serde_json::from_slice::<Reply<R>>(&reply.payload) {
             Ok(Reply::Ok(r)) => Ok(r),
             Ok(Reply::Err(e)) => Err(e),

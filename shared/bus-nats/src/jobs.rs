@@ -75,11 +75,14 @@ impl JetStreamBus {
     ) -> Result<jetstream::consumer::Consumer<pull::Config>, BusError> {
         let name = consumer_name(kind);
         let stream = self.js.get_stream_no_info(JOBS_STREAM).await.map_err(|e| {
-            BusError::Other(format!("stream {JOBS_STREAM} (is cairn-scheduler up?): {e}"))
+            BusError::Other(format!(
+                "stream {JOBS_STREAM} (is cairn-scheduler up?): {e}"
+            ))
         })?;
-        stream.get_consumer(&name).await.map_err(|e| {
-            BusError::Other(format!("consumer {name} (is cairn-scheduler up?): {e}"))
-        })
+        stream
+            .get_consumer(&name)
+            .await
+            .map_err(|e| BusError::Other(format!("consumer {name} (is cairn-scheduler up?): {e}")))
     }
 
     /// Whether the job's subject holds a message now.

@@ -8,7 +8,11 @@ use clap::{Parser, Subcommand};
 /// NATS (cairn.ctl.*), queues jobs on CAIRN_JOBS and relays every event to CAIRN_EVENTS.
 /// Every flag can also be set by its CAIRN_* variable.
 #[derive(Debug, Parser)]
-#[command(name = "cairn-scheduler", version, args_conflicts_with_subcommands = true)]
+#[command(
+    name = "cairn-scheduler",
+    version,
+    args_conflicts_with_subcommands = true
+)]
 pub struct SchedulerCli {
     #[command(subcommand)]
     pub command: Option<SchedulerCommand>,

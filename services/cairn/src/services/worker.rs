@@ -43,7 +43,12 @@ pub struct WorkerArgs {
     #[arg(long, value_name = "PATH", env = "CAIRN_TOKEN_FILE")]
     pub token_file: Option<PathBuf>,
     /// A private folder for this worker's short-lived credential files.
-    #[arg(long, value_name = "DIR", env = "CAIRN_WORK_DIR", default_value = "./cairn-worker")]
+    #[arg(
+        long,
+        value_name = "DIR",
+        env = "CAIRN_WORK_DIR",
+        default_value = "./cairn-worker"
+    )]
     pub work_dir: PathBuf,
     #[command(flatten)]
     pub confinement: ConfinementArgs,
@@ -90,8 +95,9 @@ fn keyring(args: &WorkerArgs, work_dir: &Path) -> anyhow::Result<Keyring> {
              never creates a key of its own"
         ),
     };
-    let keyring = Keyring::from_hex(&hex)
-        .context("the secret key is not 64 hex digits; copy the scheduler's <data-dir>/secret.key")?;
+    let keyring = Keyring::from_hex(&hex).context(
+        "the secret key is not 64 hex digits; copy the scheduler's <data-dir>/secret.key",
+    )?;
     Ok(keyring.with_policy(args.confinement.policy(work_dir)?))
 }
 
@@ -122,7 +128,11 @@ fn private_dir(dir: &Path) -> anyhow::Result<PathBuf> {
 
 /// Asks the scheduler to accept the token, waiting while no scheduler answers; a refused
 /// token stops the worker.
-async fn check_token(control: &ControlClient, worker: &WorkerId, stop: &CancellationToken) -> anyhow::Result<bool> {
+async fn check_token(
+    control: &ControlClient,
+    worker: &WorkerId,
+    stop: &CancellationToken,
+) -> anyhow::Result<bool> {
     loop {
         match control.hello(worker).await {
             Ok(hello) => {
