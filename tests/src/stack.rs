@@ -140,7 +140,7 @@ pub fn claimed_by(job: &Value) -> Vec<String> {
             events
                 .iter()
                 .filter(|e| e["type"] == "JobClaimed")
-                .filter_map(|e| e["worker_id"].as_str().map(String::from))
+                .filter_map(|e| e["payload"]["worker_id"].as_str().map(String::from))
                 .collect()
         })
         .unwrap_or_default()
