@@ -197,7 +197,7 @@ fn a_platform_request_on_nats_queues_a_backup_and_sees_every_event() {
         json!({"target": "nope"}),
     );
     assert_eq!(unknown["code"], "not_found", "{unknown}");
-    let rejected = unknown["rejected_job_id"]
+    let rejected = unknown["job_id"]
         .as_str()
         .unwrap_or_else(|| panic!("{unknown}"));
     assert!(event_types(&stack.app.job(rejected)).contains(&"JobRejected".to_string()));
@@ -210,21 +210,29 @@ fn a_platform_request_on_nats_queues_a_backup_and_sees_every_event() {
         json!({"target": "platform", "backup": "latest"}),
     );
     assert_eq!(forbidden["code"], "forbidden", "{forbidden}");
-    // The control plane refuses a call without a worker token too.
+    // The control plane refuses a call without a worker token too, and one whose token
+    // has another role.
     let claim = request(
         None,
         "cairn.ctl.claim",
         json!({"job_id": job_id, "worker_id": "intruder"}),
     );
-    assert_eq!(claim["err"]["code"], "unauthenticated", "{claim}");
+    assert_eq!(claim["error"]["code"], "unauthorized", "{claim}");
     let claim = request(
-        Some(&operate),
+        None,
         "cairn.ctl.claim",
-        json!({"job_id": job_id, "worker_id": "intruder"}),
+        json!({"token": operate, "job_id": job_id, "worker_id": "intruder"}),
     );
     assert_eq!(
-        claim["err"]["code"], "forbidden",
+        claim["error"]["code"], "unauthorized",
         "an operate token is no worker: {claim}"
+    );
+    assert!(
+        claim["error"]["reason"]
+            .as_str()
+            .unwrap_or("")
+            .contains("role worker"),
+        "{claim}"
     );
     let audit = stack.app.cairn(&["audit", "--json"]);
     audit.expect_code(0, "audit");

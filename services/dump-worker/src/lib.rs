@@ -6,8 +6,9 @@
 
 use async_trait::async_trait;
 use cairn_bus::worker::{AttemptCtx, AttemptRunner};
+use cairn_bus::WorkerEvent;
 use cairn_domain::manifest::MANIFEST_FORMAT;
-use cairn_domain::{BackupId, EventPayload, Failure, Manifest};
+use cairn_domain::{BackupId, Failure, Manifest};
 use cairn_engines::{Connection, Progress};
 use cairn_keyring::Keyring;
 use cairn_storage::pipeline::{self, ProgressSink};
@@ -48,8 +49,7 @@ async fn backup(ctx: &AttemptCtx, keyring: &Keyring) -> Result<(), Failure> {
 
     let server = cairn_engines::preflight(&conn).await?;
     let client_version = cairn_engines::dump_client(&target.endpoint, &server).await?;
-    ctx.append(vec![EventPayload::JobStarted {
-        attempt,
+    ctx.append(vec![WorkerEvent::JobStarted {
         server_version: server.version.clone(),
     }])
     .await?;
@@ -104,14 +104,12 @@ async fn backup(ctx: &AttemptCtx, keyring: &Keyring) -> Result<(), Failure> {
     let manifest = keyring.signing_key().sign(manifest);
     // Recorded before the manifest is written: a fenced (stale) attempt stops here and
     // never publishes a backup that the ledger does not know.
-    ctx.append(vec![EventPayload::BackupStored {
-        attempt,
+    ctx.append(vec![WorkerEvent::BackupStored {
         manifest: manifest.clone(),
     }])
     .await?;
     store.write_manifest(&manifest).await?;
-    ctx.append(vec![EventPayload::JobSucceeded { attempt }])
-        .await
+    ctx.append(vec![WorkerEvent::JobSucceeded]).await
 }
 
 /// A retried attempt first removes what an earlier attempt of the same job left in its folder.
@@ -127,11 +125,8 @@ async fn remove_leftovers(
         store.remove_folder(target, backup_id.as_str()).await?;
         let path = format!("{target}/{backup_id}/");
         tracing::info!(%path, "removed what an earlier attempt left");
-        ctx.append(vec![EventPayload::PartialArtifactRemoved {
-            attempt: ctx.attempt(),
-            path,
-        }])
-        .await?;
+        ctx.append(vec![WorkerEvent::PartialArtifactRemoved { path }])
+            .await?;
     }
     Ok(())
 }

@@ -8,7 +8,8 @@
 
 use async_trait::async_trait;
 use cairn_bus::worker::{AttemptCtx, AttemptRunner};
-use cairn_domain::{Endpoint, EventPayload, Failure, JobSpec, Scope};
+use cairn_bus::WorkerEvent;
+use cairn_domain::{Endpoint, Failure, JobSpec, Scope};
 use cairn_engines::{Connection, Progress, ServerInfo};
 use cairn_keyring::Keyring;
 use cairn_storage::pipeline::{self, ProgressSink};
@@ -50,7 +51,6 @@ async fn preflight_target(conn: &Connection) -> Result<ServerInfo, Failure> {
 
 async fn restore(ctx: &AttemptCtx, keyring: &Keyring) -> Result<(), Failure> {
     let grant = &ctx.grant;
-    let attempt = grant.attempt;
     let JobSpec::Restore {
         source,
         backup,
@@ -70,8 +70,7 @@ async fn restore(ctx: &AttemptCtx, keyring: &Keyring) -> Result<(), Failure> {
     trust::check(&manifest, source, backup, keyring, *trust_unsigned)?;
 
     let server = preflight_target(&conn).await?;
-    ctx.append(vec![EventPayload::JobStarted {
-        attempt,
+    ctx.append(vec![WorkerEvent::JobStarted {
         server_version: server.version.clone(),
     }])
     .await?;
@@ -88,13 +87,12 @@ async fn restore(ctx: &AttemptCtx, keyring: &Keyring) -> Result<(), Failure> {
         cairn_engines::restore_for_job(&conn, &manifest, &grant.job.job_id, raw, progress).await?;
     tracing::info!(%source, %backup, bytes, "restore applied");
     ctx.append(vec![
-        EventPayload::RestoreApplied {
-            attempt,
+        WorkerEvent::RestoreApplied {
             source: source.clone(),
             backup: backup.clone(),
             bytes,
         },
-        EventPayload::JobSucceeded { attempt },
+        WorkerEvent::JobSucceeded,
     ])
     .await
 }

@@ -6,10 +6,9 @@
 
 use async_trait::async_trait;
 use cairn_bus::worker::{AttemptCtx, AttemptRunner};
+use cairn_bus::WorkerEvent;
 use cairn_domain::retention::{self, BackupInfo, Verdict};
-use cairn_domain::{
-    BackupId, DeletionReason, EventPayload, Failure, JobSpec, Keep, Manifest, TargetName, Zone,
-};
+use cairn_domain::{BackupId, DeletionReason, Failure, JobSpec, Keep, Manifest, TargetName, Zone};
 use cairn_storage::ArtifactStore;
 use std::sync::Arc;
 
@@ -58,10 +57,7 @@ impl AttemptRunner for PruneRunner {
             }
         };
         delete_all(&ctx, &store, target, &doomed, reason).await?;
-        ctx.append(vec![EventPayload::JobSucceeded {
-            attempt: ctx.attempt(),
-        }])
-        .await
+        ctx.append(vec![WorkerEvent::JobSucceeded]).await
     }
 }
 
@@ -77,8 +73,7 @@ async fn delete_all(
         if ctx.cancel.is_cancelled() {
             return Err(Failure::retryable("cancelled", "the prune was interrupted"));
         }
-        ctx.append(vec![EventPayload::BackupDeleted {
-            attempt: ctx.attempt(),
+        ctx.append(vec![WorkerEvent::BackupDeleted {
             backup: backup.clone(),
             reason,
         }])

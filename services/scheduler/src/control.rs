@@ -1,13 +1,20 @@
 //! The scheduler's side of `cairn.ctl.*`: claims with per-target and per-database
-//! exclusivity, appends fenced by the attempt number, and the retry decision on failure.
+//! exclusivity, lease renewals in memory, appends fenced by the attempt number, and
+//! failures. Every decision is a pure function of `cairn_domain::control`; this file only
+//! reads the ledger, asks, and writes the answer.
 
 use crate::core::{actor, Scheduler};
 use async_trait::async_trait;
-use cairn_bus::{AppendReply, ClaimReply, Control, ControlError, FailReply, Grant};
+use cairn_bus::{
+    AppendReply, AppendRequest, ClaimReply, ClaimRequest, Control, ControlError, FailReply,
+    FailRequest, Grant, RenewReply, RenewRequest, WorkerEvent,
+};
+use cairn_domain::control::{
+    decide_claim, decide_expiry, decide_failure, ClaimDecision, ProgressMark,
+};
 use cairn_domain::resource;
 use cairn_domain::{
-    AfterInterruption, Attempt, EventPayload, Failure, JobId, JobSpec, JobState, JobStatus,
-    NewEvent, WorkerId,
+    Attempt, EventPayload, JobId, JobSpec, JobState, JobStatus, NewEvent, WorkerId,
 };
 use cairn_ledger::LedgerError;
 use chrono::{DateTime, Utc};
@@ -16,7 +23,28 @@ use chrono::{DateTime, Utc};
 const CAS_TRIES: usize = 5;
 
 fn unavailable(e: LedgerError) -> ControlError {
-    ControlError::Unavailable(e.to_string())
+    ControlError::Unavailable {
+        reason: e.to_string(),
+    }
+}
+
+/// `Fenced` unless `attempt` is the job's running attempt.
+fn current(state: &JobState, attempt: Attempt) -> Result<(), ControlError> {
+    let reason = if state.attempt != attempt.0 {
+        format!(
+            "attempt {attempt} is not the job's current attempt ({})",
+            state.attempt
+        )
+    } else if state.status != JobStatus::Running {
+        format!("attempt {attempt} has ended: the job is {}", state.status)
+    } else {
+        return Ok(());
+    };
+    Err(ControlError::Fenced {
+        job_id: state.job_id,
+        attempt,
+        reason,
+    })
 }
 
 impl Scheduler {
@@ -25,12 +53,18 @@ impl Scheduler {
             .ledger
             .job(job_id)
             .map_err(unavailable)?
-            .ok_or(ControlError::NotFound(job_id))
+            .ok_or(ControlError::NotFound { job_id })
+    }
+
+    /// The running attempt's lease (a fresh one if this scheduler has not seen it yet).
+    pub(crate) fn lease_of(&self, state: &JobState, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
+        self.inner.leases.of(state, self.lease_until(now))
     }
 
     /// Appends to the job's log at its current sequence, as long as `attempt` is the job's
-    /// running attempt; retried on a CAS conflict with a concurrent writer.
-    async fn append_fenced(
+    /// running attempt (else `Fenced`); events the state machine refuses are `Rejected`.
+    /// Retried on a CAS conflict with a concurrent writer.
+    async fn append_current(
         &self,
         job_id: JobId,
         attempt: Attempt,
@@ -38,13 +72,7 @@ impl Scheduler {
     ) -> Result<JobState, ControlError> {
         for _ in 0..CAS_TRIES {
             let state = self.job(job_id)?;
-            if state.status != JobStatus::Running || state.attempt != attempt.0 {
-                return Err(ControlError::Fenced {
-                    job_id,
-                    attempt,
-                    reason: format!("the job is {} at attempt {}", state.status, state.attempt),
-                });
-            }
+            current(&state, attempt)?;
             let events = build(&state)
                 .into_iter()
                 .map(|p| NewEvent::new(actor(), p))
@@ -53,7 +81,7 @@ impl Scheduler {
                 Ok(_) => return self.job(job_id),
                 Err(LedgerError::Conflict { .. }) => continue,
                 Err(LedgerError::Transition(t)) => {
-                    return Err(ControlError::Fenced {
+                    return Err(ControlError::Rejected {
                         job_id,
                         attempt,
                         reason: t.to_string(),
@@ -62,9 +90,9 @@ impl Scheduler {
                 Err(e) => return Err(unavailable(e)),
             }
         }
-        Err(ControlError::Unavailable(format!(
-            "job {job_id} kept changing; try again"
-        )))
+        Err(ControlError::Unavailable {
+            reason: format!("job {job_id} kept changing; try again"),
+        })
     }
 
     /// Ends a running attempt whose worker went silent: the next attempt may start at
@@ -75,27 +103,10 @@ impl Scheduler {
         state: &JobState,
         now: DateTime<Utc>,
     ) -> Result<(), LedgerError> {
-        let window = self.inner.settings.restore_resume_window;
-        let attempt = Attempt(state.attempt);
-        let events = match state.after_interruption(now, window) {
-            AfterInterruption::Retry => vec![EventPayload::LeaseExpired {
-                attempt,
-                retry_at: Some(now),
-            }],
-            AfterInterruption::DeadLetter { reason } => {
-                tracing::warn!(job_id = %state.job_id, %reason, "interrupted job not retried");
-                vec![
-                    EventPayload::LeaseExpired {
-                        attempt,
-                        retry_at: None,
-                    },
-                    EventPayload::JobDeadLettered {
-                        attempts: state.attempt,
-                        reason,
-                    },
-                ]
-            }
-        };
+        let events = decide_expiry(state, &self.settings().retry_policy(), now);
+        if let Some(EventPayload::JobDeadLettered { reason, .. }) = events.last() {
+            tracing::warn!(job_id = %state.job_id, %reason, "interrupted job not retried");
+        }
         let events = events
             .into_iter()
             .map(|p| NewEvent::new(actor(), p))
@@ -106,7 +117,11 @@ impl Scheduler {
             .append(state.job_id, state.seq, events)
             .await
         {
-            Ok(_) | Err(LedgerError::Conflict { .. }) => Ok(()),
+            Ok(_) => {
+                self.inner.leases.end(state.job_id);
+                Ok(())
+            }
+            Err(LedgerError::Conflict { .. }) => Ok(()),
             Err(e) => Err(e),
         }
     }
@@ -152,6 +167,24 @@ impl Scheduler {
         Ok(None)
     }
 
+    /// The domain's claim decision, after expiring a lapsed lease first.
+    async fn claim_decision(
+        &self,
+        job_id: JobId,
+        now: DateTime<Utc>,
+    ) -> Result<(JobState, ClaimDecision), ControlError> {
+        let state = self.job(job_id)?;
+        match decide_claim(&state, self.lease_of(&state, now), now) {
+            ClaimDecision::ExpireLease => {
+                self.expire_lease(&state, now).await.map_err(unavailable)?;
+                let state = self.job(job_id)?;
+                let decision = decide_claim(&state, self.lease_of(&state, now), now);
+                Ok((state, decision))
+            }
+            decision => Ok((state, decision)),
+        }
+    }
+
     async fn try_claim(
         &self,
         job_id: JobId,
@@ -159,35 +192,23 @@ impl Scheduler {
     ) -> Result<ClaimReply, ControlError> {
         let _one_at_a_time = self.inner.claim_lock.lock().await;
         let now = Utc::now();
-        let mut state = self.job(job_id)?;
-        if state.lease_expired_at(now) {
-            self.expire_lease(&state, now).await.map_err(unavailable)?;
-            state = self.job(job_id)?;
-        }
-        match state.status {
-            JobStatus::Running => {
-                return Ok(ClaimReply::Denied {
-                    reason: format!("attempt {} holds a live lease", state.attempt),
-                });
-            }
-            s if s.is_terminal() => {
-                return Ok(ClaimReply::Denied {
-                    reason: format!("the job is {s}"),
+        let (state, attempt) = match self.claim_decision(job_id, now).await? {
+            (state, ClaimDecision::Claimable { attempt }) => (state, attempt),
+            (_, ClaimDecision::NotDue { retry_after }) => {
+                return Ok(ClaimReply::Busy {
+                    retry_after_ms: retry_after.as_millis().try_into().unwrap_or(u64::MAX),
+                    reason: "retry not due yet".into(),
                 })
             }
-            _ => {}
-        }
-        if !state.claimable_at(now) {
-            let wait = state
-                .retry_at
-                .map(|t| (t - now).num_milliseconds().max(50) as u64)
-                .unwrap_or(1000);
-            return Ok(ClaimReply::Busy {
-                retry_after_ms: wait,
-                reason: "retry not due yet".into(),
-            });
-        }
-        let target_name = state.spec.target().clone();
+            (_, ClaimDecision::Denied { reason }) => return Ok(ClaimReply::Denied { reason }),
+            (state, ClaimDecision::ExpireLease) => {
+                // Expired just above; another writer moved the job meanwhile.
+                return Ok(ClaimReply::Busy {
+                    retry_after_ms: 100,
+                    reason: format!("attempt {} is being expired", state.attempt),
+                });
+            }
+        };
         let running = self
             .inner
             .ledger
@@ -200,6 +221,7 @@ impl Scheduler {
             });
         }
         let ledger = &self.inner.ledger;
+        let target_name = state.spec.target().clone();
         let (source_name, storage_name) = match &state.spec {
             JobSpec::Backup { storage, .. }
             | JobSpec::Prune { storage, .. }
@@ -209,32 +231,34 @@ impl Scheduler {
                 source, storage, ..
             } => (Some(source), storage),
         };
-        let target = ledger.target(&target_name).map_err(unavailable)?;
         // A removed source is fine: its backups stay in storage and are restorable.
         let source = match source_name {
             Some(n) => ledger.target(n).map_err(unavailable)?,
             None => None,
         };
+        let target = ledger.target(&target_name).map_err(unavailable)?;
         let storage = ledger.storage(storage_name).map_err(unavailable)?;
-        let missing = match (&target, &storage) {
-            (None, _) => Some(format!("target {target_name} was removed")),
-            (_, None) => Some(format!("storage {storage_name} was removed")),
-            _ => None,
+        let (target, storage) = match (target, storage) {
+            (Some(t), Some(s)) => (t, s),
+            (t, _) => {
+                let reason = if t.is_none() {
+                    format!("target {target_name} was removed")
+                } else {
+                    format!("storage {storage_name} was removed")
+                };
+                let cancel = NewEvent::new(
+                    actor(),
+                    EventPayload::JobCancelled {
+                        reason: reason.clone(),
+                    },
+                );
+                ledger
+                    .append(job_id, state.seq, vec![cancel])
+                    .await
+                    .map_err(unavailable)?;
+                return Ok(ClaimReply::Denied { reason });
+            }
         };
-        if let Some(reason) = missing {
-            let cancel = NewEvent::new(
-                actor(),
-                EventPayload::JobCancelled {
-                    reason: reason.clone(),
-                },
-            );
-            ledger
-                .append(job_id, state.seq, vec![cancel])
-                .await
-                .map_err(unavailable)?;
-            return Ok(ClaimReply::Denied { reason });
-        }
-        let attempt = Attempt(state.attempt + 1);
         let lease_until = self.lease_until(now);
         let claimed = NewEvent::new(
             actor(),
@@ -254,87 +278,121 @@ impl Scheduler {
             }
             Err(e) => return Err(unavailable(e)),
         }
-        let job = self.job(job_id)?;
+        self.inner.leases.grant(job_id, attempt, lease_until);
         let grant = Grant {
             attempt,
             lease_until,
-            job,
-            target: target.expect("checked above"),
+            job: self.job(job_id)?,
+            target,
             source,
-            storage: storage.expect("checked above"),
+            storage,
         };
         Ok(ClaimReply::Granted(Box::new(grant)))
+    }
+
+    /// Drops progress reports that come too soon after the last recorded one (the rule of
+    /// `progress_due`): a worker cannot flood the ledger, whatever it sends.
+    fn worth_recording(&self, req: &AppendRequest, now: DateTime<Utc>) -> Vec<WorkerEvent> {
+        let leases = &self.inner.leases;
+        req.events
+            .iter()
+            .filter(|e| match e {
+                WorkerEvent::JobProgress {
+                    bytes_db,
+                    bytes_storage,
+                } => leases.progress_due(
+                    req.job_id,
+                    req.attempt,
+                    now,
+                    (*bytes_db).max(*bytes_storage),
+                ),
+                _ => true,
+            })
+            .cloned()
+            .collect()
     }
 }
 
 #[async_trait]
 impl Control for Scheduler {
-    async fn claim(&self, job_id: JobId, worker: &WorkerId) -> Result<ClaimReply, ControlError> {
-        self.try_claim(job_id, worker).await
+    async fn claim(&self, req: ClaimRequest) -> Result<ClaimReply, ControlError> {
+        self.try_claim(req.job_id, &req.worker_id).await
     }
 
-    async fn append(
-        &self,
-        job_id: JobId,
-        attempt: Attempt,
-        events: Vec<EventPayload>,
-    ) -> Result<AppendReply, ControlError> {
+    async fn renew(&self, req: RenewRequest) -> Result<RenewReply, ControlError> {
+        let state = self.job(req.job_id)?;
+        current(&state, req.attempt)?;
         let lease_until = self.lease_until(Utc::now());
-        let events: Vec<EventPayload> = events
-            .into_iter()
-            .map(|e| match e {
-                EventPayload::JobProgress {
-                    attempt,
-                    bytes_db,
-                    bytes_storage,
-                    ..
-                } => EventPayload::JobProgress {
-                    attempt,
-                    bytes_db,
-                    bytes_storage,
-                    lease_until,
-                },
-                other => other,
-            })
-            .collect();
-        let state = self
-            .append_fenced(job_id, attempt, |_| events.clone())
-            .await?;
-        self.after_success(&state).await;
-        Ok(AppendReply {
-            lease_until: state.lease_until.unwrap_or(lease_until),
-        })
+        self.inner
+            .leases
+            .renew(req.job_id, req.attempt, lease_until);
+        Ok(RenewReply { lease_until })
     }
 
-    async fn fail(
-        &self,
-        job_id: JobId,
-        attempt: Attempt,
-        failure: Failure,
-    ) -> Result<FailReply, ControlError> {
+    async fn append(&self, req: AppendRequest) -> Result<AppendReply, ControlError> {
         let now = Utc::now();
-        let mut retry_in = None;
-        self.append_fenced(job_id, attempt, |state| {
-            let retry = failure.retryable && state.attempts_left();
-            retry_in = retry.then(|| self.backoff(attempt.0));
-            let retry_at =
-                retry_in.map(|d| now + chrono::Duration::from_std(d).unwrap_or_default());
-            let mut events = vec![EventPayload::JobFailed {
-                attempt,
-                failure: failure.clone(),
-                retry_at,
-            }];
-            if failure.retryable && !retry {
-                events.push(EventPayload::JobDeadLettered {
-                    attempts: attempt.0,
-                    reason: format!("gave up after {} attempts", attempt.0),
-                });
+        let events = self.worth_recording(&req, now);
+        if events.is_empty() {
+            // Only progress that is not worth an event: the attempt is alive, nothing more.
+            let reply = self
+                .renew(RenewRequest {
+                    job_id: req.job_id,
+                    attempt: req.attempt,
+                })
+                .await?;
+            return Ok(AppendReply {
+                lease_until: reply.lease_until,
+            });
+        }
+        let lease_until = self.lease_until(now);
+        let progress = events.iter().rev().find_map(|e| match e {
+            WorkerEvent::JobProgress {
+                bytes_db,
+                bytes_storage,
+            } => Some(ProgressMark {
+                at: now,
+                bytes: (*bytes_db).max(*bytes_storage),
+            }),
+            _ => None,
+        });
+        let attempt = req.attempt;
+        let state = self
+            .append_current(req.job_id, attempt, |_| {
+                events
+                    .iter()
+                    .cloned()
+                    .map(|e| e.into_event(attempt, lease_until))
+                    .collect()
+            })
+            .await?;
+        let leases = &self.inner.leases;
+        if state.status == JobStatus::Running {
+            leases.renew(req.job_id, attempt, lease_until);
+            if let Some(mark) = progress {
+                leases.recorded_progress(req.job_id, attempt, mark);
             }
+        } else {
+            leases.end(req.job_id);
+        }
+        self.after_success(&state).await;
+        Ok(AppendReply { lease_until })
+    }
+
+    async fn fail(&self, req: FailRequest) -> Result<FailReply, ControlError> {
+        let now = Utc::now();
+        let policy = self.settings().retry_policy();
+        let mut decision = None;
+        self.append_current(req.job_id, req.attempt, |state| {
+            let d = decide_failure(state, &req.failure, &policy, now);
+            let events = d.events(req.attempt, &req.failure);
+            decision = Some(d);
             events
         })
         .await?;
+        self.inner.leases.end(req.job_id);
+        let retry_in = decision.and_then(|d| d.retry_in());
         Ok(FailReply {
-            retry_in_ms: retry_in.map(|d| d.as_millis() as u64),
+            retry_in_ms: retry_in.map(|d| d.as_millis().try_into().unwrap_or(u64::MAX)),
         })
     }
 }

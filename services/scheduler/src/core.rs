@@ -1,6 +1,7 @@
 //! The scheduler's shared state and the operations the API and the control calls use.
 
 use cairn_bus::{JobBus, JobMessage};
+use cairn_domain::control::RetryPolicy;
 use cairn_domain::{
     Actor, EventPayload, Failure, JobId, JobSpec, JobState, NewEvent, StorageConfig, StorageKind,
     StorageName, TokenName,
@@ -28,6 +29,17 @@ pub struct Settings {
     pub restore_resume_window: Duration,
 }
 
+impl Settings {
+    /// How failed and interrupted attempts are retried (domain decides with it).
+    pub fn retry_policy(&self) -> RetryPolicy {
+        RetryPolicy {
+            backoff: self.retry_backoff,
+            restore_resume_window: self.restore_resume_window,
+            ..RetryPolicy::default()
+        }
+    }
+}
+
 impl Default for Settings {
     fn default() -> Self {
         Self {
@@ -53,6 +65,8 @@ pub(crate) struct Inner {
     pub settings: Settings,
     /// Claims are decided one at a time, so two workers cannot both see a target as free.
     pub claim_lock: tokio::sync::Mutex<()>,
+    /// Leases of running attempts (in memory: renewals are not ledger events).
+    pub leases: crate::leases::Leases,
 }
 
 pub(crate) fn actor() -> Actor {
@@ -91,6 +105,7 @@ impl Scheduler {
             keyring,
             settings,
             claim_lock: tokio::sync::Mutex::new(()),
+            leases: crate::leases::Leases::default(),
         };
         Ok(Self {
             inner: Arc::new(inner),
@@ -213,12 +228,5 @@ impl Scheduler {
     pub(crate) fn lease_until(&self, now: DateTime<Utc>) -> DateTime<Utc> {
         now + chrono::Duration::from_std(self.inner.settings.lease)
             .unwrap_or(chrono::Duration::seconds(30))
-    }
-
-    /// The delay before the attempt after `attempt` (1-based), doubling, capped.
-    pub(crate) fn backoff(&self, attempt: u32) -> Duration {
-        let base = self.inner.settings.retry_backoff;
-        let factor = 1u32 << attempt.saturating_sub(1).min(16);
-        (base * factor).min(Duration::from_secs(300))
     }
 }

@@ -4,9 +4,12 @@
 //! published again, and an attempt whose lease ran out is expired.
 
 pub mod api;
+#[cfg(feature = "testing")]
+pub mod conformance;
 mod control;
 mod core;
 mod follow_up;
+mod leases;
 pub mod nats;
 pub mod notify;
 mod reconcile;

@@ -11,8 +11,10 @@ impl Scheduler {
     /// One pass: expire lapsed leases, republish queued and retry-due jobs.
     pub async fn reconcile(&self) -> Result<(), cairn_ledger::LedgerError> {
         let now = Utc::now();
-        for job in self.inner.ledger.jobs_in(&[JobStatus::Running])? {
-            if job.lease_expired_at(now) {
+        let running = self.inner.ledger.jobs_in(&[JobStatus::Running])?;
+        self.inner.leases.retain_running(&running);
+        for job in running {
+            if self.lease_of(&job, now).is_some_and(|until| until <= now) {
                 tracing::warn!(job_id = %job.job_id, attempt = job.attempt, "lease expired; the attempt's worker went silent");
                 self.expire_lease(&job, now).await?;
             }

@@ -2,7 +2,7 @@
 //! through hours of schedule in milliseconds, with a real ledger underneath.
 
 use cairn_bus::inproc::InProcessBus;
-use cairn_bus::{ClaimReply, Control};
+use cairn_bus::{ClaimReply, ControlExt};
 use cairn_domain::api::ScheduleSetRequest;
 use cairn_domain::schedule::{jitter, slot_job_id};
 use cairn_domain::{
@@ -194,7 +194,7 @@ async fn a_slot_that_comes_while_the_previous_backup_runs_is_skipped_with_an_eve
     let first = s.fire_due(t("2026-03-01T01:00:01Z")).await.unwrap().fired[0];
     let worker = WorkerId("w1".into());
     assert!(matches!(
-        s.claim(first, &worker).await.unwrap(),
+        s.claim_job(first, &worker).await.unwrap(),
         ClaimReply::Granted(_)
     ));
     let pass = s.fire_due(t("2026-03-01T02:00:01Z")).await.unwrap();
@@ -211,7 +211,7 @@ async fn a_slot_that_comes_while_the_previous_backup_runs_is_skipped_with_an_eve
     ));
     // Once the previous backup ended, the next slot fires again.
     let attempt = s.ledger().job(first).unwrap().unwrap().attempt;
-    s.fail(
+    s.fail_attempt(
         first,
         cairn_domain::Attempt(attempt),
         Failure::permanent("test", "ended"),

@@ -1,26 +1,26 @@
-//! `Control` over NATS request/reply on `cairn.ctl.*`: [`ControlClient`] (workers) sends
-//! each call with the worker's token in an `Authorization: Bearer` header;
-//! [`serve_control`] (the scheduler) checks the token and maps each call to the
-//! scheduler's own [`Control`].
+//! `Control` over NATS request/reply on `cairn.ctl.*`: [`ControlClient`] (workers) wraps
+//! each call in a `CtlRequest` carrying the worker's token; [`serve_control`] (the
+//! scheduler) checks the token, then maps the call to the scheduler's own [`Control`].
 
-use crate::wire::{
-    self, AppendRequest, ClaimRequest, FailRequest, HelloReply, HelloRequest, Reply, WireError,
-};
-use crate::AUTHORIZATION;
-use async_nats::HeaderMap;
+use crate::wire::{self, HelloReply, HelloRequest};
 use async_trait::async_trait;
-use cairn_bus::{AppendReply, ClaimReply, Control, ControlError, FailReply};
-use cairn_domain::{Attempt, EventPayload, Failure, JobId, Role, WorkerId};
+use cairn_bus::{
+    AppendReply, AppendRequest, ClaimReply, ClaimRequest, Control, ControlError, FailReply,
+    FailRequest, RenewReply, RenewRequest,
+};
+use cairn_domain::control::{CtlRequest, CtlResponse};
+use cairn_domain::{Role, WorkerId};
 use futures::StreamExt;
 use serde::de::DeserializeOwned;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::future::Future;
 use std::sync::Arc;
+use std::time::Duration;
 
 /// Largest control request the scheduler reads (an append carries a few events).
 const MAX_REQUEST: usize = 256 * 1024;
 /// How long a control call waits for a scheduler to answer at all (a restart).
-const NO_RESPONDER_PATIENCE: std::time::Duration = std::time::Duration::from_secs(30);
+const NO_RESPONDER_PATIENCE: Duration = Duration::from_secs(30);
 /// Control calls the scheduler answers at once.
 const IN_FLIGHT: usize = 64;
 
@@ -28,8 +28,8 @@ const IN_FLIGHT: usize = 64;
 #[derive(Clone)]
 pub struct ControlClient {
     client: async_nats::Client,
-    /// `Bearer <token>`; never logged.
-    authorization: String,
+    /// Never logged.
+    token: String,
 }
 
 impl std::fmt::Debug for ControlClient {
@@ -42,31 +42,30 @@ impl ControlClient {
     pub fn new(client: async_nats::Client, token: &str) -> Self {
         Self {
             client,
-            authorization: format!("Bearer {}", token.trim()),
+            token: token.trim().to_string(),
         }
     }
 
     async fn call<Q: Serialize, R: DeserializeOwned>(
         &self,
         subject: &'static str,
-        request: &Q,
-    ) -> Result<R, WireError> {
-        let body = serde_json::to_vec(request).map_err(|e| WireError::Invalid {
-            message: e.to_string(),
-        })?;
-        let mut headers = HeaderMap::new();
-        headers.insert(AUTHORIZATION, self.authorization.as_str());
-        let unavailable = |cause: String| WireError::Control {
-            error: ControlError::Unavailable(format!("{subject}: {cause}")),
+        body: Q,
+    ) -> Result<R, ControlError> {
+        let request = CtlRequest {
+            token: self.token.clone(),
+            body,
         };
-        let body = bytes::Bytes::from(body);
+        let payload = bytes::Bytes::from(serde_json::to_vec(&request).map_err(|e| {
+            ControlError::Invalid {
+                reason: e.to_string(),
+            }
+        })?);
+        let unavailable = |cause: String| ControlError::Unavailable {
+            reason: format!("{subject}: {cause}"),
+        };
         let started = std::time::Instant::now();
         let reply = loop {
-            match self
-                .client
-                .request_with_headers(subject, headers.clone(), body.clone())
-                .await
-            {
+            match self.client.request(subject, payload.clone()).await {
                 Ok(reply) => break reply,
                 // No scheduler listens right now (restarting): the call was not carried
                 // out, so it is safe to send it again for a while.
@@ -74,96 +73,53 @@ impl ControlClient {
                     if e.kind() == async_nats::RequestErrorKind::NoResponders
                         && started.elapsed() < NO_RESPONDER_PATIENCE =>
                 {
-                    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+                    tokio::time::sleep(Duration::from_millis(500)).await;
                 }
                 Err(e) => return Err(unavailable(e.to_string())),
             }
         };
-        match serde_json::from_slice::<Reply<R>>(&reply.payload) {
-            Ok(Reply::Ok(r)) => Ok(r),
-            Ok(Reply::Err(e)) => Err(e),
+        match serde_json::from_slice::<CtlResponse<R>>(&reply.payload) {
+            Ok(r) => r.into(),
             Err(e) => Err(unavailable(format!("unreadable reply: {e}"))),
         }
     }
 
     /// Checks the token with the scheduler; a worker refuses to start when this fails.
-    pub async fn hello(&self, worker: &WorkerId) -> Result<HelloReply, WireError> {
+    pub async fn hello(&self, worker: &WorkerId) -> Result<HelloReply, ControlError> {
         let request = HelloRequest {
             worker_id: worker.clone(),
         };
-        self.call(wire::HELLO, &request).await
-    }
-}
-
-fn control_error(e: WireError) -> ControlError {
-    match e {
-        WireError::Control { error } => error,
-        // A token revoked while the worker runs: nothing it does counts any more.
-        other => ControlError::Unavailable(other.to_string()),
+        self.call(wire::HELLO, request).await
     }
 }
 
 #[async_trait]
 impl Control for ControlClient {
-    async fn claim(&self, job_id: JobId, worker: &WorkerId) -> Result<ClaimReply, ControlError> {
-        let request = ClaimRequest {
-            job_id,
-            worker_id: worker.clone(),
-        };
-        self.call(wire::CLAIM, &request)
-            .await
-            .map_err(control_error)
+    async fn claim(&self, req: ClaimRequest) -> Result<ClaimReply, ControlError> {
+        self.call(wire::CLAIM, req).await
     }
-
-    async fn append(
-        &self,
-        job_id: JobId,
-        attempt: Attempt,
-        events: Vec<EventPayload>,
-    ) -> Result<AppendReply, ControlError> {
-        let request = AppendRequest {
-            job_id,
-            attempt,
-            events,
-        };
-        self.call(wire::APPEND, &request)
-            .await
-            .map_err(control_error)
+    async fn renew(&self, req: RenewRequest) -> Result<RenewReply, ControlError> {
+        self.call(wire::RENEW, req).await
     }
-
-    async fn fail(
-        &self,
-        job_id: JobId,
-        attempt: Attempt,
-        failure: Failure,
-    ) -> Result<FailReply, ControlError> {
-        let request = FailRequest {
-            job_id,
-            attempt,
-            failure,
-        };
-        self.call(wire::FAIL, &request).await.map_err(control_error)
+    async fn append(&self, req: AppendRequest) -> Result<AppendReply, ControlError> {
+        self.call(wire::APPEND, req).await
+    }
+    async fn fail(&self, req: FailRequest) -> Result<FailReply, ControlError> {
+        self.call(wire::FAIL, req).await
     }
 }
 
-/// Who may make control calls: the scheduler checks a presented bearer token against its
-/// token store and records refusals in its audit.
+/// Who may make control calls: the scheduler checks a presented token against its token
+/// store and records refusals in its audit.
 #[async_trait]
 pub trait Authorize: Send + Sync + 'static {
-    /// The accepted token's name, or why the call is refused.
+    /// The accepted token's name, or why the call is refused (`Unauthorized`).
     async fn authorize(
         &self,
-        authorization: Option<&str>,
+        token: Option<&str>,
         subject: &str,
         needed: Role,
-    ) -> Result<String, WireError>;
-}
-
-/// The bearer token of an `Authorization` header value.
-pub fn bearer(value: Option<&str>) -> Option<&str> {
-    let (scheme, token) = value?.split_once(' ')?;
-    let token = token.trim();
-    (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty()).then_some(token)
+    ) -> Result<String, ControlError>;
 }
 
 /// Answers `cairn.ctl.*` with `control` until `shutdown` (queue group: several schedulers
@@ -207,31 +163,28 @@ pub async fn serve_control(
     Ok(())
 }
 
-fn encode<T: Serialize>(reply: Reply<T>) -> Vec<u8> {
-    serde_json::to_vec(&reply).unwrap_or_else(|e| {
-        serde_json::to_vec(&Reply::<()>::Err(WireError::Invalid {
-            message: format!("cannot encode the reply: {e}"),
-        }))
-        .unwrap_or_default()
-    })
-}
-
-fn reply_of<T: Serialize>(r: Result<T, ControlError>) -> Vec<u8> {
-    encode(match r {
-        Ok(v) => Reply::Ok(v),
-        Err(error) => Reply::Err(WireError::Control { error }),
-    })
-}
-
-fn parse<T: DeserializeOwned>(subject: &str, payload: &[u8]) -> Result<T, WireError> {
-    if payload.len() > MAX_REQUEST {
-        return Err(WireError::Invalid {
-            message: format!("{subject}: the request is larger than {MAX_REQUEST} bytes"),
+fn encode<T: Serialize>(r: Result<T, ControlError>) -> Vec<u8> {
+    serde_json::to_vec(&CtlResponse::from(r)).unwrap_or_else(|e| {
+        let error: Result<(), _> = Err(ControlError::Invalid {
+            reason: format!("cannot encode the reply: {e}"),
         });
-    }
-    serde_json::from_slice(payload).map_err(|e| WireError::Invalid {
-        message: format!("{subject}: {e}"),
+        serde_json::to_vec(&CtlResponse::from(error)).unwrap_or_default()
     })
+}
+
+/// The body of a request, after its token was accepted.
+fn parse<T: DeserializeOwned>(subject: &str, payload: &[u8]) -> Result<T, ControlError> {
+    serde_json::from_slice::<CtlRequest<T>>(payload)
+        .map(|r| r.body)
+        .map_err(|e| ControlError::Invalid {
+            reason: format!("{subject}: {e}"),
+        })
+}
+
+/// Only the token of a request, read before anything else.
+#[derive(Deserialize)]
+struct TokenOnly {
+    token: Option<String>,
 }
 
 async fn answer(
@@ -240,41 +193,44 @@ async fn answer(
     auth: &dyn Authorize,
 ) -> Vec<u8> {
     let subject = message.subject.as_str();
-    let authorization = message
-        .headers
-        .as_ref()
-        .and_then(|h| h.get(AUTHORIZATION))
-        .map(|v| v.as_str());
-    let token = match auth.authorize(authorization, subject, Role::Worker).await {
-        Ok(token) => token,
-        Err(e) => return encode(Reply::<()>::Err(e)),
-    };
     let payload = &message.payload;
-    let outcome: Result<Vec<u8>, WireError> = async {
-        Ok(match subject {
-            wire::HELLO => {
-                let _: HelloRequest = parse(subject, payload)?;
-                encode(Reply::Ok(HelloReply { token }))
-            }
-            wire::CLAIM => {
-                let r: ClaimRequest = parse(subject, payload)?;
-                reply_of(control.claim(r.job_id, &r.worker_id).await)
-            }
-            wire::APPEND => {
-                let r: AppendRequest = parse(subject, payload)?;
-                reply_of(control.append(r.job_id, r.attempt, r.events).await)
-            }
-            wire::FAIL => {
-                let r: FailRequest = parse(subject, payload)?;
-                reply_of(control.fail(r.job_id, r.attempt, r.failure).await)
-            }
-            other => {
-                return Err(WireError::Invalid {
-                    message: format!("unknown control subject {other:?}"),
-                })
-            }
-        })
+    if payload.len() > MAX_REQUEST {
+        return encode::<()>(Err(ControlError::Invalid {
+            reason: format!("{subject}: the request is larger than {MAX_REQUEST} bytes"),
+        }));
     }
-    .await;
-    outcome.unwrap_or_else(|e| encode(Reply::<()>::Err(e)))
+    let token = serde_json::from_slice::<TokenOnly>(payload)
+        .ok()
+        .and_then(|t| t.token);
+    let name = match auth
+        .authorize(token.as_deref(), subject, Role::Worker)
+        .await
+    {
+        Ok(name) => name,
+        Err(e) => return encode::<()>(Err(e)),
+    };
+    match subject {
+        wire::HELLO => {
+            encode(parse::<HelloRequest>(subject, payload).map(|_| HelloReply { token: name }))
+        }
+        wire::CLAIM => match parse(subject, payload) {
+            Ok(r) => encode(control.claim(r).await),
+            Err(e) => encode::<()>(Err(e)),
+        },
+        wire::RENEW => match parse(subject, payload) {
+            Ok(r) => encode(control.renew(r).await),
+            Err(e) => encode::<()>(Err(e)),
+        },
+        wire::APPEND => match parse(subject, payload) {
+            Ok(r) => encode(control.append(r).await),
+            Err(e) => encode::<()>(Err(e)),
+        },
+        wire::FAIL => match parse(subject, payload) {
+            Ok(r) => encode(control.fail(r).await),
+            Err(e) => encode::<()>(Err(e)),
+        },
+        other => encode::<()>(Err(ControlError::Invalid {
+            reason: format!("unknown control subject {other:?}"),
+        })),
+    }
 }

@@ -1,95 +1,77 @@
-//! The control plane's request/reply calls, as a port: claim a job, append an attempt's
-//! events, report a failure. The scheduler implements it; workers call it (in-process or
-//! over `cairn.ctl.*`).
+//! The control plane's request/reply calls, as a port: claim a job, renew its lease,
+//! append the attempt's own events, report a failure. The scheduler implements it; workers
+//! call it (in-process, or over `cairn.ctl.*`). The bodies are the wire types of
+//! `cairn_domain::control`.
 
 use async_trait::async_trait;
-use cairn_domain::{
-    Attempt, EventPayload, Failure, JobId, JobState, StorageConfig, Target, WorkerId,
+pub use cairn_domain::control::{
+    AppendReply, AppendRequest, ClaimReply, ClaimRequest, ControlError, FailReply, FailRequest,
+    Grant, RenewReply, RenewRequest, WorkerEvent,
 };
-use chrono::{DateTime, Utc};
-use serde::{Deserialize, Serialize};
-use std::time::Duration;
-
-/// What a worker gets when its claim is granted: everything to run the attempt.
-/// `target.credential` is a reference or a sealed value, never a password.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct Grant {
-    pub attempt: Attempt,
-    pub lease_until: DateTime<Utc>,
-    pub job: JobState,
-    /// The target the job acts on (restore: the database overwritten).
-    pub target: Target,
-    /// Restores: the target whose backup is restored (may equal `target`).
-    pub source: Option<Target>,
-    /// Where the job's artifacts are (backup: written; restore: read).
-    pub storage: StorageConfig,
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(tag = "reply", rename_all = "snake_case")]
-pub enum ClaimReply {
-    Granted(Box<Grant>),
-    /// Another job holds the target, or a retry is not due yet: nak and come back later.
-    Busy {
-        retry_after_ms: u64,
-        reason: String,
-    },
-    /// The job runs elsewhere under a live lease, ended, or was cancelled: ack and move on.
-    Denied {
-        reason: String,
-    },
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct AppendReply {
-    /// The lease after this append (renewed by progress).
-    pub lease_until: DateTime<Utc>,
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct FailReply {
-    /// Redeliver after this long, or `None`: the job has ended (ack the message).
-    pub retry_in_ms: Option<u64>,
-}
-
-impl FailReply {
-    pub fn retry_in(&self) -> Option<Duration> {
-        self.retry_in_ms.map(Duration::from_millis)
-    }
-}
-
-#[derive(Debug, Clone, thiserror::Error, Serialize, Deserialize)]
-pub enum ControlError {
-    /// The attempt is no longer the job's current one: stop working, do not ack.
-    #[error("attempt {attempt} of job {job_id} is fenced: {reason}")]
-    Fenced {
-        job_id: JobId,
-        attempt: Attempt,
-        reason: String,
-    },
-    #[error("job {0} not found")]
-    NotFound(JobId),
-    #[error("control plane unavailable: {0}")]
-    Unavailable(String),
-}
+use cairn_domain::{Attempt, Failure, JobId, WorkerId};
 
 #[async_trait]
 pub trait Control: Send + Sync + 'static {
-    async fn claim(&self, job_id: JobId, worker: &WorkerId) -> Result<ClaimReply, ControlError>;
-    /// Appends events of the current attempt (`JobStarted`, `JobProgress`, `BackupStored`,
-    /// `RestoreApplied`, `PartialArtifactRemoved`, `JobSucceeded`). `JobProgress` renews the
-    /// lease (its `lease_until` is set by the control plane).
-    async fn append(
+    /// May this worker run the job now? Granted (with a lease), busy (nak, come back) or
+    /// denied (ack, drop the duplicate).
+    async fn claim(&self, req: ClaimRequest) -> Result<ClaimReply, ControlError>;
+    /// The attempt is alive: extends its lease (held by the scheduler, not a ledger event).
+    async fn renew(&self, req: RenewRequest) -> Result<RenewReply, ControlError>;
+    /// Appends events of the current attempt, in one write. `Fenced` when a newer attempt
+    /// exists or this one ended; `Rejected` when the job's state does not allow them.
+    async fn append(&self, req: AppendRequest) -> Result<AppendReply, ControlError>;
+    /// Ends the attempt as failed; the control plane decides whether and when it is retried.
+    async fn fail(&self, req: FailRequest) -> Result<FailReply, ControlError>;
+}
+
+/// The control calls with positional arguments, for callers that hold the parts rather
+/// than a request (tests, tools). Implemented for every [`Control`].
+#[async_trait]
+pub trait ControlExt: Control {
+    async fn claim_job(
+        &self,
+        job_id: JobId,
+        worker: &WorkerId,
+    ) -> Result<ClaimReply, ControlError> {
+        let req = ClaimRequest {
+            job_id,
+            worker_id: worker.clone(),
+        };
+        self.claim(req).await
+    }
+    async fn renew_lease(
         &self,
         job_id: JobId,
         attempt: Attempt,
-        events: Vec<EventPayload>,
-    ) -> Result<AppendReply, ControlError>;
-    /// Ends the attempt as failed; the control plane decides whether and when it is retried.
-    async fn fail(
+    ) -> Result<RenewReply, ControlError> {
+        self.renew(RenewRequest { job_id, attempt }).await
+    }
+    async fn append_events(
+        &self,
+        job_id: JobId,
+        attempt: Attempt,
+        events: Vec<WorkerEvent>,
+    ) -> Result<AppendReply, ControlError> {
+        let req = AppendRequest {
+            job_id,
+            attempt,
+            events,
+        };
+        self.append(req).await
+    }
+    async fn fail_attempt(
         &self,
         job_id: JobId,
         attempt: Attempt,
         failure: Failure,
-    ) -> Result<FailReply, ControlError>;
+    ) -> Result<FailReply, ControlError> {
+        let req = FailRequest {
+            job_id,
+            attempt,
+            failure,
+        };
+        self.fail(req).await
+    }
 }
+
+impl<C: Control + ?Sized> ControlExt for C {}

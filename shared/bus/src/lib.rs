@@ -3,8 +3,9 @@
 //! Two small ports with two implementations each (in-process today, JetStream next):
 //! - [`JobBus`]: job messages on `cairn.jobs.<kind>.<target>`, one shared queue per worker
 //!   kind, with ack / nak-with-delay / progress and dedup by job id;
-//! - [`Control`]: the request/reply calls `cairn.ctl.claim` / `cairn.ctl.append` that let a
-//!   worker claim a job and append the events of its attempt, fenced by the attempt number.
+//! - [`Control`]: the request/reply calls `cairn.ctl.claim|renew|append|fail` that let a
+//!   worker claim a job, keep its lease, append the events of its own attempt (fenced by
+//!   the attempt number) and report a failure.
 
 pub mod control;
 pub mod inproc;
@@ -15,7 +16,10 @@ use cairn_domain::{JobId, JobKind, TargetName};
 use serde::{Deserialize, Serialize};
 use std::time::Duration;
 
-pub use control::{AppendReply, ClaimReply, Control, ControlError, FailReply, Grant};
+pub use control::{
+    AppendReply, AppendRequest, ClaimReply, ClaimRequest, Control, ControlError, ControlExt,
+    FailReply, FailRequest, Grant, RenewReply, RenewRequest, WorkerEvent,
+};
 
 /// A job to do, as it travels on the bus. Carries no secret and no spec: the claim reply
 /// hands the worker what it needs.

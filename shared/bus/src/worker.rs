@@ -1,10 +1,25 @@
 //! The loop every worker kind runs: fetch a job message, claim it, run the attempt under a
 //! heartbeat that renews the lease, report the outcome, then settle the message.
+//!
+//! How a worker acts on the control plane's refusals:
+//! - `Fenced` (a newer attempt owns the job, or this one's lease lapsed): stop at once,
+//!   record nothing more, and never ack: the message is handed back (nak) for the ledger's
+//!   current attempt to settle;
+//! - `Rejected` (the job's state does not allow what the attempt appended): the attempt
+//!   has failed; it reports that failure (`fail`) and the scheduler decides what follows.
+//!
+//! Progress: the heartbeat renews the lease every tick (not a ledger event) and sends
+//! byte counters only when [`progress_due`] says they are worth an event (every 15 s or
+//! 1 GiB); the scheduler applies the same rule again, so no worker can flood the ledger.
 
-use crate::control::{ClaimReply, Control, ControlError, Grant};
+use crate::control::{
+    AppendRequest, ClaimReply, ClaimRequest, Control, ControlError, FailRequest, Grant,
+    RenewRequest, WorkerEvent,
+};
 use crate::{Delivery, JobBus};
 use async_trait::async_trait;
-use cairn_domain::{Attempt, EventPayload, Failure, JobId, JobKind, WorkerId};
+use cairn_domain::control::{progress_due, ProgressMark};
+use cairn_domain::{Attempt, Failure, JobId, JobKind, WorkerId};
 use chrono::Utc;
 use std::future::Future;
 use std::sync::{Arc, Mutex};
@@ -23,6 +38,8 @@ pub struct AttemptCtx {
     /// Cancelled when the attempt is fenced (a newer attempt owns the job) or on shutdown.
     pub cancel: CancellationToken,
     progress: Mutex<Option<ProgressSource>>,
+    /// The last progress this attempt sent for the ledger.
+    progress_sent: Mutex<Option<ProgressMark>>,
 }
 
 impl AttemptCtx {
@@ -33,19 +50,42 @@ impl AttemptCtx {
         self.grant.attempt
     }
 
-    /// Appends events of this attempt; a fenced attempt cancels itself.
-    pub async fn append(&self, events: Vec<EventPayload>) -> Result<(), Failure> {
-        match self
-            .control
-            .append(self.job_id(), self.attempt(), events)
+    /// Appends events of this attempt. A fenced attempt cancels itself (it stops and
+    /// records nothing more); a rejected one returns the failure it then reports.
+    pub async fn append(&self, events: Vec<WorkerEvent>) -> Result<(), Failure> {
+        let req = AppendRequest {
+            job_id: self.job_id(),
+            attempt: self.attempt(),
+            events,
+        };
+        self.control
+            .append(req)
             .await
-        {
-            Ok(_) => Ok(()),
-            Err(e @ ControlError::Fenced { .. }) => {
+            .map(|_| ())
+            .map_err(|e| self.refused(e))
+    }
+
+    /// The lease is renewed; a fenced attempt cancels itself.
+    async fn renew(&self) -> Result<(), Failure> {
+        let req = RenewRequest {
+            job_id: self.job_id(),
+            attempt: self.attempt(),
+        };
+        self.control
+            .renew(req)
+            .await
+            .map(|_| ())
+            .map_err(|e| self.refused(e))
+    }
+
+    fn refused(&self, e: ControlError) -> Failure {
+        match e {
+            ControlError::Fenced { .. } => {
                 self.cancel.cancel();
-                Err(Failure::permanent("fenced", e.to_string()))
+                Failure::permanent("fenced", e.to_string())
             }
-            Err(e) => Err(Failure::retryable("control", e.to_string())),
+            ControlError::Rejected { .. } => Failure::permanent("rejected", e.to_string()),
+            e => Failure::retryable("control", e.to_string()),
         }
     }
 
@@ -129,7 +169,11 @@ async fn handle(
     stop: CancellationToken,
 ) {
     let job_id = delivery.msg.job_id;
-    let grant = match control.claim(job_id, &config.worker_id).await {
+    let req = ClaimRequest {
+        job_id,
+        worker_id: config.worker_id.clone(),
+    };
+    let grant = match control.claim(req).await {
         Ok(ClaimReply::Granted(g)) => *g,
         Ok(ClaimReply::Busy {
             retry_after_ms,
@@ -160,6 +204,7 @@ async fn handle(
             control: control.clone(),
             cancel: stop,
             progress: Mutex::new(None),
+            progress_sent: Mutex::new(None),
         });
         tracing::info!("attempt started");
         let outcome = {
@@ -181,17 +226,36 @@ async fn handle(
     .await
 }
 
+/// Every tick: keep the message and the lease; now and then, record the byte counters.
 async fn heartbeat(ctx: &AttemptCtx, delivery: &Delivery) {
     delivery.progress().await;
-    let (bytes_db, bytes_storage) = ctx.snapshot().unwrap_or_default();
-    let progress = EventPayload::JobProgress {
-        attempt: ctx.attempt(),
+    if let Err(f) = ctx.renew().await {
+        tracing::warn!(failure = %f, "lease renewal refused");
+        return;
+    }
+    let Some((bytes_db, bytes_storage)) = ctx.snapshot() else {
+        return;
+    };
+    let now = Utc::now();
+    let bytes = bytes_db.max(bytes_storage);
+    let due = progress_due(
+        ctx.progress_sent.lock().expect("progress lock").as_ref(),
+        now,
+        bytes,
+    );
+    if !due {
+        return;
+    }
+    let progress = WorkerEvent::JobProgress {
         bytes_db,
         bytes_storage,
-        lease_until: Utc::now(),
     };
-    if let Err(f) = ctx.append(vec![progress]).await {
-        tracing::warn!(failure = %f, "progress report refused");
+    match ctx.append(vec![progress]).await {
+        Ok(()) => {
+            *ctx.progress_sent.lock().expect("progress lock") =
+                Some(ProgressMark { at: now, bytes })
+        }
+        Err(f) => tracing::warn!(failure = %f, "progress report refused"),
     }
 }
 
@@ -217,12 +281,22 @@ async fn settle(
         return;
     }
     tracing::warn!(code = %failure.code, retryable = failure.retryable, error = %cairn_domain::text::Printable(&failure.message), "attempt failed");
-    match control.fail(ctx.job_id(), ctx.attempt(), failure).await {
+    let req = FailRequest {
+        job_id: ctx.job_id(),
+        attempt: ctx.attempt(),
+        failure,
+    };
+    match control.fail(req).await {
         Ok(reply) => match reply.retry_in() {
             Some(delay) => delivery.nak(delay).await,
             None => delivery.ack().await,
         },
-        Err(ControlError::Fenced { .. }) | Err(ControlError::NotFound(_)) => delivery.ack().await,
+        Err(e @ ControlError::Fenced { .. }) => {
+            // A newer attempt owns the job: its worker settles the message, not this one.
+            tracing::warn!(error = %e, "attempt fenced; handing the message back");
+            delivery.nak(Duration::from_secs(1)).await;
+        }
+        Err(ControlError::NotFound { .. }) => delivery.ack().await,
         Err(e) => {
             tracing::warn!(error = %e, "could not record the failure; redelivering");
             delivery.nak(Duration::from_secs(1)).await;

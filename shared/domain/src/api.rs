@@ -289,7 +289,7 @@ pub struct ErrorBody {
 /// The JSON Schemas of every API body, named as in `schemas/` (`<name>.json`).
 pub fn schema_documents() -> Vec<(&'static str, schemars::schema::RootSchema)> {
     use schemars::schema_for;
-    vec![
+    let mut docs = vec![
         ("target-add-request", schema_for!(TargetAddRequest)),
         ("target", schema_for!(TargetView)),
         ("storage-add-request", schema_for!(StorageAddRequest)),
@@ -320,5 +320,7 @@ pub fn schema_documents() -> Vec<(&'static str, schemars::schema::RootSchema)> {
         ("notifier", schema_for!(crate::notify::Notifier)),
         ("notification", schema_for!(crate::notify::Notification)),
         ("delivery", schema_for!(crate::notify::Delivery)),
-    ]
+    ];
+    docs.extend(crate::control::schema_documents());
+    docs
 }

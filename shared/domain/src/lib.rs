@@ -5,6 +5,7 @@
 //! vocabulary of `shared/design.md`.
 
 pub mod api;
+pub mod control;
 pub mod endpoint;
 pub mod event;
 pub mod failure;

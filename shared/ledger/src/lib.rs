@@ -185,6 +185,28 @@ impl Ledger {
         })
     }
 
+    /// A job's events with `seq > after_seq`, in order (what a waiting client has not seen).
+    pub fn events_since(
+        &self,
+        job_id: JobId,
+        after_seq: u64,
+    ) -> Result<Vec<EventEnvelope>, LedgerError> {
+        let Some(from) = after_seq.checked_add(1) else {
+            return Ok(Vec::new());
+        };
+        let range = codec::event_key(job_id, from)..=codec::event_key(job_id, u64::MAX);
+        self.read(|trees| {
+            trees
+                .events
+                .range(range)
+                .map(|item| {
+                    let (key, value) = item?;
+                    self.decode_event(&key, &value)
+                })
+                .collect()
+        })
+    }
+
     /// A job's current state (kept folded beside the log).
     pub fn job(&self, job_id: JobId) -> Result<Option<JobState>, LedgerError> {
         self.read(|trees| indexes::load_job(trees, &self.inner.path, job_id))

@@ -40,6 +40,8 @@ async fn follow(
     progress: &mut Progress,
 ) -> Result<JobView, CliError> {
     let mut seen = 0u64;
+    // The server sends only the events after `seen`; the summary reads them all.
+    let mut events = Vec::new();
     let mut lost_since: Option<Instant> = None;
     loop {
         let view = match client.wait_job(job, seen, POLL).await {
@@ -61,10 +63,14 @@ async fn follow(
         for event in view.events.iter().filter(|e| e.seq > seen) {
             progress.notice(event);
         }
-        seen = seen.max(view.state.seq);
+        events.extend(view.events.into_iter().filter(|e| e.seq > seen));
+        seen = events.last().map_or(seen, |e| e.seq);
         progress.update(&view.state)?;
         if view.state.status.is_terminal() {
-            return Ok(view);
+            return Ok(JobView {
+                state: view.state,
+                events,
+            });
         }
     }
 }

@@ -10,10 +10,10 @@ use crate::logging::{LogFormat, LogOptions};
 use crate::up::confinement::{prepare_credentials_dir, ConfinementArgs};
 use anyhow::{bail, Context};
 use cairn_bus::worker::{run_worker, AttemptRunner, WorkerConfig};
+use cairn_bus::ControlError;
 use cairn_bus::{Control, JobBus};
 use cairn_bus_nats::ctl::ControlClient;
 use cairn_bus_nats::jobs::JetStreamBus;
-use cairn_bus_nats::wire::WireError;
 use cairn_domain::{JobKind, WorkerId};
 use cairn_keyring::Keyring;
 use clap::Args;
@@ -139,7 +139,7 @@ async fn check_token(
                 tracing::info!(token = %hello.token, "the scheduler accepted this worker's token");
                 return Ok(true);
             }
-            Err(e @ (WireError::Unauthenticated { .. } | WireError::Forbidden { .. })) => {
+            Err(e @ ControlError::Unauthorized { .. }) => {
                 bail!("the scheduler refused this worker: {e}")
             }
             Err(e) => tracing::warn!(error = %e, "no answer from the scheduler yet; retrying"),

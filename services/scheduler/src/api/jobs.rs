@@ -208,7 +208,9 @@ pub struct WaitParams {
     timeout_ms: Option<u64>,
 }
 
-/// Long poll: answers as soon as the job has an event after `after_seq` or has ended.
+/// Long poll: answers as soon as the job has an event after `after_seq` or has ended,
+/// with the job's state and only the events after `after_seq` (a client passes the last
+/// `seq` it saw, so each event crosses the wire once).
 pub async fn wait(
     State(s): State<Scheduler>,
     Path(id): Path<String>,
@@ -222,12 +224,16 @@ pub async fn wait(
         let state = s.ledger().job(job_id)?.ok_or_else(|| {
             ApiError::not_found(format!("unknown job {job_id}; see `cairn history`"))
         })?;
-        if state.seq > p.after_seq || state.status.is_terminal() {
-            return Ok(Json(view(&s, job_id)?));
-        }
-        match tokio::time::timeout_at(deadline, changes.changed()).await {
-            Ok(Ok(())) => continue,
-            Ok(Err(_)) | Err(_) => return Ok(Json(view(&s, job_id)?)),
+        let answer = state.seq > p.after_seq || state.status.is_terminal();
+        let timed_out = !answer
+            && !matches!(
+                tokio::time::timeout_at(deadline, changes.changed()).await,
+                Ok(Ok(()))
+            );
+        if answer || timed_out {
+            let state = s.ledger().job(job_id)?.unwrap_or(state);
+            let events = s.ledger().events_since(job_id, p.after_seq)?;
+            return Ok(Json(JobView { state, events }));
         }
     }
 }

@@ -1,11 +1,12 @@
-//! Tokens on NATS: a control call or platform request presents `Authorization: Bearer
-//! <token>`; the token store decides as for the HTTP API, and every refusal is logged and
-//! recorded in the audit (method `NATS`, path = the subject).
+//! Tokens on the control plane: every `cairn.ctl.*` request carries the worker's token;
+//! the token store decides as for the HTTP API (role `worker`, which `admin` covers), and
+//! every refusal is logged and recorded in the audit (method `NATS`, path = the subject).
+//! Platform requests go through the API's own middleware (see `requests`).
 
 use crate::Scheduler;
 use async_trait::async_trait;
-use cairn_bus_nats::ctl::{bearer, Authorize};
-use cairn_bus_nats::wire::WireError;
+use cairn_bus::ControlError;
+use cairn_bus_nats::ctl::Authorize;
 use cairn_domain::api::AuditEntry;
 use cairn_domain::Role;
 use chrono::Utc;
@@ -35,47 +36,42 @@ impl TokenAuthorizer {
     }
 }
 
-const HOW_TO: &str = "send `Authorization: Bearer <token>` as a NATS header; workers read \
-    their token from CAIRN_TOKEN or --token-file (create one with `cairn token create NAME \
-    --role worker`)";
+const HOW_TO: &str = "workers read their token from CAIRN_TOKEN or --token-file (create \
+    one with `cairn token create NAME --role worker`)";
 
 #[async_trait]
 impl Authorize for TokenAuthorizer {
     async fn authorize(
         &self,
-        authorization: Option<&str>,
+        token: Option<&str>,
         subject: &str,
         needed: Role,
-    ) -> Result<String, WireError> {
-        let Some(presented) = bearer(authorization) else {
+    ) -> Result<String, ControlError> {
+        let Some(presented) = token.map(str::trim).filter(|t| !t.is_empty()) else {
             self.deny(subject, "anonymous".into(), 401, "missing_token")
                 .await;
-            return Err(WireError::Unauthenticated {
-                message: format!("{subject} needs a token: {HOW_TO}"),
+            return Err(ControlError::Unauthorized {
+                reason: format!("{subject} needs a token: {HOW_TO}"),
             });
         };
-        let record = match crate::tokens::authenticate(self.scheduler.ledger(), presented) {
-            Ok(r) => r,
-            Err(e) => {
-                return Err(WireError::Control {
-                    error: cairn_bus::ControlError::Unavailable(e.to_string()),
-                })
-            }
-        };
+        let record =
+            crate::tokens::authenticate(self.scheduler.ledger(), presented).map_err(|e| {
+                ControlError::Unavailable {
+                    reason: e.to_string(),
+                }
+            })?;
         let Some(record) = record else {
             self.deny(subject, "anonymous".into(), 401, "unknown_token")
                 .await;
-            return Err(WireError::Unauthenticated {
-                message: format!(
-                    "the token presented on {subject} is unknown or revoked: {HOW_TO}"
-                ),
+            return Err(ControlError::Unauthorized {
+                reason: format!("the token presented on {subject} is unknown or revoked: {HOW_TO}"),
             });
         };
         if !record.role.covers(needed) {
             self.deny(subject, record.name.to_string(), 403, "insufficient_role")
                 .await;
-            return Err(WireError::Forbidden {
-                message: format!(
+            return Err(ControlError::Unauthorized {
+                reason: format!(
                     "{subject} needs role {needed}; token {} has role {}",
                     record.name, record.role
                 ),

@@ -1,6 +1,8 @@
 //! Platform requests without HTTP: `cairn.requests.backup` and `cairn.requests.restore`
 //! take the bodies of `POST /v1/backups` and `POST /v1/restores` with an `Authorization:
-//! Bearer <token>` NATS header, and reply `{"job_id": …, …}` or `{"error": …, "code": …}`.
+//! Bearer <token>` NATS header, and reply `{"job_id": …, …}` or `{"error": …, "code": …}`
+//! (with `job_id` when the refusal was recorded as a rejected job); see
+//! `schemas/platform-reply.json`.
 //!
 //! Each request goes through the HTTP API's own router (in memory, no socket): the same
 //! token check and audit of refusals, the same validation, the same `JobRejected` record.
@@ -13,8 +15,7 @@ use futures::StreamExt;
 use std::future::Future;
 use tower::ServiceExt;
 
-pub const BACKUP: &str = "cairn.requests.backup";
-pub const RESTORE: &str = "cairn.requests.restore";
+use cairn_domain::control::subjects::{REQUEST_BACKUP as BACKUP, REQUEST_RESTORE as RESTORE};
 /// Largest request body read.
 const MAX_BODY: usize = 64 * 1024;
 
@@ -100,7 +101,7 @@ async fn answer(router: axum::Router, message: &async_nats::Message) -> Vec<u8> 
         Ok(body) => {
             let mut reply = serde_json::json!({ "error": body.message, "code": body.code });
             if let Some(job_id) = body.job_id {
-                reply["rejected_job_id"] = serde_json::json!(job_id);
+                reply["job_id"] = serde_json::json!(job_id);
             }
             serde_json::to_vec(&reply).unwrap_or_default()
         }
