@@ -557,3 +557,87 @@ fn a_worker_refuses_to_start_without_key_or_token_or_with_a_bad_token() {
         "the refusal is audited: {audit}"
     );
 }
+
+#[test]
+fn rebuild_from_the_events_stream_gives_an_equal_ledger() {
+    let stack = Stack::start(15);
+    let db = small_db(1000);
+    stack.app.add_target("rebuilt", &db.url());
+    let _worker = stack.dump_worker("dump-1", &[]);
+    let _sweeper = stack.worker("cairn-retention-sweeper", "sweeper-1", &[]);
+    let ids: Vec<String> = (0..3).map(|_| stack.app.backup_start("rebuilt")).collect();
+    let jobs = stack.wait_all(&ids, DEADLINE);
+    assert_eq!(succeeded(&jobs), 3, "{jobs:#?}");
+    let rejected = stack.app.cairn(&["backup", "no-such-target", "--json"]);
+    assert_ne!(
+        rejected.code, 0,
+        "a rejected request is part of the history too"
+    );
+    // Every job ended (the prunes after each backup too), and the relay caught up.
+    let original = poll(
+        "every job to end and CAIRN_EVENTS to hold every event",
+        DEADLINE,
+        Duration::from_millis(300),
+        || {
+            let all = stack.all_jobs();
+            let events: usize = all
+                .iter()
+                .map(|j| j["events"].as_array().map_or(0, Vec::len))
+                .sum();
+            (all.iter().all(|j| is_terminal(job_status(j)))
+                && stack.stream_len("CAIRN_EVENTS") as usize == events)
+                .then_some(all)
+        },
+    );
+    assert!(
+        original.len() > 4,
+        "backups, prunes and the rejection: {original:#?}"
+    );
+
+    let new_dir = tempfile::tempdir().expect("a new data dir");
+    let data = new_dir.path().join("data");
+    let mut cmd = std::process::Command::new(cairn_tests::nats::sibling_bin("cairn-scheduler"));
+    cmd.args([
+        "rebuild",
+        "--from-stream",
+        "--nats",
+        &stack.nats.url(),
+        "--data-dir",
+    ])
+    .arg(&data);
+    let out = cairn_tests::util::run(cmd, None, Duration::from_secs(120));
+    out.expect_code(0, "rebuild --from-stream");
+    // A second rebuild into the same folder is refused.
+    let mut again = std::process::Command::new(cairn_tests::nats::sibling_bin("cairn-scheduler"));
+    again
+        .args([
+            "rebuild",
+            "--from-stream",
+            "--nats",
+            &stack.nats.url(),
+            "--data-dir",
+        ])
+        .arg(&data);
+    let again = cairn_tests::util::run(again, None, Duration::from_secs(60));
+    assert_ne!(again.code, 0, "rebuilding over a ledger is refused");
+
+    // The rebuilt ledger, served by a scheduler on its own NATS, shows the same jobs,
+    // events and history.
+    let other_nats = cairn_tests::nats::NatsServer::start();
+    let rebuilt = App::start_with(AppOptions {
+        scheduler_only: true,
+        data_dir: Some(data.clone()),
+        up_args: vec!["--nats".into(), other_nats.url()],
+        ..AppOptions::default()
+    });
+    let history = |app: &App| -> Vec<Value> { app.history(&["--limit", "1000"]) };
+    assert_eq!(history(&rebuilt), history(&stack.app), "equal history");
+    for job in &original {
+        let id = job_id_of(&job["state"]);
+        assert_eq!(
+            &rebuilt.job(&id),
+            job,
+            "job {id} is equal, with every event"
+        );
+    }
+}
