@@ -573,7 +573,7 @@ fn rebuild_from_the_events_stream_gives_an_equal_ledger() {
         rejected.code, 0,
         "a rejected request is part of the history too"
     );
-    // Every job ended (the prunes after each backup too), and the relay caught up.
+    // Every job ended, and the relay caught up.
     let original = poll(
         "every job to end and CAIRN_EVENTS to hold every event",
         DEADLINE,
@@ -590,8 +590,8 @@ fn rebuild_from_the_events_stream_gives_an_equal_ledger() {
         },
     );
     assert!(
-        original.len() > 4,
-        "backups, prunes and the rejection: {original:#?}"
+        original.len() >= 4,
+        "the backups and the rejection: {original:#?}"
     );
 
     let new_dir = tempfile::tempdir().expect("a new data dir");
