@@ -189,7 +189,7 @@ impl Wire for Nats {
         };
         let token = cairn_scheduler::tokens::generate();
         let record = cairn_ledger::TokenRecord {
-            name: TokenName::parse(&format!("worker-{n}")).expect("a token name"),
+            name: TokenName::parse(format!("worker-{n}")).expect("a token name"),
             role: Role::Worker,
             sha256: token.sha256,
             created_at: chrono::Utc::now(),
