@@ -362,12 +362,18 @@ fn prepare_data_dir(dir: &Path) -> anyhow::Result<PathBuf> {
     Ok(std::path::absolute(dir)?)
 }
 
-/// What each worker kind runs.
-pub fn runners(keyring: &Keyring) -> [(JobKind, Arc<dyn AttemptRunner>); 3] {
+/// What each worker kind runs (checks run on the dump worker).
+pub fn runners(keyring: &Keyring) -> [(JobKind, Arc<dyn AttemptRunner>); 4] {
     [
         (
             JobKind::Backup,
             Arc::new(cairn_dump_worker::DumpRunner {
+                keyring: keyring.clone(),
+            }),
+        ),
+        (
+            JobKind::Check,
+            Arc::new(cairn_dump_worker::CheckRunner {
                 keyring: keyring.clone(),
             }),
         ),
@@ -388,7 +394,7 @@ pub fn runners(keyring: &Keyring) -> [(JobKind, Arc<dyn AttemptRunner>); 3] {
 pub fn worker_id(kind: JobKind) -> WorkerId {
     let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default();
     let worker = match kind {
-        JobKind::Backup => "dump-worker",
+        JobKind::Backup | JobKind::Check => "dump-worker",
         JobKind::Restore => "restore-worker",
         JobKind::Prune => "retention-sweeper",
     };

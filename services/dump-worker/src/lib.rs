@@ -1,4 +1,4 @@
-//! The dump worker: runs backup jobs. One attempt = preflight, then the engine's dump
+//! The dump worker: runs backup jobs (and check jobs, the preflight alone). One attempt = preflight, then the engine's dump
 //! streamed through zstd and sha256 into storage, then the manifest, signed with the key
 //! derived from cairn's secret key (the artifact's sha256 is in it). A failed attempt
 //! leaves nothing listed: its upload is aborted, or (after a crash) cleaned by the next
@@ -23,6 +23,29 @@ pub const ZSTD_LEVEL: i32 = 3;
 
 /// Raw chunks in flight between the dump and the compressor.
 const RAW_CHANNEL: usize = 8;
+
+/// Runs check attempts: the target's preflight only (connect with its credentials, read
+/// the version, refuse a replica), recorded as `JobStarted` with the server version, then
+/// success; a refusal fails the job with the preflight's reason.
+pub struct CheckRunner {
+    pub keyring: Keyring,
+}
+
+#[async_trait]
+impl AttemptRunner for CheckRunner {
+    async fn run(&self, ctx: Arc<AttemptCtx>) -> Result<(), Failure> {
+        let conn = Connection::for_target(&ctx.grant.target, &self.keyring)?;
+        let server = cairn_engines::preflight(&conn).await?;
+        tracing::info!(version = %server.version, flavor = %server.flavor, "preflight passed");
+        ctx.append(vec![
+            WorkerEvent::JobStarted {
+                server_version: server.version,
+            },
+            WorkerEvent::JobSucceeded,
+        ])
+        .await
+    }
+}
 
 /// Runs backup attempts.
 pub struct DumpRunner {

@@ -14,7 +14,8 @@ use cairn_domain::control::{
 };
 use cairn_domain::resource;
 use cairn_domain::{
-    Attempt, EventPayload, JobId, JobSpec, JobState, JobStatus, NewEvent, WorkerId,
+    Attempt, EventPayload, JobId, JobKind, JobSpec, JobState, JobStatus, NewEvent, StorageName,
+    WorkerId,
 };
 use cairn_ledger::LedgerError;
 use chrono::{DateTime, Utc};
@@ -134,8 +135,15 @@ impl Scheduler {
         state: &JobState,
         running: &[JobState],
     ) -> Result<Option<String>, ControlError> {
+        // A check only reads the server's version and role: it neither waits for another
+        // job nor holds its target against one.
+        if state.kind() == JobKind::Check {
+            return Ok(None);
+        }
         let name = state.spec.target();
-        let others = running.iter().filter(|j| j.job_id != state.job_id);
+        let others = running
+            .iter()
+            .filter(|j| j.job_id != state.job_id && j.kind() != JobKind::Check);
         if let Some(other) = others.clone().find(|j| j.spec.target() == name) {
             return Ok(Some(format!(
                 "{} job {} holds target {name}",
@@ -222,22 +230,29 @@ impl Scheduler {
         }
         let ledger = &self.inner.ledger;
         let target_name = state.spec.target().clone();
+        let target = ledger.target(&target_name).map_err(unavailable)?;
         let (source_name, storage_name) = match &state.spec {
             JobSpec::Backup { storage, .. }
             | JobSpec::Prune { storage, .. }
             | JobSpec::Forget { storage, .. }
-            | JobSpec::Purge { storage, .. } => (None, storage),
+            | JobSpec::Purge { storage, .. } => (None, storage.clone()),
             JobSpec::Restore {
                 source, storage, ..
-            } => (Some(source), storage),
+            } => (Some(source), storage.clone()),
+            // A check touches no storage; the grant names the target's own.
+            JobSpec::Check { .. } => (
+                None,
+                target
+                    .as_ref()
+                    .map_or_else(StorageName::default_storage, |t| t.storage.clone()),
+            ),
         };
         // A removed source is fine: its backups stay in storage and are restorable.
         let source = match source_name {
             Some(n) => ledger.target(n).map_err(unavailable)?,
             None => None,
         };
-        let target = ledger.target(&target_name).map_err(unavailable)?;
-        let storage = ledger.storage(storage_name).map_err(unavailable)?;
+        let storage = ledger.storage(&storage_name).map_err(unavailable)?;
         let (target, storage) = match (target, storage) {
             (Some(t), Some(s)) => (t, s),
             (t, _) => {

@@ -204,11 +204,16 @@ impl Scheduler {
         Ok(job_id)
     }
 
-    /// The first event of every job this scheduler records.
+    /// The first event of every job this scheduler records. A check has one attempt: it
+    /// answers "does this target work now?", which a retry later would not.
     pub(crate) fn queued(&self, spec: JobSpec, requested_by: &str) -> EventPayload {
+        let max_attempts = match spec {
+            JobSpec::Check { .. } => 1,
+            _ => self.inner.settings.max_attempts,
+        };
         EventPayload::JobQueued {
             spec,
-            max_attempts: self.inner.settings.max_attempts,
+            max_attempts,
             requested_by: requested_by.to_string(),
         }
     }

@@ -84,6 +84,13 @@ pub struct BackupRequest {
     pub target: String,
 }
 
+/// `POST /v1/checks`: run a target's preflight (connect, credentials, version, primary)
+/// as a job, touching no data.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+pub struct CheckRequest {
+    pub target: String,
+}
+
 /// `POST /v1/prunes`: prune a target now. Without `keep`, the default (the newest 5).
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 pub struct PruneRequest {
@@ -296,6 +303,7 @@ pub fn schema_documents() -> Vec<(&'static str, schemars::schema::RootSchema)> {
         ("storage", schema_for!(StorageView)),
         ("backup-request", schema_for!(BackupRequest)),
         ("restore-request", schema_for!(RestoreRequest)),
+        ("check-request", schema_for!(CheckRequest)),
         ("prune-request", schema_for!(PruneRequest)),
         ("target-update-request", schema_for!(TargetUpdateRequest)),
         ("forget-request", schema_for!(ForgetRequest)),

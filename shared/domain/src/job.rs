@@ -14,15 +14,24 @@ pub enum JobKind {
     Backup,
     Restore,
     Prune,
+    /// Only the preflight of a target (connect, credentials, version, primary): run by
+    /// the dump worker, touches no data and no storage.
+    Check,
 }
 
 impl JobKind {
-    pub const ALL: [JobKind; 3] = [JobKind::Backup, JobKind::Restore, JobKind::Prune];
+    pub const ALL: [JobKind; 4] = [
+        JobKind::Backup,
+        JobKind::Restore,
+        JobKind::Prune,
+        JobKind::Check,
+    ];
     pub fn as_str(&self) -> &'static str {
         match self {
             JobKind::Backup => "backup",
             JobKind::Restore => "restore",
             JobKind::Prune => "prune",
+            JobKind::Check => "check",
         }
     }
     pub fn parse(s: &str) -> Option<Self> {
@@ -78,6 +87,8 @@ pub enum JobSpec {
         storage: StorageName,
         backup: BackupId,
     },
+    /// Runs the target's preflight only (`cairn check`).
+    Check { target: TargetName },
 }
 
 impl JobSpec {
@@ -97,6 +108,7 @@ impl JobSpec {
             JobSpec::Prune { .. } | JobSpec::Forget { .. } | JobSpec::Purge { .. } => {
                 JobKind::Prune
             }
+            JobSpec::Check { .. } => JobKind::Check,
         }
     }
     /// The target whose per-target exclusivity the job takes.
@@ -106,7 +118,8 @@ impl JobSpec {
             | JobSpec::Restore { target, .. }
             | JobSpec::Prune { target, .. }
             | JobSpec::Forget { target, .. }
-            | JobSpec::Purge { target, .. } => target,
+            | JobSpec::Purge { target, .. }
+            | JobSpec::Check { target } => target,
         }
     }
 }

@@ -4,7 +4,7 @@ use cairn::services::worker::WorkerArgs;
 use clap::Parser;
 use std::process::ExitCode;
 
-/// cairn's dump worker: runs backup jobs from the CAIRN_JOBS stream on NATS (replicas share the work).
+/// cairn's dump worker: runs backup and check jobs from the CAIRN_JOBS stream on NATS (replicas share the work).
 /// Every flag can also be set by its CAIRN_* variable.
 #[derive(Debug, Parser)]
 #[command(name = "cairn-dump-worker", version)]
@@ -20,6 +20,6 @@ async fn main() -> ExitCode {
         eprintln!("error: {message}");
         return ExitCode::from(2);
     }
-    let kind = cairn_domain::JobKind::Backup;
-    cairn::services::exit_with(cairn::services::worker::run(kind, cli.worker).await)
+    let kinds = [cairn_domain::JobKind::Backup, cairn_domain::JobKind::Check];
+    cairn::services::exit_with(cairn::services::worker::run(&kinds, cli.worker).await)
 }

@@ -20,6 +20,6 @@ async fn main() -> ExitCode {
         eprintln!("error: {message}");
         return ExitCode::from(2);
     }
-    let kind = cairn_domain::JobKind::Prune;
-    cairn::services::exit_with(cairn::services::worker::run(kind, cli.worker).await)
+    let kinds = [cairn_domain::JobKind::Prune];
+    cairn::services::exit_with(cairn::services::worker::run(&kinds, cli.worker).await)
 }

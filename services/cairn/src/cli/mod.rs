@@ -87,6 +87,9 @@ pub enum Command {
     Backup(BackupArgs),
     /// List a target's backups, newest first.
     Backups(BackupsArgs),
+    /// Check that a target works now (connect, credentials, version, primary) as a job on
+    /// a dump worker, touching no data; prints the job id.
+    Check(CheckArgs),
     /// Restore a backup onto a target, overwriting it (needs --yes).
     Restore(RestoreArgs),
     /// Delete the backups of a target that no --keep rule keeps (--dry-run: only show).
@@ -443,6 +446,16 @@ pub struct BackupArgs {
 }
 
 #[derive(Debug, Args)]
+pub struct CheckArgs {
+    /// The target to check.
+    #[arg(value_parser = parse::target_name)]
+    pub target: TargetName,
+    /// Wait for the check to end; exit 1 if it fails, with the reason.
+    #[arg(long)]
+    pub wait: bool,
+}
+
+#[derive(Debug, Args)]
 pub struct BackupsArgs {
     /// The target whose backups are listed.
     #[arg(value_parser = parse::target_name)]
@@ -525,7 +538,7 @@ pub struct HistoryArgs {
     /// Only jobs of this target.
     #[arg(long, value_parser = parse::target_name)]
     pub target: Option<TargetName>,
-    /// backup, restore or prune.
+    /// backup, restore, prune or check.
     #[arg(long, value_parser = parse::job_kind)]
     pub kind: Option<JobKind>,
     /// queued, running, retry_due, succeeded, failed or cancelled.
@@ -575,6 +588,7 @@ pub async fn run(cli: Cli) -> Result<Outcome, CliError> {
         Command::Storage(StorageCommand::List) => storage::list(&client()?, json).await,
         Command::Backup(args) => backup::backup(&client()?, args, json).await,
         Command::Backups(args) => backup::list(&client()?, args, json).await,
+        Command::Check(args) => check::check(&client()?, args, json).await,
         Command::Restore(args) => restore::restore(&client()?, args, json).await,
         Command::Prune(args) => retention::prune(&client()?, args, json).await,
         Command::Forget(args) => retention::forget(&client()?, args, json).await,

@@ -24,6 +24,9 @@ pub struct Summary {
     /// What a restore job applied.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub restore: Option<RestoreSummary>,
+    /// The server version a check job read.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub server_version: Option<String>,
 }
 
 #[derive(Debug, Serialize)]
@@ -74,6 +77,10 @@ impl Summary {
             attempts: state.attempt,
             duration_seconds: duration.num_milliseconds().max(0) as f64 / 1000.0,
             restore,
+            server_version: match state.spec {
+                JobSpec::Check { .. } => state.server_version.clone(),
+                _ => None,
+            },
         }
     }
 
@@ -116,6 +123,12 @@ impl Summary {
             return format!(
                 "restored backup {} of {} onto {}{applied}, took {took}",
                 r.backup, r.source, self.target
+            );
+        }
+        if let Some(version) = &self.server_version {
+            return format!(
+                "{} works: server {version}, a primary, credentials accepted; took {took}",
+                self.target
             );
         }
         format!("{} job {} succeeded, took {took}", self.kind, self.job_id)

@@ -151,20 +151,23 @@ async fn check_token(
     }
 }
 
-/// Runs one worker process of `kind` until SIGTERM or Ctrl-C. Attempts in flight are
-/// then cancelled and their messages given back; the scheduler hands them to another
-/// worker once their leases lapse.
-pub async fn run(kind: JobKind, args: WorkerArgs) -> anyhow::Result<()> {
+/// Runs one worker process for `kinds` (the dump worker also runs checks) until SIGTERM
+/// or Ctrl-C. Attempts in flight are then cancelled and their messages given back; the
+/// scheduler hands them to another worker once their leases lapse.
+pub async fn run(kinds: &[JobKind], args: WorkerArgs) -> anyhow::Result<()> {
+    let main = *kinds.first().context("a worker runs at least one kind")?;
     let work_dir = private_dir(&args.work_dir)?;
-    let runner: Arc<dyn AttemptRunner> = if needs_key(kind) {
+    let runners: Vec<(JobKind, Arc<dyn AttemptRunner>)> = if kinds.iter().any(|k| needs_key(*k)) {
         let keyring = keyring(&args, &work_dir)?;
         crate::up::runners(&keyring)
             .into_iter()
-            .find(|(k, _)| *k == kind)
-            .map(|(_, r)| r)
-            .context("no runner for this kind")?
+            .filter(|(k, _)| kinds.contains(k))
+            .collect()
     } else {
-        Arc::new(cairn_retention_sweeper::PruneRunner)
+        vec![(
+            JobKind::Prune,
+            Arc::new(cairn_retention_sweeper::PruneRunner),
+        )]
     };
     let token = token(&args)?;
     prepare_credentials_dir(&work_dir)?;
@@ -172,7 +175,7 @@ pub async fn run(kind: JobKind, args: WorkerArgs) -> anyhow::Result<()> {
         .id
         .clone()
         .map(WorkerId)
-        .unwrap_or_else(|| crate::up::worker_id(kind));
+        .unwrap_or_else(|| crate::up::worker_id(main));
     let stop = CancellationToken::new();
     crate::up::spawn_signal_handler(stop.clone());
     let client = cairn_bus_nats::connect(&args.nats, &worker_id.0).await?;
@@ -180,17 +183,26 @@ pub async fn run(kind: JobKind, args: WorkerArgs) -> anyhow::Result<()> {
     if !check_token(&control, &worker_id, &stop).await? {
         return Ok(());
     }
-    let config = WorkerConfig {
-        kind,
-        worker_id: worker_id.clone(),
-        concurrency: args.concurrency as usize,
-        heartbeat: Duration::from_secs(args.heartbeat_seconds),
-    };
-    // The consumer's AckWait is set by the scheduler; this value is not used to create it.
+    // The consumers' AckWait is set by the scheduler; this value is not used to create them.
     let bus: Arc<dyn JobBus> = Arc::new(JetStreamBus::new(client.clone(), Duration::from_secs(30)));
     let control: Arc<dyn Control> = Arc::new(control);
-    tracing::info!(worker = %worker_id, %kind, concurrency = args.concurrency, "worker is up");
-    run_worker(config, bus, control, runner, stop.cancelled_owned()).await?;
+    tracing::info!(worker = %worker_id, ?kinds, concurrency = args.concurrency, "worker is up");
+    let mut loops = tokio::task::JoinSet::new();
+    for (kind, runner) in runners {
+        let config = WorkerConfig {
+            kind,
+            worker_id: worker_id.clone(),
+            concurrency: args.concurrency as usize,
+            heartbeat: Duration::from_secs(args.heartbeat_seconds),
+        };
+        let (bus, control, stop) = (bus.clone(), control.clone(), stop.clone());
+        loops.spawn(async move {
+            run_worker(config, bus, control, runner, stop.cancelled_owned()).await
+        });
+    }
+    while let Some(done) = loops.join_next().await {
+        done??;
+    }
     let _ = client.flush().await;
     tracing::info!("worker stopped");
     Ok(())

@@ -50,6 +50,7 @@ pub const ROUTES: &[(&str, &str, Access)] = &[
     ("GET", "/v1/storages", Access::Needs(Role::Read)),
     ("POST", "/v1/backups", Access::Needs(Role::Operate)),
     ("POST", "/v1/restores", Access::Needs(Role::Operate)),
+    ("POST", "/v1/checks", Access::Needs(Role::Operate)),
     ("GET", "/v1/jobs/{id}", Access::Needs(Role::Read)),
     ("GET", "/v1/jobs/{id}/wait", Access::Needs(Role::Operate)),
     ("GET", "/v1/history", Access::Needs(Role::Read)),

@@ -8,7 +8,9 @@ use crate::Scheduler;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::{Extension, Json};
-use cairn_domain::api::{BackupRequest, HistoryEntry, JobCreated, JobView, RestoreRequest};
+use cairn_domain::api::{
+    BackupRequest, CheckRequest, HistoryEntry, JobCreated, JobView, RestoreRequest,
+};
 use cairn_domain::{
     BackupId, Failure, JobId, JobKind, JobSpec, JobStatus, StorageName, TargetName,
 };
@@ -74,6 +76,24 @@ pub async fn backup(
     };
     let state = s.enqueue_for(spec, &by.token).await?;
     tracing::info!(job_id = %state.job_id, target = %target.name, token = %by.token, "backup queued");
+    Ok((StatusCode::ACCEPTED, Json(created(&state))))
+}
+
+/// Queues a check: the target's preflight alone, as a job with one attempt.
+pub async fn check(
+    State(s): State<Scheduler>,
+    Extension(by): Extension<Principal>,
+    Json(req): Json<CheckRequest>,
+) -> ApiResult<(StatusCode, Json<JobCreated>)> {
+    let name = parse_target_name(&req.target)?;
+    let spec = JobSpec::Check {
+        target: name.clone(),
+    };
+    if s.ledger().target(&name)?.is_none() {
+        return Err(reject(&s, &by, spec, "unknown_target", unknown_target(&name)).await);
+    }
+    let state = s.enqueue_for(spec, &by.token).await?;
+    tracing::info!(job_id = %state.job_id, target = %name, token = %by.token, "check queued");
     Ok((StatusCode::ACCEPTED, Json(created(&state))))
 }
 
@@ -255,7 +275,9 @@ pub async fn history(
     let kind = match p.kind.as_deref() {
         None => None,
         Some(k) => Some(JobKind::parse(k).ok_or_else(|| {
-            ApiError::invalid(format!("unknown kind {k:?}; use backup, restore or prune"))
+            ApiError::invalid(format!(
+                "unknown kind {k:?}; use backup, restore, prune or check"
+            ))
         })?),
     };
     let status = match p.status.as_deref() {

@@ -54,6 +54,7 @@ fn handler(method: &str, path: &str) -> MethodRouter<Scheduler> {
         ("GET", "/v1/storages") => get(targets::list_storages),
         ("POST", "/v1/backups") => post(jobs::backup),
         ("POST", "/v1/restores") => post(jobs::restore),
+        ("POST", "/v1/checks") => post(jobs::check),
         ("GET", "/v1/jobs/{id}") => get(jobs::show),
         ("GET", "/v1/jobs/{id}/wait") => get(jobs::wait),
         ("GET", "/v1/history") => get(jobs::history),

@@ -42,6 +42,7 @@ pub fn queued(target: &str, kind: JobKind) -> NewEvent {
             storage,
             cairn_domain::Keep::last(std::num::NonZeroU32::new(3).unwrap()),
         ),
+        JobKind::Check => JobSpec::Check { target },
     };
     ev(EventPayload::JobQueued {
         spec,

@@ -54,6 +54,7 @@ pub async fn show(client: &ApiClient, args: JobArgs, json: bool) -> Result<Outco
         JobSpec::Purge { storage, .. } => {
             fields.push(("purges", format!("every backup in {storage}")))
         }
+        JobSpec::Check { .. } => {}
     }
     if let Some(m) = &s.backup {
         fields.push((

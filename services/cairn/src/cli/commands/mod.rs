@@ -2,6 +2,7 @@
 
 pub mod audit;
 pub mod backup;
+pub mod check;
 pub mod history;
 pub mod job;
 pub mod key;
