@@ -641,3 +641,77 @@ fn rebuild_from_the_events_stream_gives_an_equal_ledger() {
         );
     }
 }
+
+#[test]
+fn cairn_up_with_nats_runs_everything_in_one_process_on_jetstream() {
+    let nats = cairn_tests::nats::NatsServer::start();
+    let app = App::start_with(AppOptions {
+        up_args: vec!["--nats".into(), nats.url()],
+        ..AppOptions::default()
+    });
+    let db = small_db(100);
+    app.add_target("onebox", &db.url());
+    let summary = app.backup_wait("onebox");
+    let job = app.job(&job_id_of(&summary));
+    let events = job["events"].as_array().expect("events").len();
+    // The job went through CAIRN_JOBS and its events reach CAIRN_EVENTS.
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let relayed = poll(
+        "the job's events on CAIRN_EVENTS",
+        DEADLINE,
+        Duration::from_millis(200),
+        || {
+            let n = rt.block_on(async {
+                let client = async_nats::connect(nats.url()).await.expect("connect");
+                let js = async_nats::jetstream::new(client);
+                let mut stream = js.get_stream("CAIRN_EVENTS").await.expect("stream");
+                stream.info().await.expect("info").state.messages
+            });
+            (n as usize >= events).then_some(n)
+        },
+    );
+    assert_eq!(relayed as usize, events, "every event relayed once");
+    let consumers = rt.block_on(async {
+        let client = async_nats::connect(nats.url()).await.expect("connect");
+        let js = async_nats::jetstream::new(client);
+        let stream = js
+            .get_stream("CAIRN_JOBS")
+            .await
+            .expect("CAIRN_JOBS exists");
+        let mut info = stream
+            .get_consumer::<async_nats::jetstream::consumer::pull::Config>("cairn-backup")
+            .await
+            .expect("the backup consumer exists");
+        info.info()
+            .await
+            .expect("consumer info")
+            .delivered
+            .stream_sequence
+    });
+    assert!(
+        consumers >= 1,
+        "the backup was delivered through CAIRN_JOBS"
+    );
+}
+
+#[test]
+fn a_worker_stops_cleanly_on_sigterm() {
+    let stack = Stack::start(15);
+    let mut worker = stack.dump_worker("dump-term", &[]);
+    poll(
+        "the worker to be up",
+        DEADLINE,
+        Duration::from_millis(100),
+        || worker.log().contains("worker is up").then_some(()),
+    );
+    let status = worker.terminate().expect("the worker was running");
+    assert!(
+        status.success(),
+        "exit status {status}; log:\n{}",
+        worker.log()
+    );
+    assert!(worker.log().contains("worker stopped"), "{}", worker.log());
+}
