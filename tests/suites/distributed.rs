@@ -715,3 +715,53 @@ fn a_worker_stops_cleanly_on_sigterm() {
     );
     assert!(worker.log().contains("worker stopped"), "{}", worker.log());
 }
+
+#[test]
+fn every_service_binary_has_help_naming_its_variables() {
+    for (bin, needles) in [
+        (
+            "cairn-scheduler",
+            &[
+                "--nats",
+                "CAIRN_NATS",
+                "--data-dir",
+                "CAIRN_DATA_DIR",
+                "--log-format",
+                "rebuild",
+            ][..],
+        ),
+        (
+            "cairn-dump-worker",
+            &[
+                "--nats",
+                "CAIRN_NATS",
+                "--concurrency",
+                "CAIRN_CONCURRENCY",
+                "--id",
+                "--secret-key-file",
+                "--token-file",
+                "--log-format",
+            ][..],
+        ),
+        (
+            "cairn-restore-worker",
+            &["--nats", "CAIRN_NATS", "--secret-key-file", "--token-file"][..],
+        ),
+        (
+            "cairn-retention-sweeper",
+            &["--nats", "CAIRN_NATS", "--token-file"][..],
+        ),
+    ] {
+        let mut cmd = std::process::Command::new(cairn_tests::nats::sibling_bin(bin));
+        cmd.arg("--help");
+        let out = cairn_tests::util::run(cmd, None, Duration::from_secs(30));
+        out.expect_code(0, &format!("{bin} --help"));
+        for needle in needles {
+            assert!(
+                out.stdout.contains(needle),
+                "{bin} --help names {needle}:\n{}",
+                out.stdout
+            );
+        }
+    }
+}

@@ -50,16 +50,16 @@ pub struct UpArgs {
     #[arg(long, env = "CAIRN_LISTEN", default_value = "127.0.0.1:7070")]
     pub listen: SocketAddr,
     /// Attempts per job before it ends failed.
-    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..=20))]
+    #[arg(long, env = "CAIRN_MAX_ATTEMPTS", default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..=20))]
     pub max_attempts: u32,
     /// Seconds before the second attempt of a failed job (doubling after).
-    #[arg(long, default_value_t = 2)]
+    #[arg(long, env = "CAIRN_RETRY_BACKOFF_SECONDS", default_value_t = 2)]
     pub retry_backoff_seconds: u64,
     /// Seconds a worker holds a job without reporting progress.
-    #[arg(long, default_value_t = 30, value_parser = clap::value_parser!(u64).range(5..))]
+    #[arg(long, env = "CAIRN_LEASE_SECONDS", default_value_t = 30, value_parser = clap::value_parser!(u64).range(5..))]
     pub lease_seconds: u64,
     /// Backup and restore attempts each worker runs at once.
-    #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u64).range(1..=64))]
+    #[arg(long, env = "CAIRN_CONCURRENCY", default_value_t = 2, value_parser = clap::value_parser!(u64).range(1..=64))]
     pub concurrency: u64,
     #[command(flatten)]
     pub confinement: confinement::ConfinementArgs,
@@ -71,7 +71,7 @@ pub struct UpArgs {
     pub tls_key: Option<PathBuf>,
     /// Allow plain HTTP on a non-loopback address (tokens would cross the network in
     /// clear text); only behind a TLS proxy or inside a private network.
-    #[arg(long)]
+    #[arg(long, env = "CAIRN_INSECURE_LISTEN")]
     pub insecure_listen: bool,
     /// How long after it started a restore interrupted by a crash or stop is resumed by
     /// itself (`10m`, `90s`, `1h` or seconds); later it must be run again explicitly.
