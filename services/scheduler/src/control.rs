@@ -62,6 +62,15 @@ impl Scheduler {
         self.inner.leases.of(state, self.lease_until(now))
     }
 
+    /// The job's state with the lease as this scheduler holds it (renewals are not in the
+    /// ledger, so the folded `lease_until` is the one last recorded).
+    pub fn with_live_lease(&self, mut state: JobState) -> JobState {
+        if let Some(until) = self.inner.leases.peek(&state) {
+            state.lease_until = Some(until);
+        }
+        state
+    }
+
     /// Appends to the job's log at its current sequence, as long as `attempt` is the job's
     /// running attempt (else `Fenced`); events the state machine refuses are `Rejected`.
     /// Retried on a CAS conflict with a concurrent writer.

@@ -69,6 +69,15 @@ impl Leases {
         Some(lease.until)
     }
 
+    /// The lease this scheduler holds for the job's running attempt, if any (no side
+    /// effect: for views).
+    pub fn peek(&self, state: &JobState) -> Option<DateTime<Utc>> {
+        let map = self.map();
+        map.get(&state.job_id)
+            .filter(|l| state.status == JobStatus::Running && l.attempt.0 == state.attempt)
+            .map(|l| l.until)
+    }
+
     /// Extends the lease of `attempt` (checked current by the caller) to `until`.
     pub fn renew(&self, job: JobId, attempt: Attempt, until: DateTime<Utc>) {
         let mut map = self.map();

@@ -66,11 +66,18 @@ async fn wait_returns_only_the_events_after_the_callers_sequence() {
         .await
         .unwrap();
 
+    let renewed = h.control.renew_lease(job, Attempt(1)).await.unwrap();
+
     // Without after_seq: the whole log. With it: only what follows.
     let (status, all) = wait(s, &token, job, "timeout_ms=1").await;
     assert_eq!(status, StatusCode::OK);
     let all = all.unwrap();
     assert_eq!(seqs(&all), [1, 2, 3]);
+    assert_eq!(
+        all.state.lease_until,
+        Some(renewed.lease_until),
+        "the view shows the lease the scheduler holds, not the last one recorded"
+    );
     let (_, rest) = wait(s, &token, job, "after_seq=1&timeout_ms=1").await;
     let rest = rest.unwrap();
     assert_eq!(seqs(&rest), [2, 3]);

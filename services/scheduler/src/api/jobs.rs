@@ -214,6 +214,7 @@ fn view(s: &Scheduler, job_id: JobId) -> ApiResult<JobView> {
         .job(job_id)?
         .ok_or_else(|| ApiError::not_found(format!("unknown job {job_id}; see `cairn history`")))?;
     let events = s.ledger().events(job_id)?;
+    let state = s.with_live_lease(state);
     Ok(JobView { state, events })
 }
 
@@ -251,7 +252,7 @@ pub async fn wait(
                 Ok(Ok(()))
             );
         if answer || timed_out {
-            let state = s.ledger().job(job_id)?.unwrap_or(state);
+            let state = s.with_live_lease(s.ledger().job(job_id)?.unwrap_or(state));
             let events = s.ledger().events_since(job_id, p.after_seq)?;
             return Ok(Json(JobView { state, events }));
         }

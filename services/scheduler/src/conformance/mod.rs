@@ -34,6 +34,11 @@ pub trait Wire: Send + Sync {
     /// The `Control` through which workers reach `scheduler`. Called again after a
     /// restart (a new scheduler on the same ledger).
     async fn connect(&self, scheduler: &Scheduler) -> Arc<dyn Control>;
+
+    /// Stops whatever `connect` started for the scheduler about to stop (a responder
+    /// task), and returns once it has let go of its `Scheduler` clone: the restarted
+    /// scheduler can only open the ledger after every clone of the old one is dropped.
+    async fn disconnect(&self) {}
 }
 
 /// Workers in the scheduler's own process: the scheduler is the `Control`.
@@ -115,6 +120,7 @@ impl Harness {
             dir,
         } = self;
         drop(control);
+        wire.disconnect().await;
         drop(scheduler);
         let scheduler = open_scheduler(dir.path(), settings).await;
         let control = wire.connect(&scheduler).await;

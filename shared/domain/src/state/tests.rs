@@ -32,6 +32,7 @@ fn queued(kind: JobKind) -> E {
             storage,
             crate::Keep::last(std::num::NonZeroU32::new(3).unwrap()),
         ),
+        JobKind::Check => JobSpec::Check { target },
     };
     E::JobQueued {
         spec,
@@ -401,4 +402,33 @@ fn claimability_and_leases() {
     assert!(!running.lease_expired_at(t(99)));
     assert!(running.lease_expired_at(t(100)));
     assert!(running.attempts_left());
+}
+
+#[test]
+fn a_check_succeeds_on_its_preflight_alone_and_stores_nothing() {
+    let started = E::JobStarted {
+        attempt: Attempt(1),
+        server_version: "15.4".into(),
+    };
+    let ok = fold(
+        JobKind::Check,
+        &[
+            claim(1),
+            started.clone(),
+            E::JobSucceeded {
+                attempt: Attempt(1),
+            },
+        ],
+    )
+    .unwrap();
+    assert_eq!(ok.status, JobStatus::Succeeded);
+    assert_eq!(ok.server_version.as_deref(), Some("15.4"));
+    let stored = E::BackupStored {
+        attempt: Attempt(1),
+        manifest: manifest(),
+    };
+    assert!(matches!(
+        fold(JobKind::Check, &[claim(1), started, stored]),
+        Err(TransitionError::WrongKind { .. })
+    ));
 }
