@@ -161,6 +161,10 @@ impl Drop for Nats {
 
 #[async_trait]
 impl Wire for Nats {
+    async fn disconnect(&self) {
+        self.slot.lock().expect("slot lock").take();
+    }
+
     async fn connect(&self, scheduler: &Scheduler) -> Arc<dyn Control> {
         *self.slot.lock().expect("slot lock") = Some(scheduler.clone());
         {
