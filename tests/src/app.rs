@@ -54,6 +54,7 @@ pub struct App {
     /// Set when the server serves HTTPS: the CA file the CLI trusts.
     ca_file: Option<PathBuf>,
     child: Option<Child>,
+    scheduler_only: bool,
     /// The first admin token, read from `<data>/admin.token` once the server is up.
     admin_token: String,
 }
@@ -74,6 +75,9 @@ pub struct AppOptions {
     /// The server's `--data-dir`, if not `<tempdir>/data` (an existing directory the test
     /// owns, e.g. a small tmpfs).
     pub data_dir: Option<PathBuf>,
+    /// Run `cairn-scheduler` (the scheduler alone, workers elsewhere on NATS) instead of
+    /// `cairn up`; `up_args` then needs `--nats URL`.
+    pub scheduler_only: bool,
 }
 
 impl App {
@@ -109,6 +113,7 @@ impl App {
             listen_host: options.listen_host.unwrap_or_else(|| "127.0.0.1".into()),
             ca_file,
             child: None,
+            scheduler_only: options.scheduler_only,
             admin_token: String::new(),
         };
         app.spawn();
@@ -171,9 +176,14 @@ impl App {
             .append(true)
             .open(self.log_path())
             .expect("open server log");
-        let mut cmd = Command::new(cairn_bin());
-        cmd.arg("up")
-            .arg("--data-dir")
+        let mut cmd = if self.scheduler_only {
+            Command::new(crate::nats::sibling_bin("cairn-scheduler"))
+        } else {
+            let mut cmd = Command::new(cairn_bin());
+            cmd.arg("up");
+            cmd
+        };
+        cmd.arg("--data-dir")
             .arg(self.data_dir())
             .arg("--listen")
             .arg(format!("{}:{}", self.listen_host, self.port))

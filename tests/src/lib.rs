@@ -11,6 +11,7 @@ pub mod env;
 pub mod fingerprint;
 pub mod http;
 pub mod mysql;
+pub mod nats;
 pub mod ops;
 pub mod pg;
 pub mod private;
@@ -19,6 +20,7 @@ pub mod redis_fx;
 #[cfg(test)]
 mod selftest;
 pub mod tools;
+pub mod stack;
 pub mod util;
 pub mod webhook;
 

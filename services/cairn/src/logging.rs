@@ -19,12 +19,35 @@ use tracing_subscriber::{fmt, EnvFilter, Layer};
 /// What stderr shows of a server when a terminal or a log file is there.
 const TERSE: &str = "warn,cairn::up=info";
 
+/// How log lines are written.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormat {
+    /// Lines for people.
+    #[default]
+    Text,
+    /// One JSON object a line, for log collectors.
+    Json,
+}
+
 /// How `cairn` logs, decided from its flags.
 #[derive(Debug, Default)]
 pub struct LogOptions<'a> {
     pub server: bool,
     pub file: Option<&'a Path>,
     pub level: Option<&'a str>,
+    pub format: LogFormat,
+}
+
+type BoxedLayer = Box<dyn Layer<tracing_subscriber::Registry> + Send + Sync>;
+
+fn layer<W>(writer: W, ansi: bool, format: LogFormat) -> BoxedLayer
+where
+    W: for<'w> fmt::MakeWriter<'w> + Send + Sync + 'static,
+{
+    match format {
+        LogFormat::Text => fmt::layer().with_writer(writer).with_ansi(ansi).boxed(),
+        LogFormat::Json => fmt::layer().json().with_writer(writer).boxed(),
+    }
 }
 
 /// Installs the global subscriber. Fails (with a message for the operator) only when the
@@ -47,10 +70,9 @@ pub fn init(options: LogOptions<'_>) -> Result<(), String> {
     } else {
         full()?
     };
-    let stderr = fmt::layer()
-        .with_writer(std::io::stderr)
-        .with_ansi(tty)
-        .with_filter(stderr_filter);
+    let mut layers = vec![layer(std::io::stderr, tty, options.format)
+        .with_filter(stderr_filter)
+        .boxed()];
     let file = match options.file {
         Some(path) => {
             let file = OpenOptions::new()
@@ -64,17 +86,14 @@ pub fn init(options: LogOptions<'_>) -> Result<(), String> {
                     )
                 })?;
             Some(
-                fmt::layer()
-                    .with_writer(Mutex::new(file))
-                    .with_ansi(false)
-                    .with_filter(full()?),
+                layer(Mutex::new(file), false, options.format)
+                    .with_filter(full()?)
+                    .boxed(),
             )
         }
         None => None,
     };
-    tracing_subscriber::registry()
-        .with(stderr)
-        .with(file)
-        .init();
+    layers.extend(file);
+    tracing_subscriber::registry().with(layers).init();
     Ok(())
 }

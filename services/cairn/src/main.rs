@@ -4,10 +4,7 @@
 //! This file only parses flags, sets up logging and maps the outcome to an exit code:
 //! 0 ok, 1 job failed, 2 usage or validation error, 3 server unreachable.
 
-mod cli;
-mod logging;
-mod up;
-
+use cairn::{cli, logging};
 use clap::Parser;
 use std::process::ExitCode;
 

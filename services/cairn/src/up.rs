@@ -11,6 +11,7 @@ use anyhow::Context;
 use cairn_bus::inproc::InProcessBus;
 use cairn_bus::worker::{run_worker, AttemptRunner, WorkerConfig};
 use cairn_bus::{Control, JobBus};
+use cairn_bus_nats::jobs::JetStreamBus;
 use cairn_domain::{JobKind, JobStatus, WorkerId};
 use cairn_keyring::Keyring;
 use cairn_ledger::Ledger;
@@ -22,7 +23,7 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
-mod confinement;
+pub mod confinement;
 mod lock;
 
 /// How long the start-up sweep of staging databases may take (servers are swept at once,
@@ -49,16 +50,16 @@ pub struct UpArgs {
     #[arg(long, env = "CAIRN_LISTEN", default_value = "127.0.0.1:7070")]
     pub listen: SocketAddr,
     /// Attempts per job before it ends failed.
-    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..=20))]
+    #[arg(long, env = "CAIRN_MAX_ATTEMPTS", default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..=20))]
     pub max_attempts: u32,
     /// Seconds before the second attempt of a failed job (doubling after).
-    #[arg(long, default_value_t = 2)]
+    #[arg(long, env = "CAIRN_RETRY_BACKOFF_SECONDS", default_value_t = 2)]
     pub retry_backoff_seconds: u64,
     /// Seconds a worker holds a job without reporting progress.
-    #[arg(long, default_value_t = 30, value_parser = clap::value_parser!(u64).range(5..))]
+    #[arg(long, env = "CAIRN_LEASE_SECONDS", default_value_t = 30, value_parser = clap::value_parser!(u64).range(5..))]
     pub lease_seconds: u64,
     /// Backup and restore attempts each worker runs at once.
-    #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u64).range(1..=64))]
+    #[arg(long, env = "CAIRN_CONCURRENCY", default_value_t = 2, value_parser = clap::value_parser!(u64).range(1..=64))]
     pub concurrency: u64,
     #[command(flatten)]
     pub confinement: confinement::ConfinementArgs,
@@ -70,7 +71,7 @@ pub struct UpArgs {
     pub tls_key: Option<PathBuf>,
     /// Allow plain HTTP on a non-loopback address (tokens would cross the network in
     /// clear text); only behind a TLS proxy or inside a private network.
-    #[arg(long)]
+    #[arg(long, env = "CAIRN_INSECURE_LISTEN")]
     pub insecure_listen: bool,
     /// Serve the Prometheus metrics (`/metrics`) without a token. Without it a scraper
     /// presents a token of role read (Prometheus: `authorization: credentials_file`).
@@ -86,8 +87,16 @@ pub struct UpArgs {
     pub log_file: Option<PathBuf>,
     /// Level of the full log: error, warn, info, debug, trace, or a RUST_LOG-style filter
     /// such as `info,cairn_scheduler=debug` (default: RUST_LOG, else info).
-    #[arg(long, value_name = "LEVEL")]
+    #[arg(long, value_name = "LEVEL", env = "CAIRN_LOG_LEVEL")]
     pub log_level: Option<String>,
+    /// Log lines as `text` or `json` (one object a line, for machines).
+    #[arg(long, value_enum, env = "CAIRN_LOG_FORMAT", default_value = "text")]
+    pub log_format: crate::logging::LogFormat,
+    /// Use this NATS server (JetStream) as the bus instead of the in-process one: jobs go
+    /// to stream CAIRN_JOBS, events to CAIRN_EVENTS, and separate workers
+    /// (`cairn-dump-worker` …) can share the work. Example: nats://127.0.0.1:4222
+    #[arg(long, value_name = "URL", env = "CAIRN_NATS")]
+    pub nats: Option<String>,
 }
 
 /// `600`, `600s`, `10m`, `1h`.
@@ -141,13 +150,46 @@ pub async fn run(args: UpArgs) -> Result<(), CliError> {
     };
     let data_dir = prepare_data_dir(&args.data_dir)?;
     let _lock = lock::lock_data_dir(&data_dir)?;
-    Ok(run_services(args, data_dir, tls).await?)
+    Ok(run_services(args, data_dir, tls, Workers::InProcess).await?)
+}
+
+/// Whether this process runs the workers too (`cairn up`) or only the scheduler
+/// (`cairn-scheduler`, whose workers are other processes on NATS).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Workers {
+    InProcess,
+    Elsewhere,
+}
+
+/// `cairn-scheduler`: the scheduler alone, on NATS (`args.nats` is required).
+pub async fn run_scheduler(args: UpArgs) -> anyhow::Result<()> {
+    args.check_listen()
+        .map_err(|e| anyhow::anyhow!(e.message().unwrap_or_default()))?;
+    anyhow::ensure!(
+        args.nats.is_some(),
+        "cairn-scheduler needs --nats URL (or CAIRN_NATS): its workers reach it through NATS"
+    );
+    let tls = match (&args.tls_cert, &args.tls_key) {
+        (Some(cert), Some(key)) => Some(api::load_tls(cert, key).await.with_context(|| {
+            format!(
+                "cannot use --tls-cert {} / --tls-key {}",
+                cert.display(),
+                key.display()
+            )
+        })?),
+        _ => None,
+    };
+    let data_dir = prepare_data_dir(&args.data_dir)?;
+    let _lock = lock::lock_data_dir(&data_dir)
+        .map_err(|e| anyhow::anyhow!(e.message().unwrap_or_default()))?;
+    run_services(args, data_dir, tls, Workers::Elsewhere).await
 }
 
 async fn run_services(
     args: UpArgs,
     data_dir: PathBuf,
     tls: Option<api::TlsConfig>,
+    workers: Workers,
 ) -> anyhow::Result<()> {
     let ledger = Ledger::open(&data_dir.join("ledger")).with_context(|| {
         format!("cannot open the ledger in {} (if another `cairn up` uses this data directory, stop it or pass another --data-dir)", data_dir.display())
@@ -155,7 +197,23 @@ async fn run_services(
     let keyring =
         Keyring::load_or_create(&data_dir)?.with_policy(args.confinement.policy(&data_dir)?);
     confinement::prepare_credentials_dir(&data_dir)?;
-    let bus = Arc::new(InProcessBus::new());
+    let lease = Duration::from_secs(args.lease_seconds);
+    let nats = match &args.nats {
+        Some(url) => Some(cairn_bus_nats::connect(url, "cairn-scheduler").await?),
+        None => None,
+    };
+    let bus: Arc<dyn JobBus> = match &nats {
+        Some(client) => Arc::new(JetStreamBus::new(client.clone(), lease)),
+        None => Arc::new(InProcessBus::new()),
+    };
+    if let Some(client) = &nats {
+        // Streams and the workers' consumers exist before anything is published.
+        cairn_bus_nats::streams::ensure_streams(&async_nats::jetstream::new(client.clone()))
+            .await?;
+        JetStreamBus::new(client.clone(), lease)
+            .ensure_consumers()
+            .await?;
+    }
     let settings = Settings {
         lease: Duration::from_secs(args.lease_seconds),
         max_attempts: args.max_attempts,
@@ -168,7 +226,12 @@ async fn run_services(
         Scheduler::new(ledger, bus.clone(), keyring.clone(), &data_dir, settings).await?;
     // Jobs ended from here on (the recovery below too) are notified.
     let notify_after = scheduler.ledger().last_global_seq();
-    let orphaned = scheduler.expire_orphaned_attempts().await?;
+    // Without NATS every running attempt belonged to this process's previous life; on
+    // NATS workers elsewhere may still be running theirs (their leases decide).
+    let orphaned = match nats {
+        None => scheduler.expire_orphaned_attempts().await?,
+        Some(_) => 0,
+    };
     if orphaned > 0 {
         tracing::warn!(
             orphaned,
@@ -192,33 +255,17 @@ async fn run_services(
 
     let mut tasks = tokio::task::JoinSet::new();
     let control: Arc<dyn Control> = Arc::new(scheduler.clone());
-    let bus: Arc<dyn JobBus> = bus;
+    if let Some(client) = &nats {
+        cairn_scheduler::nats::spawn(&scheduler, client.clone(), stop.clone(), &mut tasks).await?;
+    }
     {
         let (scheduler, keyring, stop) = (scheduler.clone(), keyring.clone(), stop.clone());
         tasks.spawn(async move { sweep_periodically(&scheduler, &keyring, stop).await });
     }
-    let workers: [(JobKind, Arc<dyn AttemptRunner>); 4] = [
-        (
-            JobKind::Backup,
-            Arc::new(cairn_dump_worker::DumpRunner {
-                keyring: keyring.clone(),
-            }),
-        ),
-        (
-            JobKind::Check,
-            Arc::new(cairn_dump_worker::CheckRunner {
-                keyring: keyring.clone(),
-            }),
-        ),
-        (
-            JobKind::Restore,
-            Arc::new(cairn_restore_worker::RestoreRunner { keyring }),
-        ),
-        (
-            JobKind::Prune,
-            Arc::new(cairn_retention_sweeper::PruneRunner),
-        ),
-    ];
+    let workers = match workers {
+        Workers::InProcess => runners(&keyring).into_iter().collect(),
+        Workers::Elsewhere => Vec::new(),
+    };
     for (kind, runner) in workers {
         let config = WorkerConfig {
             kind,
@@ -324,7 +371,36 @@ fn prepare_data_dir(dir: &Path) -> anyhow::Result<PathBuf> {
     Ok(std::path::absolute(dir)?)
 }
 
-fn worker_id(kind: JobKind) -> WorkerId {
+/// What each worker kind runs (checks run on the dump worker).
+pub fn runners(keyring: &Keyring) -> [(JobKind, Arc<dyn AttemptRunner>); 4] {
+    [
+        (
+            JobKind::Backup,
+            Arc::new(cairn_dump_worker::DumpRunner {
+                keyring: keyring.clone(),
+            }),
+        ),
+        (
+            JobKind::Check,
+            Arc::new(cairn_dump_worker::CheckRunner {
+                keyring: keyring.clone(),
+            }),
+        ),
+        (
+            JobKind::Restore,
+            Arc::new(cairn_restore_worker::RestoreRunner {
+                keyring: keyring.clone(),
+            }),
+        ),
+        (
+            JobKind::Prune,
+            Arc::new(cairn_retention_sweeper::PruneRunner),
+        ),
+    ]
+}
+
+/// `<service>@<host>:<pid>`
+pub fn worker_id(kind: JobKind) -> WorkerId {
     let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default();
     let worker = match kind {
         JobKind::Backup | JobKind::Check => "dump-worker",
@@ -419,7 +495,7 @@ async fn sweep_restore_databases(
     }
 }
 
-fn spawn_signal_handler(stop: CancellationToken) {
+pub fn spawn_signal_handler(stop: CancellationToken) {
     tokio::spawn(async move {
         let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
             .expect("installing a SIGTERM handler");

@@ -11,6 +11,7 @@ mod core;
 mod follow_up;
 mod metrics;
 mod leases;
+pub mod nats;
 pub mod notify;
 mod reconcile;
 pub mod schedules;

@@ -17,6 +17,7 @@ mod catalog;
 mod codec;
 mod config;
 mod group_commit;
+mod import;
 mod indexes;
 mod notifiers;
 mod open;
@@ -164,6 +165,28 @@ impl Ledger {
                 });
                 Ok(Written {
                     value: appended.stored,
+                    undo: appended.undo,
+                    head,
+                })
+            })
+            .await
+    }
+
+    /// Stores an event exactly as another ledger stored it (rebuilding a lost ledger from
+    /// `CAIRN_EVENTS`): it must be the next of its job and of this ledger
+    /// ([`LedgerError::Conflict`] otherwise) and a valid transition.
+    pub async fn import(&self, event: &EventEnvelope) -> Result<(), LedgerError> {
+        let path = &self.inner.path;
+        self.inner
+            .commit
+            .write(|trees| {
+                let appended = import::import(trees, path, event)?;
+                let head = Some(ack::Acked {
+                    global_seq: event.global_seq,
+                    checksum: appended.last_checksum,
+                });
+                Ok(Written {
+                    value: (),
                     undo: appended.undo,
                     head,
                 })

@@ -132,7 +132,7 @@ pub fn append(
 }
 
 /// A new job gets all three index entries; a status change moves its kind+status entry.
-fn write_indexes(
+pub(crate) fn write_indexes(
     before: Option<&JobState>,
     after: &JobState,
     by_time: &TransactionalTree,

@@ -66,6 +66,7 @@ impl Cli {
                 server: true,
                 file: up.log_file.as_deref(),
                 level: up.log_level.as_deref(),
+                format: up.log_format,
             },
             _ => crate::logging::LogOptions::default(),
         }

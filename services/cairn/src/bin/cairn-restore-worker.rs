@@ -1,0 +1,25 @@
+//! `cairn-restore-worker`: see `cairn::services::worker`.
+
+use cairn::services::worker::WorkerArgs;
+use clap::Parser;
+use std::process::ExitCode;
+
+/// cairn's restore worker: runs restore jobs from the CAIRN_JOBS stream on NATS (replicas share the work).
+/// Every flag can also be set by its CAIRN_* variable.
+#[derive(Debug, Parser)]
+#[command(name = "cairn-restore-worker", version)]
+struct Cli {
+    #[command(flatten)]
+    worker: WorkerArgs,
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let cli = Cli::parse();
+    if let Err(message) = cairn::logging::init(cli.worker.log_options()) {
+        eprintln!("error: {message}");
+        return ExitCode::from(2);
+    }
+    let kinds = [cairn_domain::JobKind::Restore];
+    cairn::services::exit_with(cairn::services::worker::run(&kinds, cli.worker).await)
+}

@@ -1,0 +1,14 @@
+//! `cairn-scheduler`: see `cairn::services::scheduler`.
+
+use clap::Parser;
+use std::process::ExitCode;
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let cli = cairn::services::scheduler::SchedulerCli::parse();
+    if let Err(message) = cairn::logging::init(cli.log_options()) {
+        eprintln!("error: {message}");
+        return ExitCode::from(2);
+    }
+    cairn::services::exit_with(cairn::services::scheduler::run(cli).await)
+}

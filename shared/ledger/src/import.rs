@@ -1,0 +1,95 @@
+//! Importing events exactly as another ledger stored them (`cairn-scheduler rebuild
+//! --from-stream`): same event ids, sequences, global sequences, times and actors. Each
+//! event must continue its job's log and the global log without a gap, and be a valid
+//! transition of the job's state, as in an append.
+
+use crate::codec::{self, corrupt, event_key, u64_from, u64_key};
+use crate::config::{meta, Trees};
+use crate::record;
+use crate::store::{write_indexes, Appended};
+use crate::undo::{TreeId, Undo};
+use crate::LedgerError;
+use cairn_domain::{EventEnvelope, JobState};
+use sled::transaction::{ConflictableTransactionError, TransactionError, Transactional};
+
+fn abort<T>(e: LedgerError) -> Result<T, ConflictableTransactionError<LedgerError>> {
+    Err(ConflictableTransactionError::Abort(e))
+}
+
+/// Stores `event` as it is, if it is the next of its job and of the ledger.
+pub fn import(trees: &Trees, path: &str, event: &EventEnvelope) -> Result<Appended, LedgerError> {
+    let all = (
+        &trees.events,
+        &trees.log,
+        &trees.jobs,
+        &trees.by_time,
+        &trees.by_target,
+        &trees.by_kind_status,
+        &trees.meta,
+    );
+    let job_id = event.job_id;
+    let result = all.transaction(|(ev, log, jobs, by_time, by_target, by_ks, meta_tree)| {
+        let before: Option<JobState> = match jobs.get(job_id.as_bytes())? {
+            Some(bytes) => Some(
+                codec::decode(&bytes)
+                    .or_else(|e| abort(corrupt(path, format!("the state of job {job_id}: {e}"))))?,
+            ),
+            None => None,
+        };
+        let actual = before.as_ref().map_or(0, |s| s.seq);
+        if actual + 1 != event.seq {
+            return abort(LedgerError::Conflict {
+                job_id,
+                expected: event.seq.saturating_sub(1),
+                actual,
+            });
+        }
+        let global = match meta_tree.get(meta::LAST_GLOBAL_SEQ)? {
+            Some(bytes) => match u64_from(&bytes) {
+                Some(n) => n,
+                None => return abort(corrupt(path, "the last global sequence is unreadable")),
+            },
+            None => 0,
+        };
+        if global + 1 != event.global_seq {
+            return abort(LedgerError::Conflict {
+                job_id,
+                expected: event.global_seq.saturating_sub(1),
+                actual: global,
+            });
+        }
+        let after = match JobState::next(before.as_ref(), job_id, event.at, &event.payload) {
+            Ok(next) => next,
+            Err(e) => return abort(LedgerError::Transition(e)),
+        };
+        let mut undo = Undo::new(event.global_seq);
+        let key = event_key(job_id, event.seq);
+        let value = record::encode_event(event);
+        let last_checksum = codec::stored_checksum(&value);
+        let old = ev.insert(&key[..], value)?;
+        undo.record(TreeId::Events, &key, old.as_deref());
+        let old = log.insert(&u64_key(event.global_seq)[..], &key[..])?;
+        undo.record(TreeId::Log, &u64_key(event.global_seq), old.as_deref());
+        let old = jobs.insert(job_id.as_bytes(), codec::encode(&after))?;
+        undo.record(TreeId::Jobs, job_id.as_bytes(), old.as_deref());
+        write_indexes(
+            before.as_ref(),
+            &after,
+            by_time,
+            by_target,
+            by_ks,
+            &mut undo,
+        )?;
+        let old = meta_tree.insert(meta::LAST_GLOBAL_SEQ, &u64_key(event.global_seq)[..])?;
+        undo.record(TreeId::Meta, meta::LAST_GLOBAL_SEQ, old.as_deref());
+        Ok(Appended {
+            stored: vec![event.clone()],
+            last_checksum,
+            undo,
+        })
+    });
+    result.map_err(|e| match e {
+        TransactionError::Abort(e) => e,
+        TransactionError::Storage(e) => LedgerError::Sled(e),
+    })
+}
