@@ -15,6 +15,7 @@ pub mod pg;
 pub mod private;
 pub mod procs;
 pub mod redis_fx;
+pub mod s3;
 #[cfg(test)]
 mod selftest;
 pub mod util;

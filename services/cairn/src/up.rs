@@ -201,11 +201,13 @@ async fn run_services(
         ),
         (
             JobKind::Restore,
-            Arc::new(cairn_restore_worker::RestoreRunner { keyring }),
+            Arc::new(cairn_restore_worker::RestoreRunner {
+                keyring: keyring.clone(),
+            }),
         ),
         (
             JobKind::Prune,
-            Arc::new(cairn_retention_sweeper::PruneRunner),
+            Arc::new(cairn_retention_sweeper::PruneRunner { keyring }),
         ),
     ];
     for (kind, runner) in workers {
@@ -351,7 +353,7 @@ async fn sweep_incomplete_uploads(scheduler: &Scheduler, grace: chrono::Duration
     };
     let storages = scheduler.ledger().storages().unwrap_or_default();
     for config in storages {
-        let result = match cairn_storage::ArtifactStore::open(&config) {
+        let result = match cairn_storage::ArtifactStore::open(&config, scheduler.keyring()) {
             Ok(store) => {
                 cairn_retention_sweeper::sweep_incomplete(&store, grace, &busy, chrono::Utc::now())
                     .await

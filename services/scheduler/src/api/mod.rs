@@ -8,6 +8,7 @@ mod jobs;
 mod notifiers;
 mod retention;
 mod schedules;
+mod storages;
 mod targets;
 mod tokens;
 
