@@ -17,10 +17,11 @@ pub mod pg;
 pub mod private;
 pub mod procs;
 pub mod redis_fx;
+pub mod s3;
 #[cfg(test)]
 mod selftest;
-pub mod tools;
 pub mod stack;
+pub mod tools;
 pub mod util;
 pub mod webhook;
 

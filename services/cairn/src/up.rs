@@ -394,7 +394,9 @@ pub fn runners(keyring: &Keyring) -> [(JobKind, Arc<dyn AttemptRunner>); 4] {
         ),
         (
             JobKind::Prune,
-            Arc::new(cairn_retention_sweeper::PruneRunner),
+            Arc::new(cairn_retention_sweeper::PruneRunner {
+                keyring: keyring.clone(),
+            }),
         ),
     ]
 }
@@ -442,7 +444,7 @@ async fn sweep_incomplete_uploads(scheduler: &Scheduler, grace: chrono::Duration
     };
     let storages = scheduler.ledger().storages().unwrap_or_default();
     for config in storages {
-        let result = match cairn_storage::ArtifactStore::open(&config) {
+        let result = match cairn_storage::ArtifactStore::open(&config, scheduler.keyring()) {
             Ok(store) => {
                 cairn_retention_sweeper::sweep_incomplete(&store, grace, &busy, chrono::Utc::now())
                     .await

@@ -64,7 +64,7 @@ async fn backup(ctx: &AttemptCtx, keyring: &Keyring) -> Result<(), Failure> {
     let target = &grant.target;
     let attempt = grant.attempt;
     let conn = Connection::for_target(target, keyring)?;
-    let store = ArtifactStore::open(&grant.storage)?;
+    let store = ArtifactStore::open(&grant.storage, keyring)?;
     let backup_id = BackupId::new(grant.job.queued_at, grant.job.job_id);
     if attempt.0 > 1 {
         remove_leftovers(ctx, &store, &backup_id).await?;
@@ -122,6 +122,7 @@ async fn backup(ctx: &AttemptCtx, keyring: &Keyring) -> Result<(), Failure> {
         duration_seconds: started.elapsed().as_secs_f64(),
         signature: None,
         client_version,
+        encryption: stored.encryption,
     };
     // Signed with this cairn's key: a restore trusts only what this cairn wrote.
     let manifest = keyring.signing_key().sign(manifest);

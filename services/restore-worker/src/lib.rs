@@ -65,9 +65,12 @@ async fn restore(ctx: &AttemptCtx, keyring: &Keyring) -> Result<(), Failure> {
     };
     let target = &grant.target;
     let conn = Connection::for_target(target, keyring)?;
-    let store = ArtifactStore::open(&grant.storage)?;
+    let store = ArtifactStore::open(&grant.storage, keyring)?;
     let manifest = store.manifest(source, backup).await?;
     trust::check(&manifest, source, backup, keyring, *trust_unsigned)?;
+    // An encrypted backup needs the storage's identity or passphrase: refused here,
+    // before the target is touched, when they are missing or do not open it.
+    let decryption = store.decryption(&manifest).await?;
 
     let server = preflight_target(&conn).await?;
     ctx.append(vec![WorkerEvent::JobStarted {
@@ -82,7 +85,7 @@ async fn restore(ctx: &AttemptCtx, keyring: &Keyring) -> Result<(), Failure> {
     ctx.report_progress_from(Box::new(move || counters.snapshot()));
     let stored = store.read_verified(&manifest).await?;
     let sink: Arc<dyn ProgressSink> = progress.clone();
-    let raw = pipeline::decompress(stored, sink);
+    let raw = pipeline::decrypt_and_decompress(stored, decryption, sink);
     let bytes =
         cairn_engines::restore_for_job(&conn, &manifest, &grant.job.job_id, raw, progress).await?;
     tracing::info!(%source, %backup, bytes, "restore applied");

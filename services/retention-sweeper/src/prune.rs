@@ -13,12 +13,15 @@ use cairn_storage::ArtifactStore;
 use std::sync::Arc;
 
 /// Runs prune and forget attempts (both are jobs of kind `prune`).
-pub struct PruneRunner;
+pub struct PruneRunner {
+    /// Resolves the storage's key references (S3).
+    pub keyring: cairn_keyring::Keyring,
+}
 
 #[async_trait]
 impl AttemptRunner for PruneRunner {
     async fn run(&self, ctx: Arc<AttemptCtx>) -> Result<(), Failure> {
-        let store = ArtifactStore::open(&ctx.grant.storage)?;
+        let store = ArtifactStore::open(&ctx.grant.storage, &self.keyring)?;
         let (target, doomed, reason) = match &ctx.grant.job.spec {
             JobSpec::Prune {
                 target, keep, zone, ..

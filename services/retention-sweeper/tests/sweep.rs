@@ -69,6 +69,7 @@ impl Storage {
             duration_seconds: 1.0,
             signature: None,
             client_version: None,
+            encryption: None,
         };
         self.store.write_manifest(&manifest).await.unwrap();
         manifest

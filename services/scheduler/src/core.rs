@@ -101,6 +101,7 @@ impl Scheduler {
                     path: path.display().to_string(),
                 },
                 created_at: Utc::now(),
+                encryption: None,
             };
             match ledger.put_storage(&config).await {
                 Ok(()) | Err(LedgerError::Exists(_)) => {}

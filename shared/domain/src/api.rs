@@ -69,7 +69,42 @@ pub struct TargetView {
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 pub struct StorageAddRequest {
     pub name: String,
+    /// `file:///absolute/path` or `s3://bucket/folder`.
     pub url: String,
+    /// S3: `http(s)://host[:port]` of an S3-compatible server (AWS when absent).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub endpoint: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub region: Option<String>,
+    /// S3: where the access key id comes from (env or file reference, or a value sealed
+    /// by the server).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub access_key: Option<PasswordInput>,
+    /// S3: where the secret access key comes from.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub secret_key: Option<PasswordInput>,
+    /// S3: accept an endpoint at a link-local or cloud metadata address.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub allow_private_endpoint: bool,
+    /// Encrypt every artifact before it is stored.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub encryption: Option<EncryptionInput>,
+}
+
+/// `--encrypt age`: to recipients (public keys), or with a passphrase.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum EncryptionInput {
+    Age {
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        recipients: Vec<String>,
+        /// An age identity file on the workers that run restores (absolute path).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        identity_file: Option<String>,
+        /// Env or file reference (a value is sealed by the server).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        passphrase: Option<PasswordInput>,
+    },
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
@@ -77,6 +112,14 @@ pub struct StorageView {
     pub name: String,
     pub url: String,
     pub created_at: DateTime<Utc>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub endpoint: Option<String>,
+    /// How the S3 keys are found (`env:VAR`, `file:PATH`, `sealed`): never a key.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub credentials: Option<String>,
+    /// How artifacts are encrypted (`age (1 recipient(s), identity file:/run/secrets/k)`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub encryption: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]

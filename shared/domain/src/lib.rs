@@ -20,6 +20,7 @@ pub mod retention;
 pub mod role;
 pub mod schedule;
 pub mod state;
+pub mod storage;
 pub mod target;
 pub mod text;
 pub mod tls;

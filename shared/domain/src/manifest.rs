@@ -48,6 +48,10 @@ pub struct Manifest {
     /// (`pg_dump 17.6`); absent in manifests written before it was recorded.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub client_version: Option<String>,
+    /// How the stored artifact is encrypted (`age`: age-encryption.org/v1 over the
+    /// compressed bytes), absent when it is not. Names the scheme only, never a key.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub encryption: Option<String>,
     /// The MAC that proves which cairn wrote this manifest; absent in unsigned manifests
     /// (written before signing existed, or by hand).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -143,6 +147,7 @@ impl Manifest {
             created_at,
             duration_seconds,
             client_version,
+            encryption,
             signature: _,
         } = self;
         let mut out = SIGNED_BYTES_HEADER.as_bytes().to_vec();
@@ -172,6 +177,9 @@ impl Manifest {
         // Added later: only present when recorded, so older manifests keep their bytes.
         if let Some(client) = client_version {
             line("client_version", json(client));
+        }
+        if let Some(encryption) = encryption {
+            line("encryption", json(encryption));
         }
         out
     }
@@ -229,6 +237,20 @@ mod tests {
         let mut changed = m.clone();
         changed.size_bytes += 1;
         assert_ne!(changed.signed_bytes(), m.signed_bytes());
+    }
+
+    #[test]
+    fn encryption_is_signed_only_when_recorded() {
+        let m = sample();
+        let mut encrypted = m.clone();
+        encrypted.encryption = Some("age".into());
+        let text = String::from_utf8(encrypted.signed_bytes()).unwrap();
+        assert_eq!(text.lines().last(), Some(r#"encryption="age""#), "{text}");
+        assert_ne!(encrypted.signed_bytes(), m.signed_bytes());
+        // A manifest without the field keeps the bytes it was signed with.
+        assert!(!String::from_utf8(m.signed_bytes())
+            .unwrap()
+            .contains("encryption"));
     }
 }
 

@@ -61,6 +61,8 @@ impl Target {
 pub enum StorageKind {
     /// A local directory (absolute path).
     Local { path: String },
+    /// A folder in an S3 bucket.
+    S3(crate::storage::S3Storage),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -129,6 +131,7 @@ impl StorageKind {
     pub fn url(&self) -> String {
         match self {
             StorageKind::Local { path } => format!("file://{path}"),
+            StorageKind::S3(s3) => s3.url(),
         }
     }
 }
@@ -139,6 +142,9 @@ pub struct StorageConfig {
     pub name: StorageName,
     pub kind: StorageKind,
     pub created_at: DateTime<Utc>,
+    /// How artifacts are encrypted before they are stored; none when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub encryption: Option<crate::storage::StorageEncryption>,
 }
 
 #[cfg(test)]

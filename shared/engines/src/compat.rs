@@ -30,7 +30,9 @@ pub(crate) fn check_restore(
         ));
     }
     let expected = crate::dump_format(target);
-    if manifest.format_name != expected.format_name {
+    let legacy = target.engine == Engine::Redis
+        && manifest.format_name == crate::redis::LEGACY_FORMAT.format_name;
+    if manifest.format_name != expected.format_name && !legacy {
         return Err(Failure::permanent(
             "unsupported_format",
             format!(

@@ -1,12 +1,15 @@
 //! The Redis engine: preflight through `ROLE`/`INFO`, dumps as SCAN + pipelined
 //! `DUMP`/`PTTL`, restores as `FLUSHALL`/`FLUSHDB` + pipelined `RESTORE … REPLACE`.
 //!
-//! The artifact is the `cairn-redis-v1` record stream described in [`format`]. Every
+//! New artifacts are `redis-resp-v1` ([`resp`]): the RESP commands `redis-cli --pipe`
+//! loads. Artifacts of the earlier `cairn-redis-v1` record stream ([`format`]) still
+//! restore. Every
 //! connection authenticates through the client's connection settings, built from the
 //! endpoint's fields: the password never travels inside a URL string or an error.
 
 mod dump;
 pub mod format;
+pub mod resp;
 mod restore;
 
 use crate::{Connection, DumpFormat, ServerInfo};
@@ -23,6 +26,12 @@ pub use restore::restore;
 
 /// What a Redis dump produces.
 pub const FORMAT: DumpFormat = DumpFormat {
+    artifact: "dump.resp.zst",
+    format_name: "redis-resp-v1",
+};
+
+/// What Redis dumps produced before `redis-resp-v1`; still restored.
+pub const LEGACY_FORMAT: DumpFormat = DumpFormat {
     artifact: "dump.redis.zst",
     format_name: "cairn-redis-v1",
 };

@@ -1,5 +1,6 @@
 //! Redis restore edge cases: payloads from a newer Redis, an empty backup, a manifest of
-//! another format, and an ACL user with a password.
+//! another format, an ACL user with a password, and backups of the earlier
+//! `cairn-redis-v1` format (built here with its encoder) restoring as before.
 
 mod redis_common;
 
@@ -51,7 +52,12 @@ async fn payloads_from_a_newer_redis_fail_permanently_with_advice() {
 async fn an_empty_backup_empties_the_target() {
     let server = Server::start(&[]).await;
     let empty = dump_to_vec(&server.conn("")).await.unwrap();
-    assert_eq!(empty.len(), 8 + 16, "header and trailer only");
+    let text = String::from_utf8(empty.clone()).unwrap();
+    assert_eq!(text.matches("*2\r\n$4\r\nECHO\r\n").count(), 2, "{text:?}");
+    assert!(
+        text.contains("end keys=0 "),
+        "header and trailer only: {text:?}"
+    );
     for db in [0, 4] {
         let _: () = redis::cmd("SET")
             .arg("later")
@@ -144,4 +150,72 @@ async fn an_acl_user_with_a_password_can_back_up() {
     let err = cairn_engines::redis::preflight(&wrong).await.unwrap_err();
     assert_eq!(err.code, "auth_failed", "{err}");
     assert!(!err.message.contains("not-it"), "{err}");
+}
+
+#[tokio::test]
+async fn a_backup_in_the_earlier_record_format_still_restores_exactly() {
+    use cairn_engines::redis::format::Item;
+    use cairn_engines::redis::resp::Decoder;
+    let server = Server::start(&[]).await;
+    for (db, tag) in [(0, "zero"), (6, "six")] {
+        let mut con = server.db(db).await;
+        let _: () = redis::pipe()
+            .cmd("SET")
+            .arg(format!("{tag}:s"))
+            .arg("v\u{e9}")
+            .cmd("HSET")
+            .arg(format!("{tag}:h"))
+            .arg("f")
+            .arg("x")
+            .cmd("SET")
+            .arg(format!("{tag}:ttl"))
+            .arg("t")
+            .arg("EX")
+            .arg(900)
+            .query_async(&mut con)
+            .await
+            .unwrap();
+    }
+    let before = (
+        fingerprint(&mut server.db(0).await).await,
+        fingerprint(&mut server.db(6).await).await,
+    );
+    // Today's dump, rewritten record by record into the earlier format.
+    let resp = dump_to_vec(&server.conn("")).await.unwrap();
+    let mut dec = Decoder::new();
+    dec.push(&resp);
+    let mut enc = Encoder::new();
+    let mut legacy = BytesMut::new();
+    enc.header(&mut legacy);
+    while let Some(item) = dec.next_item().unwrap() {
+        if let Item::Record(r) = item {
+            enc.record(&mut legacy, r.db, &r.key, r.expire_at_ms, &r.value)
+                .unwrap();
+        }
+    }
+    dec.finish().unwrap();
+    assert!(enc.records() >= 6);
+    enc.trailer(&mut legacy);
+    for db in [0, 6] {
+        let _: () = redis::cmd("FLUSHDB")
+            .query_async(&mut server.db(db).await)
+            .await
+            .unwrap();
+    }
+    restore_from(
+        &server.conn(""),
+        json!({"kind": "server"}),
+        legacy.to_vec(),
+        None,
+    )
+    .await
+    .unwrap();
+    let after = (
+        fingerprint(&mut server.db(0).await).await,
+        fingerprint(&mut server.db(6).await).await,
+    );
+    assert!(
+        after == before,
+        "a cairn-redis-v1 backup restored differently"
+    );
 }

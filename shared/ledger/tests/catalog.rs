@@ -62,6 +62,7 @@ async fn storages_are_created_once() {
             path: "/srv/backups".into(),
         },
         created_at: Utc::now(),
+        encryption: None,
     };
     ledger.put_storage(&storage).await.unwrap();
     let err = ledger.put_storage(&storage).await.unwrap_err();

@@ -41,6 +41,7 @@ fn main() {
             created_at: now,
             duration_seconds: 1.0,
             client_version: None,
+            encryption: None,
             signature: None,
         };
         let payloads = vec![

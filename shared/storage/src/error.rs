@@ -30,6 +30,14 @@ pub enum StorageError {
     Io(#[from] std::io::Error),
     #[error("storage folder {0} is {1}; choose a folder of its own, such as /var/backups/cairn")]
     ForbiddenRoot(String, &'static str),
+    /// A storage whose settings cannot work (a bad endpoint, region, …).
+    #[error("{0}")]
+    InvalidConfig(String),
+    /// A key reference that does not resolve (names the reference, never a value).
+    #[error("{0}")]
+    Credentials(String),
+    #[error(transparent)]
+    Crypto(#[from] crate::crypto::CryptoError),
 }
 
 impl StorageError {
@@ -44,9 +52,17 @@ impl StorageError {
             }
             StorageError::BadManifest(..) => Failure::permanent("bad_manifest", self.to_string()),
             StorageError::InvalidName(_) => Failure::permanent("invalid_name", self.to_string()),
-            StorageError::ForbiddenRoot(..) => {
+            StorageError::ForbiddenRoot(..) | StorageError::InvalidConfig(_) => {
                 Failure::permanent("invalid_storage", self.to_string())
             }
+            StorageError::Credentials(_) => {
+                Failure::permanent("storage_credentials", self.to_string())
+            }
+            StorageError::Crypto(e) => e.to_failure(),
+            StorageError::Backend(
+                object_store::Error::PermissionDenied { .. }
+                | object_store::Error::Unauthenticated { .. },
+            ) => Failure::permanent("storage_denied", self.to_string()),
             StorageError::Backend(_) | StorageError::Io(_) => {
                 Failure::retryable("storage", self.to_string())
             }

@@ -5,12 +5,14 @@
 //! `dump.<ext>.zst` and `manifest.json`. The manifest is written last: a folder without
 //! one is an incomplete upload that is never listed and that the sweeper removes.
 
+pub mod crypto;
 mod error;
 mod layout;
 mod listing;
 mod local;
 pub mod pipeline;
 mod read;
+mod s3;
 mod upload;
 
 pub use error::StorageError;
@@ -18,7 +20,9 @@ pub use layout::{backup_prefix, MANIFEST_FILE};
 pub use listing::IncompleteUpload;
 
 use bytes::Bytes;
+use cairn_domain::storage::StorageEncryption;
 use cairn_domain::{BackupId, Manifest, StorageConfig, StorageKind, TargetName};
+use cairn_keyring::Keyring;
 use futures::stream::BoxStream;
 use futures::TryStreamExt;
 use object_store::local::LocalFileSystem;
@@ -27,21 +31,49 @@ use sha2::{Digest, Sha256};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-/// One storage (a local directory today; S3 later) seen as a set of backups.
+/// One storage (a local directory or an S3 bucket) seen as a set of backups.
 #[derive(Debug, Clone)]
 pub struct ArtifactStore {
     store: Arc<dyn ObjectStore>,
     /// The directory behind a local store: its staging files and empty folders need
     /// cleaning that object_store does not do.
     local_root: Option<PathBuf>,
+    /// The storage's name, for messages.
+    name: String,
+    encryption: Option<StorageEncryption>,
+    /// Resolves the references of the storage's keys and passphrase.
+    keyring: Option<Keyring>,
 }
 
 impl ArtifactStore {
-    /// Opens (creating the directory if needed) the storage a config describes.
-    pub fn open(config: &StorageConfig) -> Result<Self, StorageError> {
-        match &config.kind {
-            StorageKind::Local { path } => Self::local(Path::new(path)),
-        }
+    /// Opens the storage a config describes (creating a local directory if needed;
+    /// reading an S3 storage's keys through `keyring`'s reference policy).
+    pub fn open(config: &StorageConfig, keyring: &Keyring) -> Result<Self, StorageError> {
+        let mut store = match &config.kind {
+            StorageKind::Local { path } => Self::local(Path::new(path))?,
+            StorageKind::S3(s3) => Self {
+                store: s3::open(s3, Some(keyring))?,
+                local_root: None,
+                name: String::new(),
+                encryption: None,
+                keyring: None,
+            },
+        };
+        store.name = config.name.to_string();
+        store.encryption = config.encryption.clone();
+        store.keyring = Some(keyring.clone());
+        Ok(store)
+    }
+
+    /// Reads the storage's top level once: reachable, keys accepted, bucket there.
+    pub async fn probe(&self) -> Result<(), StorageError> {
+        self.store.list_with_delimiter(None).await?;
+        Ok(())
+    }
+
+    /// The storage's name (empty for a store opened by path).
+    pub fn name(&self) -> &str {
+        &self.name
     }
 
     /// A local directory storage (created 0700 when missing). Writes are fsynced when an
@@ -57,6 +89,9 @@ impl ArtifactStore {
         Ok(Self {
             store: Arc::new(store),
             local_root: Some(root),
+            name: String::new(),
+            encryption: None,
+            keyring: None,
         })
     }
 
@@ -75,7 +110,11 @@ impl ArtifactStore {
     ) -> Result<pipeline::Upload, StorageError> {
         let location = layout::file_path(target, backup, artifact)?;
         let local_dir = self.local_dir(target, backup.as_str());
-        pipeline::Upload::begin(Arc::clone(&self.store), location, local_dir).await
+        let encryptor = match &self.encryption {
+            Some(e) => Some(crypto::encryptor(e, self.keyring.as_ref())?),
+            None => None,
+        };
+        pipeline::Upload::begin(Arc::clone(&self.store), location, local_dir, encryptor).await
     }
 
     /// Writes `manifest.json`: the last step of a backup, which makes it listed. Refuses
@@ -195,4 +234,35 @@ impl ArtifactStore {
         let result = self.store.get(&location).await.map_err(missing)?;
         Ok(read::chunks(result))
     }
+
+    /// What decrypts `manifest`'s artifact: `None` when it is not encrypted. Refuses, saying
+    /// what is missing, when the storage has no identity or passphrase, or when they do not
+    /// open the artifact's age header (read here: nothing else is touched yet).
+    pub async fn decryption(
+        &self,
+        manifest: &Manifest,
+    ) -> Result<Option<crypto::Decryption>, StorageError> {
+        let Some(decryption) = crypto::Decryption::for_manifest(
+            manifest,
+            &self.name,
+            self.encryption.as_ref(),
+            self.keyring.as_ref(),
+        )?
+        else {
+            return Ok(None);
+        };
+        let location = layout::file_path(&manifest.target, &manifest.id, &manifest.artifact)?;
+        let end = manifest.stored_bytes.min(HEADER_BYTES);
+        let missing = StorageError::missing_as(manifest.target.as_str(), manifest.id.as_str());
+        let header = self
+            .store
+            .get_range(&location, 0..end)
+            .await
+            .map_err(missing)?;
+        decryption.check_header(manifest.id.as_str(), &header)?;
+        Ok(Some(decryption))
+    }
 }
+
+/// Bytes read to check an age header: ample for dozens of recipients.
+const HEADER_BYTES: u64 = 64 * 1024;

@@ -2,6 +2,7 @@
 //! sha256 → multipart upload, and stored chunks → zstd decoder → raw chunks. Memory is
 //! bounded by channel capacities and part sizes, never by the dump's size.
 
+use crate::crypto::{Decryption, Sealer};
 use crate::StorageError;
 use bytes::{Buf, Bytes};
 use cairn_domain::Failure;
@@ -57,7 +58,9 @@ pub async fn compress(
 ) -> Result<Upload, StorageError> {
     let (tx, mut rx) = mpsc::channel::<Bytes>(CHANNEL_CAPACITY);
     let encoder_progress = Arc::clone(&progress);
-    let encoder = tokio::task::spawn_blocking(move || encode(raw, tx, level, &*encoder_progress));
+    let encryptor = upload.take_encryptor();
+    let encoder =
+        tokio::task::spawn_blocking(move || encode(raw, tx, encryptor, level, &*encoder_progress));
 
     let mut failed = None;
     while let Some(chunk) = rx.recv().await {
@@ -91,28 +94,31 @@ fn workers() -> u32 {
     std::thread::available_parallelism().map_or(1, |n| n.get() as u32)
 }
 
-/// The blocking side of `compress`: raw chunks in, zstd frame out as ~1 MiB chunks.
-/// Returns the number of raw bytes compressed.
+/// The blocking side of `compress`: raw chunks in, zstd frame out (age-encrypted when
+/// the storage encrypts) as ~1 MiB chunks. Returns the number of raw bytes compressed.
 fn encode(
     mut raw: mpsc::Receiver<Bytes>,
     tx: mpsc::Sender<Bytes>,
+    encryptor: Option<age::Encryptor>,
     level: i32,
     progress: &dyn ProgressSink,
 ) -> io::Result<u64> {
-    let mut encoder = zstd::stream::write::Encoder::new(ChunkSender::new(tx), level)?;
+    let watch = tx.clone();
+    let sealer = Sealer::new(ChunkSender::new(tx), encryptor)?;
+    let mut encoder = zstd::stream::write::Encoder::new(sealer, level)?;
     encoder.include_checksum(true)?;
     encoder.multithread(workers())?;
     encoder.set_parameter(zstd::stream::raw::CParameter::JobSize(ZSTD_JOB_SIZE))?;
     let mut total = 0u64;
     while let Some(chunk) = raw.blocking_recv() {
-        if encoder.get_ref().tx.is_closed() {
+        if watch.is_closed() {
             return Err(upload_stopped());
         }
         encoder.write_all(&chunk)?;
         total += chunk.len() as u64;
         progress.raw(chunk.len() as u64);
     }
-    let mut sink = encoder.finish()?;
+    let mut sink = encoder.finish()?.finish()?;
     sink.flush()?;
     Ok(total)
 }
@@ -169,6 +175,16 @@ pub fn decompress(
     stored: BoxStream<'static, Result<Bytes, StorageError>>,
     progress: Arc<dyn ProgressSink>,
 ) -> mpsc::Receiver<Result<Bytes, Failure>> {
+    decrypt_and_decompress(stored, None, progress)
+}
+
+/// As [`decompress`], decrypting first with `decryption` (from
+/// `ArtifactStore::decryption`) when the artifact is encrypted.
+pub fn decrypt_and_decompress(
+    stored: BoxStream<'static, Result<Bytes, StorageError>>,
+    decryption: Option<Decryption>,
+    progress: Arc<dyn ProgressSink>,
+) -> mpsc::Receiver<Result<Bytes, Failure>> {
     let (in_tx, in_rx) = mpsc::channel(CHANNEL_CAPACITY);
     let (out_tx, out_rx) = mpsc::channel(CHANNEL_CAPACITY);
     let reader_progress = Arc::clone(&progress);
@@ -186,12 +202,13 @@ pub fn decompress(
             }
         }
     });
-    tokio::task::spawn_blocking(move || decode(in_rx, out_tx, &*progress));
+    tokio::task::spawn_blocking(move || decode(in_rx, decryption, out_tx, &*progress));
     out_rx
 }
 
 fn decode(
     rx: mpsc::Receiver<Result<Bytes, StorageError>>,
+    decryption: Option<Decryption>,
     out: mpsc::Sender<Result<Bytes, Failure>>,
     progress: &dyn ProgressSink,
 ) {
@@ -200,13 +217,21 @@ fn decode(
         current: Bytes::new(),
         error: None,
     };
-    if let Err(e) = run_decoder(&mut reader, &out, progress) {
+    let decoded = match &decryption {
+        None => zstd::stream::read::Decoder::with_buffer(&mut reader)
+            .and_then(|d| run_decoder(d, &out, progress)),
+        Some(d) => d
+            .reader(&mut reader)
+            .and_then(zstd::stream::read::Decoder::new)
+            .and_then(|d| run_decoder(d, &out, progress)),
+    };
+    if let Err(e) = decoded {
         let failure = match reader.error.take() {
             Some(read_error) => read_error.to_failure(),
             None => Failure::permanent(
                 "corrupt_artifact",
                 format!(
-                    "the stored artifact does not decompress ({e}); it is corrupt or truncated"
+                    "the stored artifact does not decrypt or decompress ({e}); it is corrupt or truncated"
                 ),
             ),
         };
@@ -216,11 +241,10 @@ fn decode(
 
 /// Decodes until the end of the input; `Ok` also when the consumer went away.
 fn run_decoder(
-    reader: &mut ChannelReader,
+    mut decoder: impl Read,
     out: &mpsc::Sender<Result<Bytes, Failure>>,
     progress: &dyn ProgressSink,
 ) -> io::Result<()> {
-    let mut decoder = zstd::stream::read::Decoder::with_buffer(reader)?;
     loop {
         let mut buf = vec![0u8; RAW_CHUNK];
         let n = read_full(&mut decoder, &mut buf)?;

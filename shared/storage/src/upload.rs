@@ -28,6 +28,10 @@ pub struct Upload {
     hasher: Sha256,
     stored_bytes: u64,
     raw_bytes: u64,
+    /// The storage's encryptor, until `compress` takes it.
+    encryptor: Option<age::Encryptor>,
+    /// The scheme the written bytes are encrypted with, once `compress` took the encryptor.
+    encryption: Option<&'static str>,
 }
 
 /// What a finished upload stored.
@@ -39,6 +43,8 @@ pub struct Stored {
     pub stored_bytes: u64,
     /// Hex sha256 of the stored bytes.
     pub sha256: String,
+    /// How the stored bytes are encrypted (`age`), for the manifest; `None` in clear.
+    pub encryption: Option<String>,
 }
 
 impl fmt::Debug for Upload {
@@ -56,6 +62,7 @@ impl Upload {
         store: Arc<dyn ObjectStore>,
         location: Path,
         local_dir: Option<PathBuf>,
+        encryptor: Option<age::Encryptor>,
     ) -> Result<Self, StorageError> {
         if let Some(dir) = &local_dir {
             local::private_backup_dir(dir.clone()).await?;
@@ -70,6 +77,8 @@ impl Upload {
             hasher: Sha256::new(),
             stored_bytes: 0,
             raw_bytes: 0,
+            encryptor,
+            encryption: None,
         })
     }
 
@@ -92,6 +101,15 @@ impl Upload {
         self.buffered = (self.buffered + len) % PART_SIZE;
         self.writer.put(chunk);
         Ok(())
+    }
+
+    /// The storage's encryptor (once): whoever takes it encrypts what it writes.
+    pub(crate) fn take_encryptor(&mut self) -> Option<age::Encryptor> {
+        let encryptor = self.encryptor.take();
+        if encryptor.is_some() {
+            self.encryption = Some(crate::crypto::AGE);
+        }
+        encryptor
     }
 
     /// Records raw (uncompressed) bytes that produced what was written.
@@ -118,6 +136,7 @@ impl Upload {
             hasher,
             stored_bytes,
             raw_bytes,
+            encryption,
             ..
         } = self;
         // On error WriteMultipart aborts the upload itself (the staging file goes).
@@ -136,6 +155,7 @@ impl Upload {
             size_bytes: raw_bytes,
             stored_bytes,
             sha256,
+            encryption: encryption.map(str::to_string),
         })
     }
 

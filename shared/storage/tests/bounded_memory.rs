@@ -35,6 +35,7 @@ async fn compressing_300_mb_keeps_memory_bounded() {
             size_bytes: 0,
             stored_bytes: 0,
             sha256: String::new(),
+            encryption: None,
         },
     );
     // Random bytes, cycled: the pool is far bigger than zstd's window at level 3, so the

@@ -18,6 +18,7 @@ fn blank_manifest(target: &cairn_domain::TargetName) -> cairn_domain::Manifest {
             size_bytes: 0,
             stored_bytes: 0,
             sha256: String::new(),
+            encryption: None,
         },
     )
 }

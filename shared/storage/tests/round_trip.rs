@@ -23,6 +23,7 @@ async fn twenty_megabytes_round_trip_exactly() {
             size_bytes: 0,
             stored_bytes: 0,
             sha256: String::new(),
+            encryption: None,
         },
     );
     let counter = Arc::new(Counter::default());
@@ -125,6 +126,7 @@ async fn uncompressed_writes_are_hashed_and_counted_too() {
             size_bytes: 0,
             stored_bytes: 0,
             sha256: String::new(),
+            encryption: None,
         },
     );
     let data = Bytes::from(random(17 * 1024 * 1024 + 3, 11));

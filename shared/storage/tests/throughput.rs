@@ -23,6 +23,7 @@ async fn compressible_throughput() {
             size_bytes: 0,
             stored_bytes: 0,
             sha256: String::new(),
+            encryption: None,
         },
     );
     let pool = Bytes::from(compressible(POOL, 5));

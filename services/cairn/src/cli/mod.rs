@@ -419,7 +419,7 @@ pub struct TargetNameArg {
 #[derive(Debug, Subcommand)]
 pub enum StorageCommand {
     /// Register a storage.
-    Add(StorageAddArgs),
+    Add(Box<StorageAddArgs>),
     /// List storages (including `default`).
     List,
 }
@@ -430,9 +430,51 @@ pub struct StorageAddArgs {
     /// `cairn target add --storage`.
     #[arg(value_parser = parse::storage_name)]
     pub name: StorageName,
-    /// Where backups go: file:///absolute/path
+    /// Where backups go: file:///absolute/path or s3://bucket/folder
     #[arg(long)]
     pub url: String,
+    /// S3: the server, http(s)://host[:port] (AWS when left out).
+    #[arg(long, value_name = "URL")]
+    pub endpoint: Option<String>,
+    /// S3: the bucket's region (default us-east-1).
+    #[arg(long, value_name = "REGION")]
+    pub region: Option<String>,
+    /// S3: the environment variable (of the workers) holding the access key id.
+    #[arg(long, value_name = "VAR", conflicts_with = "access_key_file")]
+    pub access_key_env: Option<String>,
+    /// S3: a file (on the workers, in a secrets folder) holding the access key id.
+    #[arg(long, value_name = "PATH")]
+    pub access_key_file: Option<String>,
+    /// S3: the environment variable (of the workers) holding the secret access key.
+    #[arg(long, value_name = "VAR", conflicts_with = "secret_key_file")]
+    pub secret_key_env: Option<String>,
+    /// S3: a file (on the workers, in a secrets folder) holding the secret access key.
+    #[arg(long, value_name = "PATH")]
+    pub secret_key_file: Option<String>,
+    /// S3: accept an endpoint at a link-local or cloud metadata address (169.254.0.0/16,
+    /// fd00:ec2::254), refused by default.
+    #[arg(long)]
+    pub allow_private_endpoint: bool,
+    /// Encrypt every artifact before it is stored (after compression).
+    #[arg(long, value_name = "SCHEME", value_parser = ["age"])]
+    pub encrypt: Option<String>,
+    /// age: a public key (age1…) to encrypt to; repeat for several.
+    #[arg(long = "age-recipient", value_name = "KEY", requires = "encrypt")]
+    pub age_recipients: Vec<String>,
+    /// age: the private key file (on the workers that restore, in a secrets folder).
+    #[arg(long, value_name = "PATH", requires = "encrypt")]
+    pub age_identity_file: Option<String>,
+    /// age: the environment variable holding a passphrase (instead of recipients).
+    #[arg(long, value_name = "VAR", requires = "encrypt", conflicts_with_all = ["age_passphrase_file", "age_recipients"])]
+    pub age_passphrase_env: Option<String>,
+    /// age: a file holding a passphrase (instead of recipients).
+    #[arg(
+        long,
+        value_name = "PATH",
+        requires = "encrypt",
+        conflicts_with = "age_recipients"
+    )]
+    pub age_passphrase_file: Option<String>,
 }
 
 #[derive(Debug, Args)]
@@ -584,7 +626,7 @@ pub async fn run(cli: Cli) -> Result<Outcome, CliError> {
         Command::Target(TargetCommand::Remove(args)) => {
             target::remove(&client()?, args, json).await
         }
-        Command::Storage(StorageCommand::Add(args)) => storage::add(&client()?, args, json).await,
+        Command::Storage(StorageCommand::Add(args)) => storage::add(&client()?, *args, json).await,
         Command::Storage(StorageCommand::List) => storage::list(&client()?, json).await,
         Command::Backup(args) => backup::backup(&client()?, args, json).await,
         Command::Backups(args) => backup::list(&client()?, args, json).await,

@@ -75,10 +75,6 @@ impl WorkerArgs {
 }
 
 /// Whether a worker kind opens sealed passwords (the sweeper only deletes artifacts).
-fn needs_key(kind: JobKind) -> bool {
-    kind != JobKind::Prune
-}
-
 fn read_secret_file(path: &Path, what: &str) -> anyhow::Result<String> {
     let text = std::fs::read_to_string(path)
         .with_context(|| format!("cannot read the {what} file {}", path.display()))?;
@@ -157,18 +153,12 @@ async fn check_token(
 pub async fn run(kinds: &[JobKind], args: WorkerArgs) -> anyhow::Result<()> {
     let main = *kinds.first().context("a worker runs at least one kind")?;
     let work_dir = private_dir(&args.work_dir)?;
-    let runners: Vec<(JobKind, Arc<dyn AttemptRunner>)> = if kinds.iter().any(|k| needs_key(*k)) {
-        let keyring = keyring(&args, &work_dir)?;
-        crate::up::runners(&keyring)
-            .into_iter()
-            .filter(|(k, _)| kinds.contains(k))
-            .collect()
-    } else {
-        vec![(
-            JobKind::Prune,
-            Arc::new(cairn_retention_sweeper::PruneRunner),
-        )]
-    };
+    // Every kind opens storage, whose S3 keys may be sealed: the sweeper needs the key too.
+    let keyring = keyring(&args, &work_dir)?;
+    let runners: Vec<(JobKind, Arc<dyn AttemptRunner>)> = crate::up::runners(&keyring)
+        .into_iter()
+        .filter(|(k, _)| kinds.contains(k))
+        .collect();
     let token = token(&args)?;
     prepare_credentials_dir(&work_dir)?;
     let worker_id = args

@@ -13,6 +13,7 @@ mod notifiers;
 pub mod openapi;
 mod retention;
 mod schedules;
+mod storages;
 mod targets;
 mod tokens;
 

@@ -8,12 +8,10 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::Extension;
 use cairn_domain::api::{
-    BackupView, PasswordInput, StorageAddRequest, StorageView, TargetAddRequest,
-    TargetUpdateRequest, TargetView,
+    BackupView, PasswordInput, TargetAddRequest, TargetUpdateRequest, TargetView,
 };
 use cairn_domain::{
-    CredentialRef, Endpoint, Engine, StorageConfig, StorageKind, StorageName, Target, TargetName,
-    TlsMode,
+    CredentialRef, Endpoint, Engine, StorageConfig, StorageName, Target, TargetName, TlsMode,
 };
 use cairn_keyring::RefError;
 use cairn_storage::ArtifactStore;
@@ -32,13 +30,7 @@ pub fn target_view(t: &Target) -> TargetView {
     }
 }
 
-fn storage_view(s: &StorageConfig) -> StorageView {
-    StorageView {
-        name: s.name.to_string(),
-        url: s.kind.url(),
-        created_at: s.created_at,
-    }
-}
+pub use super::storages::{add_storage, list_storages};
 
 pub fn parse_target_name(name: &str) -> ApiResult<TargetName> {
     TargetName::parse(name).map_err(|e| ApiError::invalid(format!("target {e}")))
@@ -85,7 +77,7 @@ pub async fn backups_of(s: &Scheduler, name: &str) -> ApiResult<(BackupHome, Art
     let mut storages = s.ledger().storages()?;
     storages.sort_by(|a, b| a.name.cmp(&b.name));
     for config in storages {
-        let Ok(store) = ArtifactStore::open(&config) else {
+        let Ok(store) = ArtifactStore::open(&config, s.keyring()) else {
             continue;
         };
         if !store.list_backups(&parsed).await?.is_empty() {
@@ -104,10 +96,10 @@ pub async fn backups_of(s: &Scheduler, name: &str) -> ApiResult<(BackupHome, Art
 /// The artifact store a target's backups go to.
 pub fn store_of(s: &Scheduler, target: &Target) -> ApiResult<ArtifactStore> {
     let config = find_storage(s, &target.storage)?;
-    Ok(ArtifactStore::open(&config)?)
+    Ok(ArtifactStore::open(&config, s.keyring())?)
 }
 
-fn credential(s: &Scheduler, input: Option<PasswordInput>) -> ApiResult<CredentialRef> {
+pub(super) fn credential(s: &Scheduler, input: Option<PasswordInput>) -> ApiResult<CredentialRef> {
     Ok(match input {
         None => CredentialRef::None,
         Some(PasswordInput::Value { value }) if value.is_empty() => {
@@ -151,7 +143,7 @@ fn check_file_params(s: &Scheduler, endpoint: &Endpoint) -> ApiResult<()> {
 
 /// A reference the policy refuses: what is wrong, where references may point, and the
 /// alternative that needs no reference at all.
-fn refused_reference(flag: &str, e: RefError) -> ApiError {
+pub(super) fn refused_reference(flag: &str, e: RefError) -> ApiError {
     ApiError::invalid(format!(
         "{flag}: {e}; or pass the password with --password-stdin (the server then keeps it sealed)"
     ))
@@ -330,31 +322,4 @@ pub async fn backups(
             .map(|m| BackupView::from_manifest(m, home.storage.as_str(), key.check(m)))
             .collect(),
     ))
-}
-
-pub async fn add_storage(
-    State(s): State<Scheduler>,
-    Json(req): Json<StorageAddRequest>,
-) -> ApiResult<(StatusCode, Json<StorageView>)> {
-    let name =
-        StorageName::parse(&req.name).map_err(|e| ApiError::invalid(format!("storage {e}")))?;
-    let kind = StorageKind::parse_url(&req.url).map_err(|e| ApiError::invalid(e.to_string()))?;
-    if s.ledger().storage(&name)?.is_some() {
-        return Err(ApiError::conflict(format!("storage {name} already exists")));
-    }
-    let config = StorageConfig {
-        name,
-        kind,
-        created_at: Utc::now(),
-    };
-    ArtifactStore::open(&config)
-        .map_err(|e| ApiError::invalid(format!("storage {} cannot be opened: {e}", req.url)))?;
-    s.ledger().put_storage(&config).await?;
-    Ok((StatusCode::CREATED, Json(storage_view(&config))))
-}
-
-pub async fn list_storages(State(s): State<Scheduler>) -> ApiResult<Json<Vec<StorageView>>> {
-    let mut list = s.ledger().storages()?;
-    list.sort_by(|a, b| a.name.cmp(&b.name));
-    Ok(Json(list.iter().map(storage_view).collect()))
 }

@@ -68,6 +68,7 @@ fn manifest() -> Manifest {
         duration_seconds: 1.0,
         signature: None,
         client_version: None,
+        encryption: None,
     }
 }
 

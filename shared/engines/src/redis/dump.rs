@@ -1,5 +1,5 @@
 //! Dumping Redis: for each logical db, SCAN the keys and fetch them in pipelines of
-//! `DUMP` + `PTTL`, streaming `cairn-redis-v1` records out in chunks of about [`CHUNK`].
+//! `DUMP` + `PTTL`, streaming `redis-resp-v1` commands out in chunks of about [`CHUNK`].
 //!
 //! Expiries are stored as absolute unix milliseconds computed from the server's own
 //! `TIME`, read in the same pipeline as the keys, so a restore later (or elsewhere) does
@@ -8,7 +8,8 @@
 //! size seen so far, at most [`IN_FLIGHT`] pipelines are outstanding, and output leaves as
 //! soon as a chunk is full.
 
-use super::format::{Encoder, NO_EXPIRY};
+use super::format::NO_EXPIRY;
+use super::resp::Encoder;
 use super::{connect, failure, time_ms};
 use crate::{Connection, Progress, CHUNK};
 use ::redis::aio::MultiplexedConnection;
@@ -50,7 +51,8 @@ pub async fn dump(
         out,
         progress,
     };
-    let mut enc = Encoder::new();
+    // A one-db backup holds no SELECT: it loads into whichever db the client picks.
+    let mut enc = Encoder::new(conn.endpoint.scope == Scope::Server);
     enc.header(&mut sink.buf);
     for db in dbs {
         dump_db(conn, db, &mut enc, &mut sink).await?;

@@ -58,6 +58,8 @@ pub enum FormatError {
     KeyTooLong(usize),
     #[error("a key or value of {0} bytes does not fit the format (4 GiB at most)")]
     TooLarge(usize),
+    #[error("the artifact holds an unexpected {0}; it is damaged or was not written by cairn")]
+    Unexpected(&'static str),
 }
 
 /// Builds an artifact: the header, then records, then the trailer.

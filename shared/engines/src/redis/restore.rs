@@ -7,8 +7,8 @@
 //! loads an RDB file. The target ends up exactly as the backup was only once the trailer
 //! has been read and checked; a truncated or damaged stream fails the restore.
 
-use super::format::{Decoder, FormatError, Item, Record, NO_EXPIRY};
-use super::{connect, failure, time_ms, FORMAT};
+use super::format::{FormatError, Item, Record, NO_EXPIRY};
+use super::{connect, failure, resp, time_ms, FORMAT, LEGACY_FORMAT};
 use crate::{Connection, Progress};
 use ::redis::aio::MultiplexedConnection;
 use ::redis::{Pipeline, RedisResult, Value};
@@ -38,16 +38,19 @@ pub async fn restore(
     mut input: mpsc::Receiver<Result<Bytes, Failure>>,
     progress: Arc<Progress>,
 ) -> Result<u64, Failure> {
-    if manifest.format_name != FORMAT.format_name {
+    let mut dec = if manifest.format_name == FORMAT.format_name {
+        Decoder::Resp(resp::Decoder::new())
+    } else if manifest.format_name == LEGACY_FORMAT.format_name {
+        Decoder::V1(super::format::Decoder::new())
+    } else {
         return Err(Failure::permanent(
             "format_mismatch",
             format!(
-                "backup {} is a {:?} artifact, not {:?}; it cannot be restored onto redis",
-                manifest.id, manifest.format_name, FORMAT.format_name
+                "backup {} is a {:?} artifact, not {:?} (or the earlier {:?}); it cannot be restored onto redis",
+                manifest.id, manifest.format_name, FORMAT.format_name, LEGACY_FORMAT.format_name
             ),
         ));
-    }
-    let mut dec = Decoder::new();
+    };
     // The header must be right before the target is touched.
     while !dec.header().map_err(corrupt)? {
         match input.recv().await {
@@ -85,6 +88,45 @@ pub async fn restore(
         "redis restore complete"
     );
     Ok(dec.consumed())
+}
+
+/// The decoder of the artifact's format.
+enum Decoder {
+    Resp(resp::Decoder),
+    V1(super::format::Decoder),
+}
+
+impl Decoder {
+    fn push(&mut self, chunk: &[u8]) {
+        match self {
+            Decoder::Resp(d) => d.push(chunk),
+            Decoder::V1(d) => d.push(chunk),
+        }
+    }
+    fn header(&mut self) -> Result<bool, FormatError> {
+        match self {
+            Decoder::Resp(d) => d.header(),
+            Decoder::V1(d) => d.header(),
+        }
+    }
+    fn next_item(&mut self) -> Result<Option<Item>, FormatError> {
+        match self {
+            Decoder::Resp(d) => d.next_item(),
+            Decoder::V1(d) => d.next_item(),
+        }
+    }
+    fn finish(&self) -> Result<(), FormatError> {
+        match self {
+            Decoder::Resp(d) => d.finish(),
+            Decoder::V1(d) => d.finish(),
+        }
+    }
+    fn consumed(&self) -> u64 {
+        match self {
+            Decoder::Resp(d) => d.consumed(),
+            Decoder::V1(d) => d.consumed(),
+        }
+    }
 }
 
 /// Redis has no transaction that could hold a whole restore: once emptied, the target

@@ -141,5 +141,6 @@ fn manifest(job: JobId) -> Manifest {
         duration_seconds: 0.5,
         signature: None,
         client_version: None,
+        encryption: None,
     }
 }

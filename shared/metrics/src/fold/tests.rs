@@ -85,6 +85,7 @@ fn stored(job: JobId, bytes: u64) -> E {
             created_at: t(0),
             duration_seconds: 1.0,
             client_version: None,
+            encryption: None,
             signature: None,
         },
     }

@@ -151,6 +151,7 @@ pub fn manifest_for(
         duration_seconds: 1.0,
         signature: None,
         client_version: None,
+        encryption: None,
     }
 }
 
@@ -192,6 +193,7 @@ pub async fn store_backup(
             size_bytes: 0,
             stored_bytes: 0,
             sha256: String::new(),
+            encryption: None,
         },
     );
     let upload = compress_into(
