@@ -2,7 +2,8 @@
 //!
 //! One sled database per ledger directory. Events, the global log, the folded job states,
 //! the history indexes and the bookkeeping live in separate trees so that one append is a
-//! single multi-tree transaction; targets and storages are configuration beside them.
+//! single multi-tree transaction; targets and storages are configuration beside them (a
+//! target's changes are also events of its configuration stream).
 
 use crate::codec::corrupt;
 use crate::LedgerError;
@@ -23,8 +24,9 @@ pub mod names {
     pub const TOKENS: &str = "tokens";
     pub const TOKEN_HASHES: &str = "token_hashes";
     pub const AUDIT: &str = "audit";
-    pub const POLICIES: &str = "policies";
-    pub const POLICY_LOG: &str = "policy_log";
+    /// Each target's configuration stream state (see `config_stream.rs`). Ledgers of
+    /// earlier builds may hold the trees `policies` and `policy_log`; nothing reads them.
+    pub const CONFIGS: &str = "configs";
     pub const SCHEDULE_CURSORS: &str = "schedule_cursors";
     pub const NOTIFIERS: &str = "notifiers";
     pub const DELIVERIES: &str = "deliveries";
@@ -57,10 +59,9 @@ pub struct Trees {
     pub token_hashes: sled::Tree,
     /// Denied API requests.
     pub audit: sled::Tree,
-    /// Each target's current policy record, its every version, and how far its schedule
-    /// was decided (see `policies.rs`).
-    pub policies: sled::Tree,
-    pub policy_log: sled::Tree,
+    /// Each target's configuration stream, folded (newest policy record; see
+    /// `config_stream.rs`), and how far its schedule was decided (see `policies.rs`).
+    pub configs: sled::Tree,
     pub schedule_cursors: sled::Tree,
     /// Notifiers by name, and every delivery attempt (see `notifiers.rs`).
     pub notifiers: sled::Tree,
@@ -104,8 +105,7 @@ pub fn open_trees(dir: &Path) -> Result<Trees, LedgerError> {
         tokens: tree(names::TOKENS)?,
         token_hashes: tree(names::TOKEN_HASHES)?,
         audit: tree(names::AUDIT)?,
-        policies: tree(names::POLICIES)?,
-        policy_log: tree(names::POLICY_LOG)?,
+        configs: tree(names::CONFIGS)?,
         schedule_cursors: tree(names::SCHEDULE_CURSORS)?,
         notifiers: tree(names::NOTIFIERS)?,
         deliveries: tree(names::DELIVERIES)?,
