@@ -48,7 +48,7 @@ async fn harness(settings: Settings) -> Harness {
             created_at: chrono::Utc::now(),
             ca_file: None,
         };
-        scheduler.ledger().put_target(&target).await.unwrap();
+        scheduler.ledger().put_target(&target, None).await.unwrap();
     }
     Harness { scheduler, dir }
 }
@@ -396,7 +396,7 @@ async fn restart_expires_orphaned_attempts_and_a_removed_target_cancels_its_jobs
 
     assert!(s
         .ledger()
-        .remove_target(&TargetName::parse("users").unwrap())
+        .remove_target(&TargetName::parse("users").unwrap(), None)
         .await
         .unwrap());
     assert!(matches!(

@@ -216,11 +216,11 @@ pub fn describe_change(payload: &EventPayload) -> Option<String> {
         EventPayload::ScheduleSet {
             version, policy, ..
         } => format!(
-            "schedule version {version} set: {}, keep the last {}",
+            "schedule v{version}: {}, keep {}",
             policy.schedule, policy.keep.last
         ),
         EventPayload::ScheduleCleared { version, .. } => {
-            format!("schedule cleared (version {version})")
+            format!("schedule v{version}: cleared")
         }
         _ => return None,
     })

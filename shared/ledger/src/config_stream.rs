@@ -50,7 +50,7 @@ impl ConfigChange {
 /// Builds a change from the stream's state and the target's stored JSON value; it may run
 /// more than once (sled retries conflicting transactions).
 pub type Build<'a> =
-    dyn Fn(Option<&ConfigState>, Option<&[u8]>) -> Result<ConfigChange, LedgerError> + 'a;
+    dyn Fn(Option<&ConfigState>, Option<&[u8]>) -> Result<ConfigChange, LedgerError> + Sync + 'a;
 
 /// Runs one configuration change of `target` as a single transaction (see the module doc).
 pub fn append(
