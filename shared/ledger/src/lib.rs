@@ -99,6 +99,9 @@ struct Inner {
     /// Owns the trees: every read and write goes through it.
     commit: GroupCommit,
     path: String,
+    /// Bumped after every change of policies or cursors made from outside the firing loop
+    /// (see [`Ledger::schedule_generation`]).
+    schedule_generation: std::sync::atomic::AtomicU64,
 }
 
 impl std::fmt::Debug for Ledger {
@@ -124,7 +127,11 @@ impl Ledger {
             GroupCommit::start(dir.to_path_buf(), opened.trees, opened.record, opened.head)
                 .map_err(|e| LedgerError::Sled(e.into()))?;
         Ok(Ledger {
-            inner: Arc::new(Inner { commit, path }),
+            inner: Arc::new(Inner {
+                commit,
+                path,
+                schedule_generation: Default::default(),
+            }),
         })
     }
 
@@ -365,10 +372,13 @@ impl Ledger {
     ) -> Result<Vec<EventEnvelope>, LedgerError> {
         let path = &self.inner.path;
         let at = chrono::Utc::now();
-        self.inner
+        let stored = self
+            .inner
             .commit
             .write(|trees| config_stream::append(trees, path, target, at, build))
-            .await
+            .await?;
+        self.bump_schedule_generation();
+        Ok(stored)
     }
     /// Stores a new storage; [`LedgerError::Exists`] if the name is taken.
     pub async fn put_storage(&self, storage: &StorageConfig) -> Result<(), LedgerError> {

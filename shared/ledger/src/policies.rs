@@ -220,19 +220,39 @@ impl Ledger {
         })
     }
 
+    /// Sets a target's cursor from outside the firing loop (which then re-reads every
+    /// policy and cursor: see [`Ledger::schedule_generation`]).
     pub async fn set_schedule_cursor(
         &self,
         target: &TargetName,
         cursor: &ScheduleCursor,
     ) -> Result<(), LedgerError> {
-        let name = target.as_str().as_bytes();
-        let value = codec::encode(cursor);
+        self.advance_schedule_cursors(&[(target.clone(), *cursor)])
+            .await?;
+        self.bump_schedule_generation();
+        Ok(())
+    }
+
+    /// The firing loop's write of the cursors one pass moved, in one flush.
+    pub async fn advance_schedule_cursors(
+        &self,
+        cursors: &[(TargetName, ScheduleCursor)],
+    ) -> Result<(), LedgerError> {
+        if cursors.is_empty() {
+            return Ok(());
+        }
+        let values: Vec<(&[u8], Vec<u8>)> = cursors
+            .iter()
+            .map(|(t, c)| (t.as_str().as_bytes(), codec::encode(c)))
+            .collect();
         self.inner
             .commit
             .write(|trees| {
                 let mut undo = Undo::new(0);
-                let old = trees.schedule_cursors.insert(name, value.as_slice())?;
-                undo.record(TreeId::ScheduleCursors, name, old.as_deref());
+                for (name, value) in &values {
+                    let old = trees.schedule_cursors.insert(*name, value.as_slice())?;
+                    undo.record(TreeId::ScheduleCursors, name, old.as_deref());
+                }
                 Ok(Written {
                     value: (),
                     undo,
@@ -240,6 +260,22 @@ impl Ledger {
                 })
             })
             .await
+    }
+
+    /// A number that changes whenever a policy or a cursor changed other than by
+    /// [`Ledger::advance_schedule_cursors`]: a firing loop that keeps its next fires in
+    /// memory re-reads them all when it differs from the last it saw. (Process-local: the
+    /// scheduler owns its ledger.)
+    pub fn schedule_generation(&self) -> u64 {
+        self.inner
+            .schedule_generation
+            .load(std::sync::atomic::Ordering::Acquire)
+    }
+
+    pub(crate) fn bump_schedule_generation(&self) {
+        self.inner
+            .schedule_generation
+            .fetch_add(1, std::sync::atomic::Ordering::AcqRel);
     }
 }
 
