@@ -53,6 +53,8 @@ pub(crate) struct Inner {
     pub settings: Settings,
     /// Claims are decided one at a time, so two workers cannot both see a target as free.
     pub claim_lock: tokio::sync::Mutex<()>,
+    /// The firing loop's next fires; one pass at a time.
+    pub armed: tokio::sync::Mutex<crate::schedules::Armed>,
 }
 
 pub(crate) fn actor() -> Actor {
@@ -91,6 +93,7 @@ impl Scheduler {
             keyring,
             settings,
             claim_lock: tokio::sync::Mutex::new(()),
+            armed: Default::default(),
         };
         Ok(Self {
             inner: Arc::new(inner),
