@@ -36,6 +36,9 @@ pub mod names {
 pub mod meta {
     /// The last global sequence committed (u64 BE).
     pub const LAST_GLOBAL_SEQ: &[u8] = b"last_global_seq";
+    /// Every notification of events up to this global sequence is delivered or given up
+    /// (u64 BE); the notifier resumes after it (see `notifiers.rs`).
+    pub const NOTIFIED_THROUGH: &[u8] = b"notified_through";
     /// The ledger's on-disk format (u64 BE).
     pub const FORMAT: &[u8] = b"format";
     pub const FORMAT_VERSION: u64 = 1;
