@@ -149,6 +149,11 @@ fn the_periodic_sweep_removes_an_old_incomplete_upload_while_cairn_runs() {
         std::fs::create_dir_all(&dir).unwrap();
         let file = std::fs::File::create(dir.join("dump.sql.zst")).unwrap();
         file.set_modified(SystemTime::now() - age).unwrap();
+        // The folder's own time counts too (creating the file just set it).
+        std::fs::File::open(&dir)
+            .unwrap()
+            .set_modified(SystemTime::now() - age)
+            .unwrap();
         dir
     };
     let old = folder("20200101T000000Z-0badc0de", Duration::from_secs(7200));
