@@ -194,7 +194,7 @@ impl Ledger {
                     .filter(|e| since.is_none_or(|t| e.at >= t)),
             );
         }
-        out.sort_by(|a, b| b.global_seq.cmp(&a.global_seq));
+        out.sort_by_key(|e| std::cmp::Reverse(e.global_seq));
         out.truncate(limit);
         Ok(out)
     }

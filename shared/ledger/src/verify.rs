@@ -15,7 +15,9 @@ use crate::record;
 use crate::LedgerError;
 use cairn_domain::{ConfigState, EventEnvelope, JobId, JobState, StreamKind};
 
-/// A stream folded so far: a job's, or a target's configuration.
+/// A stream folded so far: a job's, or a target's configuration (one at a time, so the
+/// size difference does not matter).
+#[allow(clippy::large_enum_variant)]
 enum Folded {
     Job(JobState),
     Config(ConfigState),

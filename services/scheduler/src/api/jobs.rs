@@ -298,7 +298,7 @@ pub async fn history(
         let changes = s.ledger().config_history(target.as_ref(), since, limit)?;
         entries.extend(changes.iter().filter_map(HistoryEntry::of_config_event));
         // Newest first across both, as the jobs alone were.
-        entries.sort_by(|a, b| b.queued_at.cmp(&a.queued_at));
+        entries.sort_by_key(|e| std::cmp::Reverse(e.queued_at));
         entries.truncate(limit);
     }
     Ok(Json(entries))
