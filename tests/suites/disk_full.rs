@@ -84,6 +84,7 @@ fn health(app: &App) -> (u16, Value) {
 fn job_ids(app: &App) -> Vec<String> {
     app.history(&[])
         .iter()
+        .filter(|e| e["kind"] != "config")
         .map(|e| e["job_id"].as_str().unwrap_or("?").to_string())
         .collect()
 }

@@ -279,3 +279,71 @@ fn a_secret_outside_the_allowed_references_is_refused() {
     out.expect_code(2, "cairn's own variable as a webhook secret");
     assert!(out.stderr.contains("CAIRN_SECRET_KEY"), "{}", out.stderr);
 }
+
+/// A delivery still retrying when cairn is killed is made after it starts again, continuing
+/// its attempt count, instead of being dropped.
+#[test]
+fn a_delivery_retrying_when_cairn_is_killed_is_made_after_the_restart() {
+    let receiver = WebhookReceiver::start(vec![(500, vec![]), (500, vec![])]);
+    let mut app = app_with_secret();
+    let _db = pg_target(&app);
+    app.cairn(&[
+        "notify",
+        "add",
+        "ops",
+        "--webhook",
+        &receiver.url("/hook"),
+        "--secret-env",
+        "HOOK_SECRET",
+    ])
+    .expect_code(0, "notify add");
+    let job = job_id_of(&app.backup_wait("shop"));
+    let first = receiver.next(ARRIVAL).expect("the first try");
+    assert_eq!(first.answered, 500);
+    poll(
+        "the first attempt recorded",
+        ARRIVAL,
+        Duration::from_millis(50),
+        || (!deliveries(&app).is_empty()).then_some(()),
+    );
+    // Retries wait 1 s, 2 s, …, and the second try is answered 500 too: the delivery is
+    // not done when cairn dies.
+    app.kill9();
+    app.restart();
+
+    let delivered = loop {
+        let r = receiver
+            .next(ARRIVAL)
+            .expect("the delivery resumed after the restart");
+        if r.answered == 200 {
+            break r;
+        }
+    };
+    assert_eq!(first.body, delivered.body, "the same notification");
+    assert_signed(&delivered);
+    let body: Value = serde_json::from_slice(&delivered.body).unwrap();
+    assert_eq!(body["job_id"], job.as_str(), "{body}");
+    let recorded = poll(
+        "the delivery recorded as made",
+        ARRIVAL,
+        Duration::from_millis(100),
+        || {
+            let d = deliveries(&app);
+            d.iter().any(|r| r["delivered"] == true).then_some(d)
+        },
+    );
+    let attempts: Vec<u64> = recorded
+        .iter()
+        .rev()
+        .filter_map(|r| r["attempt"].as_u64())
+        .collect();
+    assert!(
+        attempts.windows(2).all(|w| w[0] <= w[1]) && attempts.last() > Some(&1),
+        "attempts continue across the restart, not from 1 again: {attempts:?}"
+    );
+    assert_eq!(
+        recorded.iter().filter(|r| r["delivered"] == true).count(),
+        1,
+        "delivered once: {recorded:#?}"
+    );
+}

@@ -120,6 +120,31 @@ fn set_show_next_list_and_clear_a_schedule() {
     );
     app.cairn(&["schedule", "next", "alpha"])
         .expect_code(2, "next without a schedule");
+
+    // The history answers who changed the schedule of alpha, and when: every change is an
+    // event of alpha's configuration stream, in the ledger's global log.
+    let changes = app.history(&["--target", "alpha", "--kind", "config"]);
+    let types: Vec<&str> = changes
+        .iter()
+        .map(|c| c["change"].as_str().unwrap_or(""))
+        .collect();
+    assert_eq!(changes.len(), 4, "added, set, set, cleared: {types:?}");
+    assert!(types[0].contains("v3: cleared"), "{types:?}");
+    assert!(types[1].contains("v2: cron 0 4 * * *"), "{types:?}");
+    assert!(types[3].starts_with("target added"), "{types:?}");
+    for c in &changes {
+        assert_eq!(c["kind"], "config", "{c}");
+        assert_eq!(c["requested_by"], by, "{c}");
+        assert!(c["queued_at"].is_string(), "{c}");
+    }
+    let all = app.history(&["--target", "alpha"]);
+    assert!(
+        all.iter().any(|e| e["kind"] == "config"),
+        "plain history shows configuration changes too: {all:?}"
+    );
+    let text = app.cairn(&["history", "--target", "alpha"]);
+    text.expect_code(0, "history --target alpha");
+    assert!(text.stdout.contains("v3: cleared"), "{}", text.stdout);
 }
 
 #[test]

@@ -30,13 +30,6 @@ mod lock;
 /// each connection attempt is bounded by the engines' connect timeout).
 const STARTUP_SWEEP_LIMIT: Duration = Duration::from_secs(15);
 
-/// How often the sweeper looks for incomplete uploads and staging databases while up.
-const SWEEP_EVERY: Duration = Duration::from_secs(600);
-
-/// How old an incomplete upload must be before the periodic sweep removes it (an upload
-/// being written is touched far more often; a retried attempt removes its own leftovers).
-const INCOMPLETE_GRACE: Duration = Duration::from_secs(3600);
-
 /// How long open API requests may take to finish once shutdown starts.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(2);
 
@@ -81,6 +74,14 @@ pub struct UpArgs {
     /// itself (`10m`, `90s`, `1h` or seconds); later it must be run again explicitly.
     #[arg(long, env = "CAIRN_RESTORE_RESUME_WINDOW", default_value = "10m", value_parser = parse_window)]
     pub restore_resume_window: Duration,
+    /// How often, while up, the sweeper removes incomplete uploads and the staging
+    /// databases of restores that ended (`10m`, `90s`, `1h` or seconds).
+    #[arg(long, env = "CAIRN_SWEEP_EVERY", default_value = "10m", value_parser = parse_window)]
+    pub sweep_every: Duration,
+    /// How old an incomplete upload (a backup folder without a manifest) must be before the
+    /// periodic sweep removes it; an upload being written is touched far more often.
+    #[arg(long, env = "CAIRN_INCOMPLETE_GRACE", default_value = "1h", value_parser = parse_window)]
+    pub incomplete_grace: Duration,
     /// Append the full log (from `info`, or --log-level) to this file; stderr then shows
     /// only warnings and the start-up line.
     #[arg(long, value_name = "PATH", env = "CAIRN_LOG_FILE")]
@@ -260,7 +261,10 @@ async fn run_services(
     }
     {
         let (scheduler, keyring, stop) = (scheduler.clone(), keyring.clone(), stop.clone());
-        tasks.spawn(async move { sweep_periodically(&scheduler, &keyring, stop).await });
+        let (every, grace) = (args.sweep_every, args.incomplete_grace);
+        tasks.spawn(
+            async move { sweep_periodically(&scheduler, &keyring, every, grace, stop).await },
+        );
     }
     let workers = match workers {
         Workers::InProcess => runners(&keyring).into_iter().collect(),
@@ -412,14 +416,22 @@ pub fn worker_id(kind: JobKind) -> WorkerId {
     WorkerId(format!("{worker}@{}:{}", host.trim(), std::process::id()))
 }
 
-/// While up, every [`SWEEP_EVERY`]: incomplete uploads older than [`INCOMPLETE_GRACE`]
-/// (of targets with no running job), and the staging databases of restores that ended.
-async fn sweep_periodically(scheduler: &Scheduler, keyring: &Keyring, stop: CancellationToken) {
-    let grace = chrono::Duration::from_std(INCOMPLETE_GRACE).unwrap_or(chrono::Duration::hours(1));
+/// While up, every `every` (`--sweep-every`): incomplete uploads older than `grace`
+/// (`--incomplete-grace`; of targets with no running job), and the staging databases of
+/// restores that ended.
+async fn sweep_periodically(
+    scheduler: &Scheduler,
+    keyring: &Keyring,
+    every: Duration,
+    grace: Duration,
+    stop: CancellationToken,
+) {
+    let grace = chrono::Duration::from_std(grace).unwrap_or(chrono::Duration::hours(1));
+    let every = every.max(Duration::from_secs(1));
     loop {
         tokio::select! {
             _ = stop.cancelled() => return,
-            _ = tokio::time::sleep(SWEEP_EVERY) => {}
+            _ = tokio::time::sleep(every) => {}
         }
         let sweep = async {
             sweep_incomplete_uploads(scheduler, grace).await;

@@ -83,8 +83,26 @@ async fn delete_all(
         .await?;
         store.delete_backup(target, backup).await?;
         tracing::info!(%target, %backup, reason = reason.as_str(), "backup deleted");
+        hold_for_tests().await;
     }
     Ok(())
+}
+
+/// For crash tests only: with `CAIRN_TEST_PRUNE_HOLD=PATH` in the environment, after each
+/// deletion the attempt writes `PATH.deleted` and waits while `PATH` exists, so a test can
+/// kill cairn between two deletions at a known point. Unset (always, outside tests), it
+/// does nothing.
+async fn hold_for_tests() {
+    let Some(hold) = std::env::var_os("CAIRN_TEST_PRUNE_HOLD") else {
+        return;
+    };
+    let hold = std::path::PathBuf::from(hold);
+    let mut marker = hold.clone().into_os_string();
+    marker.push(".deleted");
+    let _ = tokio::fs::write(&marker, b"").await;
+    while tokio::fs::try_exists(&hold).await.unwrap_or(false) {
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
 }
 
 /// The verdict on each listed backup (newest first), as retention decides it.

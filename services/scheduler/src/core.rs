@@ -75,6 +75,8 @@ pub(crate) struct Inner {
     pub metrics_cursor: std::sync::Mutex<u64>,
     /// Leases of running attempts (in memory: renewals are not ledger events).
     pub leases: crate::leases::Leases,
+    /// The firing loop's next fires; one pass at a time.
+    pub armed: tokio::sync::Mutex<crate::schedules::Armed>,
 }
 
 pub(crate) fn actor() -> Actor {
@@ -117,6 +119,7 @@ impl Scheduler {
             metrics: cairn_metrics::Metrics::new(env!("CARGO_PKG_VERSION")),
             metrics_cursor: std::sync::Mutex::new(0),
             leases: crate::leases::Leases::default(),
+            armed: Default::default(),
         };
         Ok(Self {
             inner: Arc::new(inner),

@@ -12,6 +12,10 @@
 //!
 //! After each pass that decided something, the target's cursor (the newest slot decided) is
 //! stored, so a restart resumes there instead of re-deciding older slots.
+//!
+//! Between passes the next fire of every policy is kept in a min-heap ([`Armed`]), so a
+//! pass reads only the due policies, and the loop sleeps until the earliest fire (at most
+//! [`TICK`]): the fire lag is the time to record the due slots, not a tick.
 
 use crate::core::{actor, Scheduler};
 use cairn_domain::schedule::{decide, jitter, slot_job_id, Decision, DueCheck};
@@ -21,11 +25,14 @@ use cairn_domain::{
 };
 use cairn_ledger::{LedgerError, ScheduleCursor};
 use chrono::{DateTime, TimeDelta, Utc};
-use std::collections::HashSet;
+use futures::StreamExt;
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashSet};
 use std::future::Future;
 use std::time::Duration;
 
-/// How often the loop looks for due slots (the fire lag is at most this).
+/// The longest the loop sleeps: it wakes at the next fire it knows of, and at least this
+/// often to see policy changes.
 pub const TICK: Duration = Duration::from_secs(1);
 
 /// What one pass did.
@@ -44,59 +51,179 @@ pub fn requested_by(target: &TargetName) -> String {
     format!("schedule:{target}")
 }
 
+/// The next fire of every policy in force, kept in memory between passes so that a pass
+/// touches only the policies that are due. Rebuilt from the ledger whenever its
+/// [`schedule generation`](cairn_ledger::Ledger::schedule_generation) moved (a policy was
+/// set or cleared, a target added or removed, a cursor set from outside the loop).
+#[derive(Default)]
+pub(crate) struct Armed {
+    generation: Option<u64>,
+    next: BinaryHeap<Reverse<(DateTime<Utc>, TargetName)>>,
+}
+
+/// What deciding one due target produced.
+struct TargetPass {
+    fired: Vec<JobId>,
+    skipped: usize,
+    missed: u64,
+    cursor: Option<ScheduleCursor>,
+    /// When to look at this target again (`None`: it has no policy in force any more).
+    next_fire: Option<DateTime<Utc>>,
+}
+
+/// How many due targets are decided at once: their appends share the ledger's flushes, so
+/// the more wait on one flush the fewer flushes a busy minute needs (a flush costs the same
+/// for one append as for thousands).
+const CONCURRENT_TARGETS: usize = 16_384;
+
+/// The instant `record`'s schedule next fires after `handled_through`, with its jitter.
+fn fire_after(record: &PolicyRecord, handled_through: DateTime<Utc>) -> Option<DateTime<Utc>> {
+    let policy = record.policy.as_ref()?;
+    let delay = jitter(&record.target, policy.jitter.as_duration());
+    let next = policy.schedule.next_after(handled_through);
+    Some(next + TimeDelta::from_std(delay).unwrap_or(TimeDelta::MAX))
+}
+
 impl Scheduler {
+    /// Where the schedule of `record` was decided up to.
+    fn handled_through(&self, record: &PolicyRecord) -> Result<DateTime<Utc>, LedgerError> {
+        Ok(match self.inner.ledger.schedule_cursor(&record.target)? {
+            Some(c) if c.policy_id == record.policy_id && c.version == record.version => {
+                c.handled_through.max(record.at)
+            }
+            _ => record.at,
+        })
+    }
+
     /// Decides and records every slot that came due up to `now`, for every policy in force
-    /// whose target still exists.
+    /// whose target still exists. Due targets are decided concurrently (each one's slots
+    /// in order), so their appends share flushes; the cursors they moved are written in one
+    /// flush at the end.
     pub async fn fire_due(&self, now: DateTime<Utc>) -> Result<FirePass, LedgerError> {
         let ledger = &self.inner.ledger;
-        let mut pass = FirePass::default();
-        let mut busy: Option<HashSet<TargetName>> = None;
-        for record in ledger.policies()? {
-            let Some(policy) = &record.policy else {
-                continue;
-            };
-            let handled_through = match ledger.schedule_cursor(&record.target)? {
-                Some(c) if c.policy_id == record.policy_id && c.version == record.version => {
-                    c.handled_through.max(record.at)
+        let mut armed = self.inner.armed.lock().await;
+        let generation = ledger.schedule_generation();
+        if armed.generation != Some(generation) {
+            armed.next.clear();
+            for record in ledger.policies()? {
+                let through = self.handled_through(&record)?;
+                if let Some(at) = fire_after(&record, through) {
+                    armed.next.push(Reverse((at, record.target)));
                 }
-                _ => record.at,
-            };
-            let delay = jitter(&record.target, policy.jitter.as_duration());
-            let next = policy.schedule.next_after(handled_through);
-            if next + TimeDelta::from_std(delay).unwrap_or(TimeDelta::MAX) > now {
-                continue;
             }
-            // A removed target's schedule does not fire.
-            let Some(target) = ledger.target(&record.target)? else {
-                continue;
-            };
-            // Scheduled backups go to the policy's storage, or else the target's.
-            let storage = policy.storage.clone().unwrap_or(target.storage);
-            let busy = match &mut busy {
-                Some(set) => set,
-                None => busy.insert(self.busy_targets()?),
-            };
-            let check = DueCheck {
-                handled_through,
-                now,
-                catch_up: policy.catch_up,
-                previous_running: busy.contains(&record.target),
-                jitter: delay,
-            };
-            let decisions = decide(&policy.schedule, &check);
-            for decision in &decisions {
-                self.record(&record, &storage, decision, &mut pass).await?;
-            }
-            if let Some(last) = decisions.last() {
-                let cursor = ScheduleCursor {
-                    policy_id: record.policy_id,
-                    version: record.version,
-                    handled_through: last.slot(),
-                };
-                ledger.set_schedule_cursor(&record.target, &cursor).await?;
+            armed.generation = Some(generation);
+        }
+        let mut due = Vec::new();
+        while armed.next.peek().is_some_and(|Reverse((at, _))| *at <= now) {
+            if let Some(Reverse((at, target))) = armed.next.pop() {
+                due.push((at, target));
             }
         }
-        Ok(pass)
+        let mut pass = FirePass::default();
+        if due.is_empty() {
+            return Ok(pass);
+        }
+        let busy = self.busy_targets()?;
+        let results: Vec<_> = futures::stream::iter(due)
+            .map(|(at, target)| {
+                let busy = &busy;
+                async move { (at, self.fire_target(&target, now, busy).await, target) }
+            })
+            .buffer_unordered(CONCURRENT_TARGETS)
+            .collect()
+            .await;
+        let mut cursors = Vec::new();
+        let mut failed = None;
+        for (at, result, target) in results {
+            match result {
+                Ok(done) => {
+                    pass.fired.extend(done.fired);
+                    pass.skipped += done.skipped;
+                    pass.missed += done.missed;
+                    if let Some(cursor) = done.cursor {
+                        cursors.push((target.clone(), cursor));
+                    }
+                    if let Some(next) = done.next_fire {
+                        armed.next.push(Reverse((next, target)));
+                    }
+                }
+                Err(e) => {
+                    // Looked at again next pass; a slot recorded meanwhile is refused then.
+                    armed.next.push(Reverse((at, target)));
+                    failed.get_or_insert(e);
+                }
+            }
+        }
+        if let Err(e) = ledger.advance_schedule_cursors(&cursors).await {
+            // The slots are recorded; without their cursors the next pass re-decides them
+            // and the ledger refuses the repeats. Re-read everything then.
+            armed.generation = None;
+            return Err(e);
+        }
+        match failed {
+            Some(e) => Err(e),
+            None => Ok(pass),
+        }
+    }
+
+    /// The earliest instant a policy fires next, as far as the last pass knew.
+    pub async fn next_fire(&self) -> Option<DateTime<Utc>> {
+        let armed = self.inner.armed.lock().await;
+        armed.next.peek().map(|Reverse((at, _))| *at)
+    }
+
+    /// Decides one due target's slots up to `now` and records them in order.
+    async fn fire_target(
+        &self,
+        target: &TargetName,
+        now: DateTime<Utc>,
+        busy: &HashSet<TargetName>,
+    ) -> Result<TargetPass, LedgerError> {
+        let ledger = &self.inner.ledger;
+        let mut done = TargetPass {
+            fired: Vec::new(),
+            skipped: 0,
+            missed: 0,
+            cursor: None,
+            next_fire: None,
+        };
+        let Some(record) = ledger.policy(target)? else {
+            return Ok(done);
+        };
+        let Some(policy) = &record.policy else {
+            return Ok(done);
+        };
+        let handled_through = self.handled_through(&record)?;
+        done.next_fire = fire_after(&record, handled_through);
+        if done.next_fire.is_none_or(|at| at > now) {
+            return Ok(done);
+        }
+        // A removed target's schedule does not fire (looked at again next pass).
+        let Some(target) = ledger.target(target)? else {
+            return Ok(done);
+        };
+        // Scheduled backups go to the policy's storage, or else the target's.
+        let storage = policy.storage.clone().unwrap_or(target.storage);
+        let check = DueCheck {
+            handled_through,
+            now,
+            catch_up: policy.catch_up,
+            previous_running: busy.contains(&record.target),
+            jitter: jitter(&record.target, policy.jitter.as_duration()),
+        };
+        let decisions = decide(&policy.schedule, &check);
+        for decision in &decisions {
+            self.record(&record, &storage, decision, &mut done).await?;
+        }
+        if let Some(last) = decisions.last() {
+            done.cursor = Some(ScheduleCursor {
+                policy_id: record.policy_id,
+                version: record.version,
+                handled_through: last.slot(),
+            });
+            done.next_fire = fire_after(&record, last.slot());
+        }
+        Ok(done)
     }
 
     /// Targets whose previous job still runs: any running job, or a backup not yet started.
@@ -116,7 +243,7 @@ impl Scheduler {
         record: &PolicyRecord,
         storage: &StorageName,
         decision: &Decision,
-        pass: &mut FirePass,
+        pass: &mut TargetPass,
     ) -> Result<(), LedgerError> {
         let target = &record.target;
         let spec = JobSpec::Backup {
@@ -174,19 +301,21 @@ impl Scheduler {
         Ok(())
     }
 
-    /// Runs [`Scheduler::fire_due`] with the system clock every [`TICK`] until `shutdown`.
+    /// Runs [`Scheduler::fire_due`] with the system clock until `shutdown`: at the next
+    /// fire instant it knows of, and at least every [`TICK`] (to see policy changes).
     pub async fn run_schedules(&self, shutdown: impl Future<Output = ()>) {
         tokio::pin!(shutdown);
-        let mut tick = tokio::time::interval(TICK);
-        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
+            if let Err(e) = self.fire_due(Utc::now()).await {
+                tracing::error!(error = %e, "firing schedules failed; trying again at the next tick");
+            }
+            let wait = match self.next_fire().await {
+                Some(at) => (at - Utc::now()).to_std().unwrap_or_default().min(TICK),
+                None => TICK,
+            };
             tokio::select! {
                 _ = &mut shutdown => return,
-                _ = tick.tick() => {
-                    if let Err(e) = self.fire_due(Utc::now()).await {
-                        tracing::error!(error = %e, "firing schedules failed; trying again at the next tick");
-                    }
-                }
+                _ = tokio::time::sleep(wait) => {}
             }
         }
     }

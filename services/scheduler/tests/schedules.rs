@@ -45,7 +45,7 @@ async fn scheduler(dir: &Path) -> Scheduler {
             created_at: Utc::now(),
             ca_file: None,
         };
-        s.ledger().put_target(&target).await.unwrap();
+        s.ledger().put_target(&target, None).await.unwrap();
     }
     s
 }
@@ -320,7 +320,7 @@ async fn a_removed_targets_schedule_does_not_fire() {
     let dir = tempfile::tempdir().unwrap();
     let s = scheduler(dir.path()).await;
     hourly(&s, "2026-03-01T00:30:00Z", |_| {}).await;
-    assert!(s.ledger().remove_target(&orders()).await.unwrap());
+    assert!(s.ledger().remove_target(&orders(), None).await.unwrap());
     assert_eq!(
         s.fire_due(t("2026-03-01T01:00:01Z")).await.unwrap(),
         Default::default()

@@ -35,7 +35,7 @@ async fn scheduler(
         created_at: chrono::Utc::now(),
         ca_file: None,
     };
-    s.ledger().put_target(&target).await.unwrap();
+    s.ledger().put_target(&target, None).await.unwrap();
     s
 }
 

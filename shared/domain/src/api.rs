@@ -3,7 +3,7 @@
 //! Their JSON Schemas are generated into `schemas/` (see `schema_documents`).
 
 use crate::endpoint::{Engine, Scope};
-use crate::event::EventEnvelope;
+use crate::event::{EventEnvelope, StreamKind};
 use crate::ids::JobId;
 use crate::job::{JobKind, JobStatus};
 use crate::manifest::{Manifest, Trust};
@@ -237,11 +237,13 @@ impl BackupView {
     }
 }
 
-/// One job in `cairn history`.
+/// One job in `cairn history`, or one change of a target's configuration (kind `config`:
+/// `job_id` is the target's configuration stream, `change` says what changed, `status` is
+/// `succeeded`, `requested_by` the token that made it).
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 pub struct HistoryEntry {
     pub job_id: JobId,
-    pub kind: JobKind,
+    pub kind: StreamKind,
     pub target: String,
     pub status: JobStatus,
     pub attempts: u32,
@@ -252,6 +254,33 @@ pub struct HistoryEntry {
     pub backup: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+    /// For a configuration change: the event type and what it changed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub change: Option<String>,
+}
+
+impl HistoryEntry {
+    /// The entry of a configuration event (`None` for an event of a job).
+    pub fn of_config_event(e: &EventEnvelope) -> Option<Self> {
+        let change = crate::config::describe_change(&e.payload)?;
+        Some(Self {
+            job_id: e.job_id,
+            kind: StreamKind::Config,
+            target: e.target.to_string(),
+            status: JobStatus::Succeeded,
+            attempts: 0,
+            requested_by: e
+                .actor
+                .token
+                .as_ref()
+                .map_or_else(|| e.actor.service.clone(), ToString::to_string),
+            queued_at: e.at,
+            updated_at: e.at,
+            backup: None,
+            error: None,
+            change: Some(change),
+        })
+    }
 }
 
 impl From<&JobState> for HistoryEntry {
@@ -262,7 +291,7 @@ impl From<&JobState> for HistoryEntry {
         };
         Self {
             job_id: s.job_id,
-            kind: s.kind(),
+            kind: s.kind().into(),
             target: s.spec.target().to_string(),
             status: s.status,
             attempts: s.attempt,
@@ -275,6 +304,7 @@ impl From<&JobState> for HistoryEntry {
                 .as_ref()
                 .filter(|_| s.status != JobStatus::Succeeded)
                 .map(|f| f.message.clone()),
+            change: None,
         }
     }
 }

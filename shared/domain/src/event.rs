@@ -1,11 +1,13 @@
 //! Events: the immutable facts of a job's life, and the envelope the ledger stores them in.
 
+use crate::config::TargetSettings;
 use crate::failure::Failure;
 use crate::ids::{Attempt, BackupId, EventId, JobId, WorkerId};
 use crate::job::{JobKind, JobSpec};
 use crate::manifest::Manifest;
 use crate::names::{TargetName, TokenName};
-use crate::schedule::PolicyVersion;
+use crate::policy::Policy;
+use crate::schedule::{PolicyId, PolicyVersion};
 use chrono::{DateTime, Utc};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -144,6 +146,82 @@ pub enum EventPayload {
         backup: BackupId,
         reason: DeletionReason,
     },
+    /// Configuration (a target's own stream, see `config`): the target was added.
+    TargetAdded {
+        settings: TargetSettings,
+    },
+    /// The target's URL, password reference, storage or CA file changed (`changed` names
+    /// which). Never carries the password.
+    TargetUpdated {
+        changed: Vec<String>,
+        settings: TargetSettings,
+    },
+    /// The target was removed; its backups stay in storage.
+    TargetRemoved {},
+    /// A new version of the target's policy, in force from `effective`.
+    ScheduleSet {
+        policy_id: PolicyId,
+        version: PolicyVersion,
+        policy: Policy,
+        effective: DateTime<Utc>,
+    },
+    /// A new version of the target's policy without a schedule: nothing fires.
+    ScheduleCleared {
+        policy_id: PolicyId,
+        version: PolicyVersion,
+        effective: DateTime<Utc>,
+    },
+}
+
+/// What kind of stream an event belongs to: a job's (its kind), or a target's
+/// configuration. On the wire it is the job kind's word, or `config`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum StreamKind {
+    Backup,
+    Restore,
+    Prune,
+    Check,
+    Config,
+}
+
+impl StreamKind {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            StreamKind::Backup => "backup",
+            StreamKind::Restore => "restore",
+            StreamKind::Prune => "prune",
+            StreamKind::Check => "check",
+            StreamKind::Config => "config",
+        }
+    }
+    /// The job kind, for events of a job.
+    pub fn job_kind(&self) -> Option<JobKind> {
+        match self {
+            StreamKind::Backup => Some(JobKind::Backup),
+            StreamKind::Restore => Some(JobKind::Restore),
+            StreamKind::Prune => Some(JobKind::Prune),
+            StreamKind::Check => Some(JobKind::Check),
+            StreamKind::Config => None,
+        }
+    }
+}
+
+impl From<JobKind> for StreamKind {
+    fn from(k: JobKind) -> Self {
+        match k {
+            JobKind::Backup => StreamKind::Backup,
+            JobKind::Restore => StreamKind::Restore,
+            JobKind::Prune => StreamKind::Prune,
+            JobKind::Check => StreamKind::Check,
+        }
+    }
+}
+
+impl std::fmt::Display for StreamKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
 }
 
 /// Why a backup was deleted.
@@ -188,6 +266,11 @@ impl EventPayload {
             EventPayload::ScheduleSkipped { .. } => "ScheduleSkipped",
             EventPayload::ScheduleMissed { .. } => "ScheduleMissed",
             EventPayload::BackupDeleted { .. } => "BackupDeleted",
+            EventPayload::TargetAdded { .. } => "TargetAdded",
+            EventPayload::TargetUpdated { .. } => "TargetUpdated",
+            EventPayload::TargetRemoved {} => "TargetRemoved",
+            EventPayload::ScheduleSet { .. } => "ScheduleSet",
+            EventPayload::ScheduleCleared { .. } => "ScheduleCleared",
         }
     }
 
@@ -209,8 +292,25 @@ impl EventPayload {
             | EventPayload::JobCancelled { .. }
             | EventPayload::JobRejected { .. }
             | EventPayload::ScheduleSkipped { .. }
-            | EventPayload::ScheduleMissed { .. } => None,
+            | EventPayload::ScheduleMissed { .. }
+            | EventPayload::TargetAdded { .. }
+            | EventPayload::TargetUpdated { .. }
+            | EventPayload::TargetRemoved {}
+            | EventPayload::ScheduleSet { .. }
+            | EventPayload::ScheduleCleared { .. } => None,
         }
+    }
+
+    /// Is this an event of a target's configuration stream (not of a job)?
+    pub fn is_config(&self) -> bool {
+        matches!(
+            self,
+            EventPayload::TargetAdded { .. }
+                | EventPayload::TargetUpdated { .. }
+                | EventPayload::TargetRemoved {}
+                | EventPayload::ScheduleSet { .. }
+                | EventPayload::ScheduleCleared { .. }
+        )
     }
 }
 
@@ -237,7 +337,9 @@ pub struct EventEnvelope {
     /// Ledger-wide, monotonic.
     pub global_seq: u64,
     pub at: DateTime<Utc>,
-    pub kind: JobKind,
+    /// The job's kind, or `config` for a target's configuration stream (then `job_id` is
+    /// the stream's id, see `config::config_stream_id`).
+    pub kind: StreamKind,
     pub target: TargetName,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub attempt: Option<Attempt>,
@@ -258,7 +360,7 @@ mod tests {
             seq: 2,
             global_seq: 9,
             at: Utc::now(),
-            kind: JobKind::Backup,
+            kind: StreamKind::Backup,
             target: TargetName::parse("orders").unwrap(),
             attempt: Some(Attempt(1)),
             actor: Actor::service("scheduler"),

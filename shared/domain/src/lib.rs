@@ -5,6 +5,7 @@
 //! vocabulary of `shared/design.md`.
 
 pub mod api;
+pub mod config;
 pub mod control;
 pub mod endpoint;
 pub mod event;
@@ -26,8 +27,9 @@ pub mod text;
 pub mod tls;
 pub mod url_rules;
 
+pub use config::{config_stream_id, ConfigState, TargetSettings};
 pub use endpoint::{Endpoint, Engine, Scope};
-pub use event::{Actor, DeletionReason, EventEnvelope, EventPayload, NewEvent};
+pub use event::{Actor, DeletionReason, EventEnvelope, EventPayload, NewEvent, StreamKind};
 pub use failure::Failure;
 pub use ids::{Attempt, BackupId, EventId, JobId, WorkerId};
 pub use job::{JobKind, JobSpec, JobStatus};

@@ -2,7 +2,8 @@
 //!
 //! One sled database per ledger directory. Events, the global log, the folded job states,
 //! the history indexes and the bookkeeping live in separate trees so that one append is a
-//! single multi-tree transaction; targets and storages are configuration beside them.
+//! single multi-tree transaction; targets and storages are configuration beside them (a
+//! target's changes are also events of its configuration stream).
 
 use crate::codec::corrupt;
 use crate::LedgerError;
@@ -23,8 +24,9 @@ pub mod names {
     pub const TOKENS: &str = "tokens";
     pub const TOKEN_HASHES: &str = "token_hashes";
     pub const AUDIT: &str = "audit";
-    pub const POLICIES: &str = "policies";
-    pub const POLICY_LOG: &str = "policy_log";
+    /// Each target's configuration stream state (see `config_stream.rs`). Ledgers of
+    /// earlier builds may hold the trees `policies` and `policy_log`; nothing reads them.
+    pub const CONFIGS: &str = "configs";
     pub const SCHEDULE_CURSORS: &str = "schedule_cursors";
     pub const NOTIFIERS: &str = "notifiers";
     pub const DELIVERIES: &str = "deliveries";
@@ -34,6 +36,9 @@ pub mod names {
 pub mod meta {
     /// The last global sequence committed (u64 BE).
     pub const LAST_GLOBAL_SEQ: &[u8] = b"last_global_seq";
+    /// Every notification of events up to this global sequence is delivered or given up
+    /// (u64 BE); the notifier resumes after it (see `notifiers.rs`).
+    pub const NOTIFIED_THROUGH: &[u8] = b"notified_through";
     /// The ledger's on-disk format (u64 BE).
     pub const FORMAT: &[u8] = b"format";
     pub const FORMAT_VERSION: u64 = 1;
@@ -57,10 +62,9 @@ pub struct Trees {
     pub token_hashes: sled::Tree,
     /// Denied API requests.
     pub audit: sled::Tree,
-    /// Each target's current policy record, its every version, and how far its schedule
-    /// was decided (see `policies.rs`).
-    pub policies: sled::Tree,
-    pub policy_log: sled::Tree,
+    /// Each target's configuration stream, folded (newest policy record; see
+    /// `config_stream.rs`), and how far its schedule was decided (see `policies.rs`).
+    pub configs: sled::Tree,
     pub schedule_cursors: sled::Tree,
     /// Notifiers by name, and every delivery attempt (see `notifiers.rs`).
     pub notifiers: sled::Tree,
@@ -104,8 +108,7 @@ pub fn open_trees(dir: &Path) -> Result<Trees, LedgerError> {
         tokens: tree(names::TOKENS)?,
         token_hashes: tree(names::TOKEN_HASHES)?,
         audit: tree(names::AUDIT)?,
-        policies: tree(names::POLICIES)?,
-        policy_log: tree(names::POLICY_LOG)?,
+        configs: tree(names::CONFIGS)?,
         schedule_cursors: tree(names::SCHEDULE_CURSORS)?,
         notifiers: tree(names::NOTIFIERS)?,
         deliveries: tree(names::DELIVERIES)?,

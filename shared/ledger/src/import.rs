@@ -9,7 +9,7 @@ use crate::record;
 use crate::store::{write_indexes, Appended};
 use crate::undo::{TreeId, Undo};
 use crate::LedgerError;
-use cairn_domain::{EventEnvelope, JobState};
+use cairn_domain::{ConfigState, EventEnvelope, JobState, StreamKind};
 use sled::transaction::{ConflictableTransactionError, TransactionError, Transactional};
 
 fn abort<T>(e: LedgerError) -> Result<T, ConflictableTransactionError<LedgerError>> {
@@ -18,6 +18,9 @@ fn abort<T>(e: LedgerError) -> Result<T, ConflictableTransactionError<LedgerErro
 
 /// Stores `event` as it is, if it is the next of its job and of the ledger.
 pub fn import(trees: &Trees, path: &str, event: &EventEnvelope) -> Result<Appended, LedgerError> {
+    if event.kind == StreamKind::Config {
+        return import_config(trees, path, event);
+    }
     let all = (
         &trees.events,
         &trees.log,
@@ -80,6 +83,82 @@ pub fn import(trees: &Trees, path: &str, event: &EventEnvelope) -> Result<Append
             by_ks,
             &mut undo,
         )?;
+        let old = meta_tree.insert(meta::LAST_GLOBAL_SEQ, &u64_key(event.global_seq)[..])?;
+        undo.record(TreeId::Meta, meta::LAST_GLOBAL_SEQ, old.as_deref());
+        Ok(Appended {
+            stored: vec![event.clone()],
+            last_checksum,
+            undo,
+        })
+    });
+    result.map_err(|e| match e {
+        TransactionError::Abort(e) => e,
+        TransactionError::Storage(e) => LedgerError::Sled(e),
+    })
+}
+
+/// A configuration event: its stream's folded state (`configs`) follows it. The target's
+/// own entry is not in the stream (it holds a sealed credential), so a rebuilt ledger has
+/// the history of changes but the targets must be added again (docs/services.md).
+fn import_config(
+    trees: &Trees,
+    path: &str,
+    event: &EventEnvelope,
+) -> Result<Appended, LedgerError> {
+    let all = (&trees.events, &trees.log, &trees.configs, &trees.meta);
+    let stream = event.job_id;
+    let result = all.transaction(|(ev, log, configs, meta_tree)| {
+        let before: Option<ConfigState> = match configs.get(stream.as_bytes())? {
+            Some(bytes) => Some(codec::decode(&bytes).or_else(|e| {
+                abort(corrupt(
+                    path,
+                    format!("the configuration state of {}: {e}", event.target),
+                ))
+            })?),
+            None => None,
+        };
+        let actual = before.as_ref().map_or(0, |s| s.seq);
+        if actual + 1 != event.seq {
+            return abort(LedgerError::Conflict {
+                job_id: stream,
+                expected: event.seq.saturating_sub(1),
+                actual,
+            });
+        }
+        let global = match meta_tree.get(meta::LAST_GLOBAL_SEQ)? {
+            Some(bytes) => match u64_from(&bytes) {
+                Some(n) => n,
+                None => return abort(corrupt(path, "the last global sequence is unreadable")),
+            },
+            None => 0,
+        };
+        if global + 1 != event.global_seq {
+            return abort(LedgerError::Conflict {
+                job_id: stream,
+                expected: event.global_seq.saturating_sub(1),
+                actual: global,
+            });
+        }
+        let after = match ConfigState::next(
+            before.as_ref(),
+            &event.target,
+            event.at,
+            event.actor.token.as_ref(),
+            &event.payload,
+        ) {
+            Ok(next) => next,
+            Err(e) => return abort(LedgerError::Transition(e)),
+        };
+        let mut undo = Undo::new(event.global_seq);
+        let key = event_key(stream, event.seq);
+        let value = record::encode_event(event);
+        let last_checksum = codec::stored_checksum(&value);
+        let old = ev.insert(&key[..], value)?;
+        undo.record(TreeId::Events, &key, old.as_deref());
+        let old = log.insert(&u64_key(event.global_seq)[..], &key[..])?;
+        undo.record(TreeId::Log, &u64_key(event.global_seq), old.as_deref());
+        let old = configs.insert(stream.as_bytes(), codec::encode(&after))?;
+        undo.record(TreeId::Configs, stream.as_bytes(), old.as_deref());
         let old = meta_tree.insert(meta::LAST_GLOBAL_SEQ, &u64_key(event.global_seq)[..])?;
         undo.record(TreeId::Meta, meta::LAST_GLOBAL_SEQ, old.as_deref());
         Ok(Appended {

@@ -16,6 +16,7 @@ mod ack;
 mod catalog;
 mod codec;
 mod config;
+mod config_stream;
 mod group_commit;
 mod import;
 mod indexes;
@@ -30,11 +31,12 @@ mod undo;
 mod verify;
 
 use cairn_domain::{
-    EventEnvelope, JobId, JobKind, JobState, JobStatus, NewEvent, StorageConfig, StorageName,
-    Target, TargetName, TransitionError,
+    EventEnvelope, EventPayload, JobId, JobKind, JobState, JobStatus, NewEvent, StorageConfig,
+    StorageName, Target, TargetName, TargetSettings, TokenName, TransitionError,
 };
 use chrono::{DateTime, Utc};
 use config::Trees;
+use config_stream::{ConfigChange, TargetWrite};
 use group_commit::{GroupCommit, Written};
 use std::path::Path;
 use std::sync::Arc;
@@ -42,7 +44,7 @@ use undo::{TreeId, Undo};
 
 pub use indexes::DEFAULT_LIMIT;
 pub use notifiers::DELIVERIES_KEEP;
-pub use policies::ScheduleCursor;
+pub use policies::{record_of, ScheduleCursor};
 pub use tokens::{Revocation, TokenRecord, AUDIT_KEEP};
 
 /// Why a ledger operation failed.
@@ -98,6 +100,9 @@ struct Inner {
     /// Owns the trees: every read and write goes through it.
     commit: GroupCommit,
     path: String,
+    /// Bumped after every change of policies or cursors made from outside the firing loop
+    /// (see [`Ledger::schedule_generation`]).
+    schedule_generation: std::sync::atomic::AtomicU64,
 }
 
 impl std::fmt::Debug for Ledger {
@@ -123,7 +128,11 @@ impl Ledger {
             GroupCommit::start(dir.to_path_buf(), opened.trees, opened.record, opened.head)
                 .map_err(|e| LedgerError::Sled(e.into()))?;
         Ok(Ledger {
-            inner: Arc::new(Inner { commit, path }),
+            inner: Arc::new(Inner {
+                commit,
+                path,
+                schedule_generation: Default::default(),
+            }),
         })
     }
 
@@ -291,14 +300,33 @@ impl Ledger {
         self.inner.commit.subscribe()
     }
 
-    /// Stores a new target; [`LedgerError::Exists`] if the name is taken.
-    pub async fn put_target(&self, target: &Target) -> Result<(), LedgerError> {
-        let name = target.name.as_str();
-        self.write_config(TreeId::Targets, |trees| {
-            catalog::create(&trees.targets, "target", name, target)?;
-            Ok(name.as_bytes().to_vec())
+    /// Stores a new target; [`LedgerError::Exists`] if the name is taken. Recorded as
+    /// `TargetAdded` in the target's configuration stream, naming `by`.
+    pub async fn put_target(
+        &self,
+        target: &Target,
+        by: Option<&TokenName>,
+    ) -> Result<(), LedgerError> {
+        let json = serde_json::to_vec(target).expect("configuration serializes to JSON");
+        let actor = policies::config_actor(by);
+        self.append_config(&target.name, &|_, current| {
+            if current.is_some() {
+                return Err(LedgerError::Exists(format!(
+                    "target {:?}",
+                    target.name.as_str()
+                )));
+            }
+            let settings = TargetSettings::from(target);
+            Ok(ConfigChange {
+                events: vec![NewEvent::new(
+                    actor.clone(),
+                    EventPayload::TargetAdded { settings },
+                )],
+                target: Some(TargetWrite::Put(json.clone())),
+            })
         })
-        .await
+        .await?;
+        Ok(())
     }
     pub fn target(&self, name: &TargetName) -> Result<Option<Target>, LedgerError> {
         self.read(|trees| catalog::get(&trees.targets, &self.inner.path, "target", name.as_str()))
@@ -307,49 +335,95 @@ impl Ledger {
     pub fn targets(&self) -> Result<Vec<Target>, LedgerError> {
         self.read(|trees| catalog::list(&trees.targets, &self.inner.path, "target"))
     }
-    /// Replaces an existing target in one write; returns whether it existed (nothing is
+    /// Replaces an existing target in one write, recorded as `TargetUpdated` (which names
+    /// the `changed` settings, never the password); returns whether it existed (nothing is
     /// written when it did not).
-    pub async fn replace_target(&self, target: &Target) -> Result<bool, LedgerError> {
-        let name = target.name.as_str();
+    pub async fn replace_target(
+        &self,
+        target: &Target,
+        changed: &[&str],
+        by: Option<&TokenName>,
+    ) -> Result<bool, LedgerError> {
         let json = serde_json::to_vec(target).expect("configuration serializes to JSON");
-        self.inner
-            .commit
-            .write(|trees| {
-                let mut undo = Undo::new(0);
-                let Some(old) = trees.targets.get(name)? else {
-                    return Ok(Written {
-                        value: false,
-                        undo,
-                        head: None,
-                    });
-                };
-                trees.targets.insert(name, json)?;
-                undo.record(TreeId::Targets, name.as_bytes(), Some(&old));
-                Ok(Written {
-                    value: true,
-                    undo,
-                    head: None,
-                })
-            })
-            .await
-    }
-    /// Returns whether it existed.
-    pub async fn remove_target(&self, name: &TargetName) -> Result<bool, LedgerError> {
-        self.inner
-            .commit
-            .write(|trees| {
-                let old = trees.targets.remove(name.as_str())?;
-                let mut undo = Undo::new(0);
-                if let Some(old) = &old {
-                    undo.record(TreeId::Targets, name.as_str().as_bytes(), Some(old));
+        let actor = policies::config_actor(by);
+        let changed: Vec<String> = changed.iter().map(|c| c.to_string()).collect();
+        let stored = self
+            .append_config(&target.name, &|_, current| {
+                if current.is_none() {
+                    return Ok(ConfigChange::none());
                 }
-                Ok(Written {
-                    value: old.is_some(),
-                    undo,
-                    head: None,
+                let settings = TargetSettings::from(target);
+                Ok(ConfigChange {
+                    events: vec![NewEvent::new(
+                        actor.clone(),
+                        EventPayload::TargetUpdated {
+                            changed: changed.clone(),
+                            settings,
+                        },
+                    )],
+                    target: Some(TargetWrite::Put(json.clone())),
                 })
             })
-            .await
+            .await?;
+        Ok(!stored.is_empty())
+    }
+    /// Removes a target, recorded as `TargetRemoved`; a schedule in force is cleared in
+    /// the same write (`ScheduleCleared`), so it never fires again, even if a target of
+    /// the same name comes later. Returns whether it existed.
+    pub async fn remove_target(
+        &self,
+        name: &TargetName,
+        by: Option<&TokenName>,
+    ) -> Result<bool, LedgerError> {
+        let actor = policies::config_actor(by);
+        let at = chrono::Utc::now();
+        let stored = self
+            .append_config(name, &|state, current| {
+                if current.is_none() {
+                    return Ok(ConfigChange::none());
+                }
+                let mut events = Vec::new();
+                let in_force = state
+                    .and_then(|s| s.policy.as_ref())
+                    .is_some_and(|p| p.policy.is_some());
+                if in_force {
+                    let (policy_id, version) =
+                        cairn_domain::ConfigState::next_policy_version(state);
+                    events.push(NewEvent::new(
+                        actor.clone(),
+                        EventPayload::ScheduleCleared {
+                            policy_id,
+                            version,
+                            effective: at,
+                        },
+                    ));
+                }
+                events.push(NewEvent::new(actor.clone(), EventPayload::TargetRemoved {}));
+                Ok(ConfigChange {
+                    events,
+                    target: Some(TargetWrite::Remove),
+                })
+            })
+            .await?;
+        Ok(!stored.is_empty())
+    }
+
+    /// Runs one configuration change of `target` (see `config_stream.rs`) and returns the
+    /// events it stored, once they are flushed.
+    async fn append_config(
+        &self,
+        target: &TargetName,
+        build: &config_stream::Build<'_>,
+    ) -> Result<Vec<EventEnvelope>, LedgerError> {
+        let path = &self.inner.path;
+        let at = chrono::Utc::now();
+        let stored = self
+            .inner
+            .commit
+            .write(|trees| config_stream::append(trees, path, target, at, build))
+            .await?;
+        self.bump_schedule_generation();
+        Ok(stored)
     }
     /// Stores a new storage; [`LedgerError::Exists`] if the name is taken.
     pub async fn put_storage(&self, storage: &StorageConfig) -> Result<(), LedgerError> {

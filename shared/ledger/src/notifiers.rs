@@ -100,6 +100,36 @@ impl Ledger {
             .await
     }
 
+    /// The global sequence through which every notification was delivered or given up,
+    /// as last recorded by [`Ledger::set_notified_through`] (`None` before the first).
+    pub fn notified_through(&self) -> Result<Option<u64>, LedgerError> {
+        self.read(|trees| {
+            Ok(trees
+                .meta
+                .get(crate::config::meta::NOTIFIED_THROUGH)?
+                .and_then(|v| codec::u64_from(&v)))
+        })
+    }
+
+    /// Records how far notifications are done, so that a restart resumes the deliveries
+    /// that were pending or retrying.
+    pub async fn set_notified_through(&self, global_seq: u64) -> Result<(), LedgerError> {
+        let key = crate::config::meta::NOTIFIED_THROUGH;
+        self.inner
+            .commit
+            .write(|trees| {
+                let old = trees.meta.insert(key, &codec::u64_key(global_seq)[..])?;
+                let mut undo = Undo::new(0);
+                undo.record(TreeId::Meta, key, old.as_deref());
+                Ok(Written {
+                    value: (),
+                    undo,
+                    head: None,
+                })
+            })
+            .await
+    }
+
     /// The newest `limit` delivery attempts, newest first.
     pub fn deliveries(&self, limit: usize) -> Result<Vec<Delivery>, LedgerError> {
         self.read(|trees| {

@@ -6,7 +6,7 @@
 //! instead and derives `attempt` from it, so the disk format does not depend on how the
 //! envelope looks on the wire.
 
-use cairn_domain::{Actor, EventEnvelope, EventId, EventPayload, JobId, JobKind, TargetName};
+use cairn_domain::{Actor, EventEnvelope, EventId, EventPayload, JobId, StreamKind, TargetName};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
@@ -17,7 +17,7 @@ pub struct StoredEvent {
     pub seq: u64,
     pub global_seq: u64,
     pub at: DateTime<Utc>,
-    pub kind: JobKind,
+    pub kind: StreamKind,
     pub target: TargetName,
     pub actor: Actor,
     pub payload: EventPayload,

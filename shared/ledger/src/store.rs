@@ -90,7 +90,7 @@ pub fn append(
                 seq: next.seq,
                 global_seq: global,
                 at,
-                kind: next.kind(),
+                kind: next.kind().into(),
                 target: next.spec.target().clone(),
                 attempt: event.payload.attempt(),
                 actor: event.actor.clone(),

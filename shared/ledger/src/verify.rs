@@ -4,7 +4,8 @@
 //! trust it: every event's checksum is verified, every job's log must be gapless and fold
 //! through the state machine to exactly its cached state, the global log must run from 1
 //! to the recorded last sequence with each entry pointing at the matching event, and the
-//! indexes must hold each job once. Anything off refuses the open; nothing is repaired or
+//! indexes must hold each job once. Targets' configuration streams fold the same way,
+//! through `ConfigState`, to their cached state in `configs`. Anything off refuses the open; nothing is repaired or
 //! dropped silently.
 
 use crate::codec::{corrupt, split_event_key, u64_from, EVENT_KEY_LEN};
@@ -12,7 +13,24 @@ use crate::config::{meta, Trees};
 use crate::indexes::IndexKeys;
 use crate::record;
 use crate::LedgerError;
-use cairn_domain::{EventEnvelope, JobId, JobState};
+use cairn_domain::{ConfigState, EventEnvelope, JobId, JobState, StreamKind};
+
+/// A stream folded so far: a job's, or a target's configuration (one at a time, so the
+/// size difference does not matter).
+#[allow(clippy::large_enum_variant)]
+enum Folded {
+    Job(JobState),
+    Config(ConfigState),
+}
+
+impl Folded {
+    fn seq(&self) -> u64 {
+        match self {
+            Folded::Job(s) => s.seq,
+            Folded::Config(s) => s.seq,
+        }
+    }
+}
 
 type EventKey = [u8; EVENT_KEY_LEN];
 
@@ -26,6 +44,8 @@ fn describe(key: &EventKey) -> String {
 pub struct Summary {
     pub events: u64,
     pub jobs: u64,
+    /// Targets' configuration streams.
+    pub configs: u64,
     pub last_global_seq: u64,
 }
 
@@ -45,7 +65,7 @@ pub fn verify(trees: &Trees, path: &str) -> Result<Summary, LedgerError> {
         last_global_seq: last_global,
         ..Summary::default()
     };
-    let mut current: Option<(JobId, JobState)> = None;
+    let mut current: Option<(JobId, Folded)> = None;
     // Which event holds each global sequence, so the log is checked without reading the
     // events a second time. Sized by checksummed event data, never by `meta` alone.
     let mut holders: Vec<Option<EventKey>> = Vec::new();
@@ -82,33 +102,74 @@ pub fn verify(trees: &Trees, path: &str) -> Result<Summary, LedgerError> {
         let previous = match current.take() {
             Some((id, state)) if id == job_id => Some(state),
             Some((id, state)) => {
-                check_job(trees, path, id, &state)?;
-                summary.jobs += 1;
+                check_stream(trees, path, id, &state, &mut summary)?;
                 None
             }
             None => None,
         };
-        let expected = previous.as_ref().map_or(1, |s| s.seq + 1);
+        let expected = previous.as_ref().map_or(1, |s| s.seq() + 1);
         if seq != expected {
             return Err(bad(format!(
                 "job {job_id} jumps from event {} to {seq}: events are missing",
                 expected - 1
             )));
         }
-        let state = JobState::next(previous.as_ref(), job_id, event.at, &event.payload)
-            .map_err(|e| bad(format!("event {seq} of job {job_id} does not fold: {e}")))?;
+        let does_not_fold = |e: cairn_domain::TransitionError| {
+            bad(format!("event {seq} of job {job_id} does not fold: {e}"))
+        };
+        let state = match (previous, event.kind) {
+            (None, StreamKind::Config) => Folded::Config(
+                ConfigState::next(
+                    None,
+                    &event.target,
+                    event.at,
+                    event.actor.token.as_ref(),
+                    &event.payload,
+                )
+                .map_err(does_not_fold)?,
+            ),
+            (Some(Folded::Config(s)), StreamKind::Config) => Folded::Config(
+                ConfigState::next(
+                    Some(&s),
+                    &event.target,
+                    event.at,
+                    event.actor.token.as_ref(),
+                    &event.payload,
+                )
+                .map_err(does_not_fold)?,
+            ),
+            (None, _) => Folded::Job(
+                JobState::next(None, job_id, event.at, &event.payload).map_err(does_not_fold)?,
+            ),
+            (Some(Folded::Job(s)), kind) if kind != StreamKind::Config => Folded::Job(
+                JobState::next(Some(&s), job_id, event.at, &event.payload)
+                    .map_err(does_not_fold)?,
+            ),
+            (Some(_), kind) => {
+                return Err(bad(format!(
+                    "event {seq} of job {job_id} is of kind {kind}, unlike the events before it"
+                )))
+            }
+        };
         current = Some((job_id, state));
         summary.events += 1;
     }
     if let Some((id, state)) = current {
-        check_job(trees, path, id, &state)?;
-        summary.jobs += 1;
+        check_stream(trees, path, id, &state, &mut summary)?;
     }
     let cached_jobs = trees.jobs.len() as u64;
     if cached_jobs != summary.jobs {
         return Err(bad(format!(
             "{cached_jobs} job states are stored for {} jobs with events",
             summary.jobs
+        )));
+    }
+
+    let cached_configs = trees.configs.len() as u64;
+    if cached_configs != summary.configs {
+        return Err(bad(format!(
+            "{cached_configs} configuration states are stored for {} targets with configuration events",
+            summary.configs
         )));
     }
 
@@ -137,6 +198,51 @@ fn check_format(trees: &Trees, path: &str) -> Result<(), LedgerError> {
         }
         None => Err(corrupt(path, "it holds ledger data but no format marker")),
     }
+}
+
+fn check_stream(
+    trees: &Trees,
+    path: &str,
+    id: JobId,
+    folded: &Folded,
+    summary: &mut Summary,
+) -> Result<(), LedgerError> {
+    match folded {
+        Folded::Job(state) => {
+            check_job(trees, path, id, state)?;
+            summary.jobs += 1;
+        }
+        Folded::Config(state) => {
+            check_config(trees, path, id, state)?;
+            summary.configs += 1;
+        }
+    }
+    Ok(())
+}
+
+/// The cached state of a configuration stream must be the fold of its events.
+fn check_config(
+    trees: &Trees,
+    path: &str,
+    id: JobId,
+    folded: &ConfigState,
+) -> Result<(), LedgerError> {
+    let bad = |detail: String| corrupt(path, detail);
+    let bytes = trees.configs.get(id.as_bytes())?.ok_or_else(|| {
+        bad(format!(
+            "the configuration stream of {} has events but no state",
+            folded.target
+        ))
+    })?;
+    let cached: ConfigState = crate::codec::decode(&bytes)
+        .map_err(|e| bad(format!("the configuration state of {}: {e}", folded.target)))?;
+    if &cached != folded {
+        return Err(bad(format!(
+            "the stored configuration state of {} (seq {}) differs from the fold of its events (seq {})",
+            folded.target, cached.seq, folded.seq
+        )));
+    }
+    Ok(())
 }
 
 /// The cached state and the index entries of a job must match the fold of its events.

@@ -71,7 +71,7 @@ async fn sequences_have_no_gaps_and_global_sequences_rise_across_jobs() {
         [1, 2, 4, 5, 6]
     );
     let first = &events[0];
-    assert_eq!(first.kind, JobKind::Backup);
+    assert_eq!(first.kind, JobKind::Backup.into());
     assert_eq!(first.target.as_str(), "orders");
     assert_eq!(first.attempt, None);
     assert_eq!(events[1].attempt, Some(Attempt(1)));

@@ -2,7 +2,10 @@
 
 mod common;
 
-use cairn_domain::{CredentialRef, Endpoint, StorageConfig, StorageKind, StorageName, Target};
+use cairn_domain::{
+    config_stream_id, CredentialRef, Endpoint, EventPayload, StorageConfig, StorageKind,
+    StorageName, StreamKind, Target, TokenName,
+};
 use cairn_ledger::{Ledger, LedgerError};
 use chrono::Utc;
 use common::name;
@@ -25,9 +28,12 @@ async fn targets_are_created_once_and_survive_a_reopen() {
     let dir = tempfile::tempdir().unwrap();
     {
         let ledger = Ledger::open(&dir.path().join("ledger")).unwrap();
-        ledger.put_target(&target("orders")).await.unwrap();
-        ledger.put_target(&target("billing")).await.unwrap();
-        let err = ledger.put_target(&target("orders")).await.unwrap_err();
+        ledger.put_target(&target("orders"), None).await.unwrap();
+        ledger.put_target(&target("billing"), None).await.unwrap();
+        let err = ledger
+            .put_target(&target("orders"), None)
+            .await
+            .unwrap_err();
         assert!(matches!(err, LedgerError::Exists(_)), "{err}");
         assert!(err.to_string().contains("orders"), "{err}");
     }
@@ -46,11 +52,83 @@ async fn targets_are_created_once_and_survive_a_reopen() {
             t
         })
     );
-    assert!(ledger.remove_target(&name("orders")).await.unwrap());
-    assert!(!ledger.remove_target(&name("orders")).await.unwrap());
+    assert!(ledger.remove_target(&name("orders"), None).await.unwrap());
+    assert!(!ledger.remove_target(&name("orders"), None).await.unwrap());
     assert_eq!(ledger.target(&name("orders")).unwrap(), None);
     // A removed name can be taken again.
-    ledger.put_target(&target("orders")).await.unwrap();
+    ledger.put_target(&target("orders"), None).await.unwrap();
+}
+
+/// Every change of a target is an event of its configuration stream, in the global log,
+/// naming the token that made it, and never carrying the password.
+#[tokio::test]
+async fn target_changes_are_events_in_the_global_log() {
+    let (ledger, _dir) = common::ledger();
+    let admin = TokenName::parse("admin").unwrap();
+    let orders = name("orders");
+    ledger
+        .put_target(&target("orders"), Some(&admin))
+        .await
+        .unwrap();
+    let mut changed = target("orders");
+    changed.credential = CredentialRef::Sealed {
+        sealed: "c2VjcmV0LXNlYWxlZC1ieXRlcw".into(),
+    };
+    assert!(ledger
+        .replace_target(&changed, &["password"], Some(&admin))
+        .await
+        .unwrap());
+    let mut ghost = target("ghost");
+    ghost.name = name("ghost");
+    assert!(!ledger.replace_target(&ghost, &["url"], None).await.unwrap());
+    let policy = cairn_domain::api::ScheduleSetRequest {
+        every: Some("daily".into()),
+        ..Default::default()
+    }
+    .to_policy()
+    .unwrap();
+    ledger
+        .set_policy(&orders, Some(policy), Some(admin.clone()), Utc::now())
+        .await
+        .unwrap();
+    assert!(ledger.remove_target(&orders, Some(&admin)).await.unwrap());
+    assert_eq!(
+        ledger.policy(&orders).unwrap(),
+        None,
+        "removal stops the schedule"
+    );
+
+    let log = ledger.events_after(0, 100).unwrap();
+    let types: Vec<_> = log.iter().map(|e| e.payload.type_name()).collect();
+    assert_eq!(
+        types,
+        [
+            "TargetAdded",
+            "TargetUpdated",
+            "ScheduleSet",
+            "ScheduleCleared",
+            "TargetRemoved"
+        ]
+    );
+    for (i, e) in log.iter().enumerate() {
+        assert_eq!(e.global_seq, i as u64 + 1);
+        assert_eq!(e.seq, i as u64 + 1);
+        assert_eq!(e.kind, StreamKind::Config);
+        assert_eq!(e.job_id, config_stream_id(&orders));
+        assert_eq!(e.actor.token.as_ref(), Some(&admin));
+        let json = serde_json::to_string(e).unwrap();
+        assert!(!json.contains("c2VjcmV0"), "no sealed password in {json}");
+    }
+    match &log[1].payload {
+        EventPayload::TargetUpdated { changed, settings } => {
+            assert_eq!(changed, &["password"]);
+            assert_eq!(settings.credential, "sealed");
+        }
+        other => panic!("{other:?}"),
+    }
+    let newest = ledger.config_history(Some(&orders), None, 2).unwrap();
+    assert_eq!(newest[0].payload.type_name(), "TargetRemoved");
+    assert_eq!(newest.len(), 2);
 }
 
 #[tokio::test]

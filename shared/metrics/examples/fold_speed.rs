@@ -84,7 +84,7 @@ fn main() {
                 seq: i as u64 + 1,
                 global_seq: global,
                 at: now,
-                kind: JobKind::Backup,
+                kind: JobKind::Backup.into(),
                 target: target.clone(),
                 attempt: None,
                 actor: Actor::service("bench"),

@@ -15,7 +15,7 @@ pub use error::{CliError, Outcome};
 
 use cairn_domain::notify::NotifyOn;
 use cairn_domain::{
-    JobId, JobKind, JobStatus, NotifierName, Role, StorageName, TargetName, TokenName,
+    JobId, JobKind, JobStatus, NotifierName, Role, StorageName, StreamKind, TargetName, TokenName,
 };
 use chrono::{DateTime, Utc};
 use clap::{ArgGroup, Args, Parser, Subcommand};
@@ -577,12 +577,12 @@ pub struct JobArgs {
 
 #[derive(Debug, Args)]
 pub struct HistoryArgs {
-    /// Only jobs of this target.
+    /// Only jobs and configuration changes of this target.
     #[arg(long, value_parser = parse::target_name)]
     pub target: Option<TargetName>,
-    /// backup, restore, prune or check.
-    #[arg(long, value_parser = parse::job_kind)]
-    pub kind: Option<JobKind>,
+    /// backup, restore, prune or check (jobs), or config (who changed a target or its schedule).
+    #[arg(long, value_parser = parse::stream_kind)]
+    pub kind: Option<StreamKind>,
     /// queued, running, retry_due, succeeded, failed or cancelled.
     #[arg(long, value_parser = parse::job_status)]
     pub status: Option<JobStatus>,

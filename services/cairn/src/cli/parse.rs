@@ -3,7 +3,8 @@
 
 use cairn_domain::notify::NotifyOn;
 use cairn_domain::{
-    BackupId, JobId, JobKind, JobStatus, NotifierName, Role, StorageName, TargetName, TokenName,
+    BackupId, JobId, JobKind, JobStatus, NotifierName, Role, StorageName, StreamKind, TargetName,
+    TokenName,
 };
 use chrono::{DateTime, Utc};
 
@@ -81,6 +82,16 @@ pub fn job_kind(s: &str) -> Result<JobKind, String> {
         let allowed: Vec<&str> = JobKind::ALL.iter().map(|k| k.as_str()).collect();
         format!("unknown kind; use one of: {}", allowed.join(", "))
     })
+}
+
+/// A history kind: a job kind, or `config` (configuration changes).
+pub fn stream_kind(s: &str) -> Result<StreamKind, String> {
+    if s == "config" {
+        return Ok(StreamKind::Config);
+    }
+    job_kind(s)
+        .map(Into::into)
+        .map_err(|e| format!("{e}, config"))
 }
 
 pub fn job_status(s: &str) -> Result<JobStatus, String> {

@@ -274,14 +274,17 @@ pub async fn history(
     Query(p): Query<HistoryParams>,
 ) -> ApiResult<Json<Vec<HistoryEntry>>> {
     let target = p.target.as_deref().map(parse_target_name).transpose()?;
+    // `config` asks for configuration changes only; a job kind for jobs only.
+    let config_only = p.kind.as_deref() == Some("config");
     let kind = match p.kind.as_deref() {
-        None => None,
+        None | Some("config") => None,
         Some(k) => Some(JobKind::parse(k).ok_or_else(|| {
             ApiError::invalid(format!(
-                "unknown kind {k:?}; use backup, restore, prune or check"
+                "unknown kind {k:?}; use backup, restore, prune, check or config"
             ))
         })?),
     };
+    let jobs_wanted = !config_only;
     let status = match p.status.as_deref() {
         None => None,
         Some(st) => Some(JobStatus::parse(st).ok_or_else(|| {
@@ -304,13 +307,27 @@ pub async fn history(
                 .with_timezone(&chrono::Utc),
         ),
     };
-    let query = HistoryQuery {
-        target,
-        kind,
-        status,
-        since,
-        limit: p.limit.unwrap_or(50).clamp(1, 10_000),
-    };
-    let jobs = s.ledger().history(&query)?;
-    Ok(Json(jobs.iter().map(HistoryEntry::from).collect()))
+    let limit = p.limit.unwrap_or(50).clamp(1, 10_000);
+    // A configuration change is done when recorded: it matches `succeeded` only.
+    let config =
+        (config_only || kind.is_none()) && status.is_none_or(|s| s == JobStatus::Succeeded);
+    let mut entries: Vec<HistoryEntry> = Vec::new();
+    if jobs_wanted {
+        let query = HistoryQuery {
+            target: target.clone(),
+            kind,
+            status,
+            since,
+            limit,
+        };
+        entries.extend(s.ledger().history(&query)?.iter().map(HistoryEntry::from));
+    }
+    if config {
+        let changes = s.ledger().config_history(target.as_ref(), since, limit)?;
+        entries.extend(changes.iter().filter_map(HistoryEntry::of_config_event));
+        // Newest first across both, as the jobs alone were.
+        entries.sort_by_key(|e| std::cmp::Reverse(e.queued_at));
+        entries.truncate(limit);
+    }
+    Ok(Json(entries))
 }

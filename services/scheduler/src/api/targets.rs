@@ -189,6 +189,7 @@ fn ca_file(s: &Scheduler, endpoint: &Endpoint, path: String) -> ApiResult<String
 
 pub async fn add(
     State(s): State<Scheduler>,
+    Extension(by): Extension<Principal>,
     Json(req): Json<TargetAddRequest>,
 ) -> ApiResult<(StatusCode, Json<TargetView>)> {
     let name = parse_target_name(&req.name)?;
@@ -217,7 +218,7 @@ pub async fn add(
         created_at: Utc::now(),
         ca_file,
     };
-    s.ledger().put_target(&target).await?;
+    s.ledger().put_target(&target, Some(&by.token)).await?;
     tracing::info!(target = %target.name, engine = %target.engine(), url = %target.endpoint, "target added");
     Ok((StatusCode::CREATED, Json(target_view(&target))))
 }
@@ -276,7 +277,11 @@ pub async fn update(
         ca_file,
         ..old
     };
-    if !s.ledger().replace_target(&target).await? {
+    if !s
+        .ledger()
+        .replace_target(&target, &changed, Some(&by.token))
+        .await?
+    {
         return Err(ApiError::not_found(format!(
             "unknown target {name:?}; list targets with `cairn target list`"
         )));
@@ -298,9 +303,13 @@ pub async fn show(
     Ok(Json(target_view(&find_target(&s, &name)?)))
 }
 
-pub async fn remove(State(s): State<Scheduler>, Path(name): Path<String>) -> ApiResult<StatusCode> {
+pub async fn remove(
+    State(s): State<Scheduler>,
+    Extension(by): Extension<Principal>,
+    Path(name): Path<String>,
+) -> ApiResult<StatusCode> {
     let parsed = parse_target_name(&name)?;
-    if s.ledger().remove_target(&parsed).await? {
+    if s.ledger().remove_target(&parsed, Some(&by.token)).await? {
         tracing::info!(target = %parsed, "target removed; its backups stay in storage");
         Ok(StatusCode::NO_CONTENT)
     } else {

@@ -348,7 +348,12 @@ pub async fn restart_expires_orphaned_attempts_and_a_removed_target_cancels_its_
     );
 
     let users = TargetName::parse("users").unwrap();
-    assert!(h.scheduler.ledger().remove_target(&users).await.unwrap());
+    assert!(h
+        .scheduler
+        .ledger()
+        .remove_target(&users, None)
+        .await
+        .unwrap());
     assert!(matches!(
         c.claim_job(waiting, &worker(1)).await.unwrap(),
         ClaimReply::Denied { .. }

@@ -99,7 +99,7 @@ impl Harness {
             };
             scheduler
                 .ledger()
-                .put_target(&target)
+                .put_target(&target, None)
                 .await
                 .expect("add a target");
         }

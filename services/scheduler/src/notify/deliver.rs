@@ -57,11 +57,12 @@ impl Tried {
     }
 }
 
-/// Delivers `notification` to `notifier`'s webhook, recording every attempt.
-pub async fn deliver(s: &Scheduler, notifier: &Notifier, notification: &Notification) {
+/// Delivers `notification` to `notifier`'s webhook, recording every attempt, from attempt
+/// `first` (above 1 when a restart resumes a delivery that was retrying).
+pub async fn deliver(s: &Scheduler, notifier: &Notifier, notification: &Notification, first: u32) {
     let body = serde_json::to_vec(notification).expect("a notification serializes");
-    let mut backoff = FIRST_BACKOFF;
-    for attempt in 1..=ATTEMPTS {
+    let mut backoff = FIRST_BACKOFF * 2u32.pow(first.saturating_sub(1).min(8));
+    for attempt in first.max(1)..=ATTEMPTS {
         let tried = attempt_once(s, notifier, &body).await;
         let will_retry = !tried.delivered() && tried.retryable && attempt < ATTEMPTS;
         let record = Delivery {

@@ -37,6 +37,21 @@ pub enum TransitionError {
     },
     #[error("{event} does not belong to a {kind} job")]
     WrongKind { event: &'static str, kind: JobKind },
+    #[error("{0} belongs to a target's configuration stream, not to a job")]
+    ConfigEvent(&'static str),
+    #[error("{0} is not an event of a target's configuration")]
+    NotConfig(&'static str),
+    #[error("{event} refused: {reason}")]
+    ConfigRefused {
+        event: &'static str,
+        reason: &'static str,
+    },
+    #[error("{event} for policy version {got}, but the next version is {expected}")]
+    PolicyVersion {
+        event: &'static str,
+        got: u32,
+        expected: u32,
+    },
 }
 
 /// One attempt as the history shows it.
@@ -107,6 +122,9 @@ impl JobState {
         at: DateTime<Utc>,
         payload: &EventPayload,
     ) -> Result<JobState, TransitionError> {
+        if payload.is_config() {
+            return Err(TransitionError::ConfigEvent(payload.type_name()));
+        }
         let Some(current) = state else {
             return match payload {
                 EventPayload::JobQueued {

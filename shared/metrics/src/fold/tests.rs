@@ -37,7 +37,7 @@ impl Log {
             seq: self.seq,
             global_seq: self.seq,
             at: t(at),
-            kind: cairn_domain::JobKind::Backup,
+            kind: cairn_domain::JobKind::Backup.into(),
             target: target(),
             attempt: None,
             actor: Actor::service("test"),

@@ -1,4 +1,5 @@
-//! `cairn history`: jobs newest first, filtered by target, kind, status and time.
+//! `cairn history`: jobs and configuration changes newest first, filtered by target, kind,
+//! status and time.
 
 use crate::cli::client::ApiClient;
 use crate::cli::error::{CliError, Outcome};
@@ -30,11 +31,19 @@ pub async fn list(client: &ApiClient, args: HistoryArgs, json: bool) -> Result<O
         return Ok(Outcome::Success);
     }
     if entries.is_empty() {
-        eprintln!("no jobs match");
+        eprintln!("no jobs or changes match");
         return Ok(Outcome::Success);
     }
     let mut table = Table::new(&[
-        "JOB", "KIND", "TARGET", "STATUS", "ATTEMPTS", "QUEUED", "BY", "BACKUP", "ERROR",
+        "JOB",
+        "KIND",
+        "TARGET",
+        "STATUS",
+        "ATTEMPTS",
+        "QUEUED",
+        "BY",
+        "BACKUP",
+        "ERROR/CHANGE",
     ]);
     for e in entries {
         table.row(vec![
@@ -46,7 +55,7 @@ pub async fn list(client: &ApiClient, args: HistoryArgs, json: bool) -> Result<O
             output::time(e.queued_at),
             e.requested_by,
             e.backup.unwrap_or_default(),
-            output::shorten(e.error.as_deref().unwrap_or(""), 60),
+            output::shorten(e.error.as_deref().or(e.change.as_deref()).unwrap_or(""), 80),
         ]);
     }
     table.print()?;

@@ -175,6 +175,13 @@ fn detail(payload: &EventPayload) -> String {
             format!("deleted backup {backup} ({})", reason.as_str())
         }
         E::JobSucceeded { .. } => String::new(),
+        E::TargetAdded { .. }
+        | E::TargetUpdated { .. }
+        | E::TargetRemoved {}
+        | E::ScheduleSet { .. }
+        | E::ScheduleCleared { .. } => {
+            cairn_domain::config::describe_change(payload).unwrap_or_default()
+        }
     };
     output::shorten(&text, 120)
 }
