@@ -119,6 +119,7 @@ impl Up {
     /// process wrote to disk meanwhile.
     pub fn timed(&self, args: &[&str]) -> Result<(Timed, u64)> {
         let written = measure::written_bytes(self.child.id());
+        let cpu = measure::cpu_seconds(self.child.id());
         let started = Instant::now();
         let child = self
             .command(args)
@@ -138,7 +139,15 @@ impl Up {
             );
         }
         let written = measure::written_bytes(self.child.id()).saturating_sub(written);
-        Ok((Timed { seconds, peaks }, written))
+        let cairn_cpu = measure::cpu_seconds(self.child.id()) - cpu;
+        Ok((
+            Timed {
+                seconds,
+                peaks,
+                cairn_cpu,
+            },
+            written,
+        ))
     }
 
     /// Adds a target (again: an existing one is updated to `url`).

@@ -43,6 +43,9 @@ struct Args {
     /// Tiny datasets and one run each: checks that the benchmark works, in seconds.
     #[arg(long)]
     smoke: bool,
+    /// Generate the datasets (when missing) and stop.
+    #[arg(long)]
+    generate_only: bool,
     /// The cairn binary (default: built now, next to this benchmark's own binary).
     #[arg(long)]
     cairn: Option<std::path::PathBuf>,
@@ -58,12 +61,25 @@ fn main() -> Result<()> {
     }
     anyhow::ensure!(args.runs >= 1, "--runs must be at least 1");
     let sizes = datasets::Sizes::new(args.pg_gb, args.my_mb, args.redis_keys, args.smoke);
+    let run = |w: Which| args.which == Which::All || args.which == w;
+    if args.generate_only {
+        let work = shell::WorkDir::new()?;
+        if run(Which::Pg) {
+            datasets::postgres(&sizes)?;
+        }
+        if run(Which::Mysql) {
+            datasets::mysql(&sizes)?;
+        }
+        if run(Which::Redis) {
+            datasets::redis(&sizes, &work)?;
+        }
+        return Ok(());
+    }
     let bin = cairn::binary(args.cairn.clone())?;
     let load_before = measure::loadavg();
     let mut results = Vec::new();
     let work = shell::WorkDir::new()?;
     let up = cairn::Up::start(&bin, &work)?;
-    let run = |w: Which| args.which == Which::All || args.which == w;
     if run(Which::Pg) {
         let ds = datasets::postgres(&sizes)?;
         results.push(runs::postgres(&up, &work, &ds, args.runs)?);

@@ -23,6 +23,8 @@ pub struct Peaks {
 pub struct Timed {
     pub seconds: f64,
     pub peaks: Peaks,
+    /// CPU time (user + system) the `cairn up` process used in the run; 0 for bare runs.
+    pub cairn_cpu: f64,
 }
 
 /// Samples, every 25 ms, the process trees under `roots` (and `server`'s tree, whose root
@@ -142,6 +144,22 @@ pub fn written_bytes(pid: u32) -> u64 {
                 .and_then(|v| v.trim().parse().ok())
         })
         .unwrap_or(0)
+}
+
+/// CPU seconds (user + system, all threads) `pid` has used so far.
+pub fn cpu_seconds(pid: u32) -> f64 {
+    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+        return 0.0;
+    };
+    let Some(close) = stat.rfind(')') else {
+        return 0.0;
+    };
+    // utime and stime are fields 14 and 15: the 12th and 13th after the comm.
+    let mut rest = stat[close + 1..].split_whitespace().skip(11);
+    let ticks: u64 = rest.next().and_then(|s| s.parse().ok()).unwrap_or(0)
+        + rest.next().and_then(|s| s.parse::<u64>().ok()).unwrap_or(0);
+    // USER_HZ is 100 on Linux.
+    ticks as f64 / 100.0
 }
 
 /// Peak RSS over the life of `pid` (VmHWM), KiB.

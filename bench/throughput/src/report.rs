@@ -35,6 +35,7 @@ fn compare_json(c: &Compare) -> Value {
             "peak_rss_tools_kib": v.iter().map(|t| t.peaks.tools_kib).max().unwrap_or(0)})).collect::<Vec<_>>(),
         "cairn_seconds": secs(&c.cairn),
         "cairn_median": cairn,
+        "cairn_cpu_seconds": c.cairn.iter().map(|t| (t.cairn_cpu * 100.0).round() / 100.0).collect::<Vec<_>>(),
         "reference": reference,
         "ratio": cairn / bare,
         "peak_rss_cairn_kib": c.cairn.iter().map(|t| t.peaks.cairn_kib).max().unwrap_or(0),
@@ -64,12 +65,13 @@ fn row(op: &str, c: &Compare, keys: Option<u64>) {
         );
     }
     println!(
-        "  {op:<8} cairn {:<27} median {cairn:>8.2} s  runs {:?}  cairn peak {:>6.1} MiB, its tools {:>6.1} MiB, local disk {} B",
+        "  {op:<8} cairn {:<27} median {cairn:>8.2} s  runs {:?}  cairn peak {:>6.1} MiB, its tools {:>6.1} MiB, local disk {} B, cairn CPU {:.1} s",
         "",
         secs(&c.cairn),
         mib(c.cairn.iter().map(|t| t.peaks.cairn_kib).max().unwrap_or(0)),
         mib(c.cairn.iter().map(|t| t.peaks.tools_kib).max().unwrap_or(0)),
-        c.cairn_disk
+        c.cairn_disk,
+        median(&c.cairn.iter().map(|t| t.cairn_cpu).collect::<Vec<_>>())
     );
     println!(
         "  {op:<8} ratio cairn / {reference}: {:.3}{rate}",

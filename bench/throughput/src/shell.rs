@@ -59,7 +59,11 @@ pub fn timed(script: &str) -> Result<Timed> {
             stderr.trim()
         );
     }
-    Ok(Timed { seconds, peaks })
+    Ok(Timed {
+        seconds,
+        peaks,
+        cairn_cpu: 0.0,
+    })
 }
 
 /// A scratch directory under the system's temp dir, removed on drop.
