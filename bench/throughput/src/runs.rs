@@ -96,6 +96,9 @@ pub fn postgres(up: &Up, work: &WorkDir, ds: &Dataset, runs: usize) -> Result<En
             &["restore", target, "--backup", "latest", "--yes", "--wait"],
             0,
         )?;
+        // cairn drops the replaced copy after the job: let that finish before the next
+        // measurement, so that it slows neither side.
+        wait_replaced_dropped()?;
     }
     sh(&format!(
         "{PG} psql -X -q -d postgres -c 'DROP DATABASE IF EXISTS {bare_db}'"
@@ -114,6 +117,24 @@ pub fn postgres(up: &Up, work: &WorkDir, ds: &Dataset, runs: usize) -> Result<En
         stored_cairn,
         keys: None,
     })
+}
+
+/// Polls (up to 10 minutes) until no database replaced by a cairn restore is left.
+fn wait_replaced_dropped() -> Result<()> {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(600);
+    loop {
+        let left = sh(&format!(
+            "{PG} psql -X -A -t -d postgres -c \"SELECT count(*) FROM pg_database WHERE datname LIKE '{PG_DB}\\_cairn\\_restore\\_%\\_old'\""
+        ))?;
+        if left == "0" {
+            return Ok(());
+        }
+        ensure!(
+            std::time::Instant::now() < deadline,
+            "the database the restore replaced was not dropped in 10 minutes"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
 }
 
 /// Row counts of the PostgreSQL dataset's tables, as one string.
