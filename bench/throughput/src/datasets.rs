@@ -1,7 +1,9 @@
 //! The benchmark's datasets, generated reproducibly (fixed seeds, deterministic hashes)
 //! into databases of their own, and skipped when a marker says they are already there
 //! with the same parameters: PostgreSQL `cairn_bench_pg`, MariaDB `cairn_bench_my`,
-//! Redis db 14. Never anything the test suites use.
+//! Redis db 14 (bare restores into db 15); the smoke run's have names of their own
+//! (`…_smoke`, Redis db 12 and 13), so it never replaces the full datasets. Never
+//! anything the test suites use.
 //!
 //! The data is not all blanks: besides pgbench's tables (whose filler compresses ~100×)
 //! there are rows of text drawn from a vocabulary, jsonb, and random bytes, so the dump
@@ -10,13 +12,12 @@
 use crate::shell::{sh, MY, PG, REDIS};
 use anyhow::{Context, Result};
 
-pub const PG_DB: &str = "cairn_bench_pg";
-pub const MY_DB: &str = "cairn_bench_my";
-pub const REDIS_DB: u32 = 14;
-
 /// Dataset sizes derived from the flags.
 #[derive(Debug, Clone)]
 pub struct Sizes {
+    pg_db: &'static str,
+    my_db: &'static str,
+    redis_db: u32,
     pgbench_scale: u64,
     pg_docs: u64,
     my_rows: u64,
@@ -27,6 +28,9 @@ impl Sizes {
     pub fn new(pg_gb: f64, my_mb: u64, redis_keys: u64, smoke: bool) -> Self {
         if smoke {
             return Self {
+                pg_db: "cairn_bench_pg_smoke",
+                my_db: "cairn_bench_my_smoke",
+                redis_db: 12,
                 pgbench_scale: 1,
                 pg_docs: 5_000,
                 my_rows: 5_000,
@@ -36,6 +40,9 @@ impl Sizes {
         // Per GB on disk: pgbench scale 20 (≈300 MB, most of it blank filler) and 1.2 M
         // rows of documents (≈700 MB with their index). MariaDB: ≈3,400 rows per MB.
         Self {
+            pg_db: "cairn_bench_pg",
+            my_db: "cairn_bench_my",
+            redis_db: 14,
             pgbench_scale: ((pg_gb * 20.0).round() as u64).max(1),
             pg_docs: ((pg_gb * 1_200_000.0) as u64).max(1_000),
             my_rows: (my_mb * 3_400).max(1_000),
@@ -48,6 +55,8 @@ impl Sizes {
 #[derive(Debug, Clone)]
 pub struct Dataset {
     pub url: String,
+    /// The database's name, or the Redis db number.
+    pub db: String,
     /// On-disk size (PostgreSQL, MariaDB) or number of keys (Redis).
     pub size: u64,
     pub description: String,
@@ -129,24 +138,25 @@ fn psql(db: &str, sql: &str) -> Result<String> {
 }
 
 pub fn postgres(s: &Sizes) -> Result<Dataset> {
+    let pg_db = s.pg_db;
     let params = format!("v1 scale={} docs={}", s.pgbench_scale, s.pg_docs);
     let exists = psql(
         "postgres",
-        &format!("SELECT 1 FROM pg_database WHERE datname = '{PG_DB}'"),
+        &format!("SELECT 1 FROM pg_database WHERE datname = '{pg_db}'"),
     )? == "1";
     let marker = if exists {
-        psql(PG_DB, "SELECT params FROM cairn_bench_meta").unwrap_or_default()
+        psql(pg_db, "SELECT params FROM cairn_bench_meta").unwrap_or_default()
     } else {
         String::new()
     };
     if marker != params {
-        eprintln!("generating PostgreSQL dataset ({params}) in {PG_DB}");
+        eprintln!("generating PostgreSQL dataset ({params}) in {pg_db}");
         psql(
             "postgres",
-            &format!("DROP DATABASE IF EXISTS {PG_DB} WITH (FORCE);\nCREATE DATABASE {PG_DB};"),
+            &format!("DROP DATABASE IF EXISTS {pg_db} WITH (FORCE);\nCREATE DATABASE {pg_db};"),
         )?;
         sh(&format!(
-            "{PG} pgbench -i -q -s {} {PG_DB} >/dev/null 2>&1",
+            "{PG} pgbench -i -q -s {} {pg_db} >/dev/null 2>&1",
             s.pgbench_scale
         ))?;
         let words = WORDS
@@ -155,7 +165,7 @@ pub fn postgres(s: &Sizes) -> Result<Dataset> {
             .collect::<Vec<_>>()
             .join(",");
         psql(
-            PG_DB,
+            pg_db,
             &format!(
                 "SET max_parallel_workers_per_gather = 0;
 SELECT setseed(0.42);
@@ -180,14 +190,15 @@ INSERT INTO cairn_bench_meta VALUES ('{params}');",
             ),
         )?;
     }
-    let size: u64 = psql("postgres", &format!("SELECT pg_database_size('{PG_DB}')"))?
+    let size: u64 = psql("postgres", &format!("SELECT pg_database_size('{pg_db}')"))?
         .parse()
         .context("pg_database_size")?;
     Ok(Dataset {
-        url: format!("postgres://postgres@127.0.0.1:5432/{PG_DB}"),
+        url: format!("postgres://postgres@127.0.0.1:5432/{pg_db}"),
+        db: pg_db.to_string(),
         size,
         description: format!(
-            "PostgreSQL {PG_DB}: pgbench scale {} + {} documents (text, jsonb, bytea)",
+            "PostgreSQL {pg_db}: pgbench scale {} + {} documents (text, jsonb, bytea)",
             s.pgbench_scale, s.pg_docs
         ),
         commands: None,
@@ -202,13 +213,14 @@ fn mariadb(db: Option<&str>, sql: &str) -> Result<String> {
 }
 
 pub fn mysql(s: &Sizes) -> Result<Dataset> {
+    let my_db = s.my_db;
     let params = format!("v1 rows={}", s.my_rows);
-    let marker = mariadb(Some(MY_DB), "SELECT params FROM cairn_bench_meta").unwrap_or_default();
+    let marker = mariadb(Some(my_db), "SELECT params FROM cairn_bench_meta").unwrap_or_default();
     if marker != params {
-        eprintln!("generating MariaDB dataset ({params}) in {MY_DB}");
+        eprintln!("generating MariaDB dataset ({params}) in {my_db}");
         mariadb(
             None,
-            &format!("DROP DATABASE IF EXISTS {MY_DB}; CREATE DATABASE {MY_DB};"),
+            &format!("DROP DATABASE IF EXISTS {my_db}; CREATE DATABASE {my_db};"),
         )?;
         // One word per byte of two MD5s of the row number: deterministic, and text that
         // compresses like text.
@@ -228,7 +240,7 @@ pub fn mysql(s: &Sizes) -> Result<Dataset> {
             .collect::<Vec<_>>()
             .join(", ");
         mariadb(
-            Some(MY_DB),
+            Some(my_db),
             "CREATE TABLE orders (id INT PRIMARY KEY, customer VARCHAR(64) NOT NULL,
                 body TEXT NOT NULL, amount DECIMAL(12,2) NOT NULL, created DATETIME NOT NULL,
                 payload VARBINARY(32) NOT NULL, KEY (customer)) ENGINE=InnoDB;
@@ -239,7 +251,7 @@ pub fn mysql(s: &Sizes) -> Result<Dataset> {
         while from <= s.my_rows {
             let to = (from + batch - 1).min(s.my_rows);
             mariadb(
-                Some(MY_DB),
+                Some(my_db),
                 &format!(
                     "INSERT INTO orders
 SELECT seq, CONCAT('customer-', SUBSTR(h1, 1, 6)), CONCAT_WS(' ', {body}),
@@ -251,22 +263,23 @@ FROM (SELECT seq, MD5(seq) AS h1, MD5(CONCAT('b', seq)) AS h2 FROM seq_{from}_to
             from = to + 1;
         }
         mariadb(
-            Some(MY_DB),
+            Some(my_db),
             &format!("INSERT INTO cairn_bench_meta VALUES ('{params}'); ANALYZE TABLE orders;"),
         )?;
     }
     let size: u64 = mariadb(
         None,
         &format!(
-            "SELECT SUM(data_length + index_length) FROM information_schema.tables WHERE table_schema = '{MY_DB}'"
+            "SELECT SUM(data_length + index_length) FROM information_schema.tables WHERE table_schema = '{my_db}'"
         ),
     )?
     .parse()
     .context("MariaDB size")?;
     Ok(Dataset {
-        url: format!("mysql://root@127.0.0.1:3306/{MY_DB}"),
+        url: format!("mysql://root@127.0.0.1:3306/{my_db}"),
+        db: my_db.to_string(),
         size,
-        description: format!("MariaDB {MY_DB}: {} orders rows", s.my_rows),
+        description: format!("MariaDB {my_db}: {} orders rows", s.my_rows),
         commands: None,
     })
 }
@@ -275,23 +288,25 @@ FROM (SELECT seq, MD5(seq) AS h1, MD5(CONCAT('b', seq)) AS h2 FROM seq_{from}_to
 /// sorted sets of 5 elements), a tenth with a TTL, from a fixed-seed generator. The
 /// commands are also kept in a file for the bare restore (`redis-cli --pipe`).
 pub fn redis(s: &Sizes, work: &crate::shell::WorkDir) -> Result<Dataset> {
+    let redis_db = s.redis_db;
     let params = format!("v1 keys={}", s.redis_keys);
     let file = work.file("redis-commands.resp");
     write_redis_commands(&file, s.redis_keys)?;
-    let marker = sh(&format!("{REDIS} -n {REDIS_DB} GET cairn-bench:meta"))?;
-    let count: u64 = sh(&format!("{REDIS} -n {REDIS_DB} DBSIZE"))?.parse()?;
+    let marker = sh(&format!("{REDIS} -n {redis_db} GET cairn-bench:meta"))?;
+    let count: u64 = sh(&format!("{REDIS} -n {redis_db} DBSIZE"))?.parse()?;
     if marker != params || count != s.redis_keys + 1 {
-        eprintln!("generating Redis dataset ({params}) in db {REDIS_DB}");
-        sh(&format!("{REDIS} -n {REDIS_DB} FLUSHDB >/dev/null"))?;
-        sh(&format!("{REDIS} -n {REDIS_DB} --pipe < {file} >/dev/null"))?;
+        eprintln!("generating Redis dataset ({params}) in db {redis_db}");
+        sh(&format!("{REDIS} -n {redis_db} FLUSHDB >/dev/null"))?;
+        sh(&format!("{REDIS} -n {redis_db} --pipe < {file} >/dev/null"))?;
         sh(&format!(
-            "{REDIS} -n {REDIS_DB} SET cairn-bench:meta '{params}' >/dev/null"
+            "{REDIS} -n {redis_db} SET cairn-bench:meta '{params}' >/dev/null"
         ))?;
     }
     Ok(Dataset {
-        url: format!("redis://127.0.0.1:6379/{REDIS_DB}"),
+        url: format!("redis://127.0.0.1:6379/{redis_db}"),
+        db: redis_db.to_string(),
         size: s.redis_keys + 1,
-        description: format!("Redis db {REDIS_DB}: {} keys of mixed types", s.redis_keys),
+        description: format!("Redis db {redis_db}: {} keys of mixed types", s.redis_keys),
         commands: Some(file),
     })
 }

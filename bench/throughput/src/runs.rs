@@ -1,7 +1,7 @@
 //! The measurements of each engine: bare pipeline and cairn alternating, `runs` times each.
 
 use crate::cairn::Up;
-use crate::datasets::{Dataset, MY_DB, PG_DB, REDIS_DB};
+use crate::datasets::Dataset;
 use crate::measure::Timed;
 use crate::shell::{file_size, sh, timed, WorkDir, MY, PG, REDIS};
 use anyhow::{ensure, Result};
@@ -52,17 +52,18 @@ fn push(c: &mut Compare, label: &str, t: Timed) {
 }
 
 pub fn postgres(up: &Up, work: &WorkDir, ds: &Dataset, runs: usize) -> Result<EngineResult> {
+    let pg_db = ds.db.as_str();
     let target = "bench-pg";
     up.target(target, &ds.url)?;
     let zst = work.file("pg.sql.zst");
     let custom = work.file("pg.dump");
-    let bare_db = format!("{PG_DB}_bare");
+    let bare_db = format!("{pg_db}_bare");
     let mut backup = Compare::default();
     let mut stored_cairn = 0;
     for _ in 0..runs {
         checkpoint()?;
         let t = timed(&format!(
-            "{PG} pg_dump -d {PG_DB} | zstd -3 -T0 -q -f -o {zst}"
+            "{PG} pg_dump -d {pg_db} | zstd -3 -T0 -q -f -o {zst}"
         ))?;
         push(&mut backup, "pg_dump | zstd -3 -T0", t);
         checkpoint()?;
@@ -72,13 +73,13 @@ pub fn postgres(up: &Up, work: &WorkDir, ds: &Dataset, runs: usize) -> Result<En
         backup.cairn_disk = backup.cairn_disk.max(written.saturating_sub(stored_cairn));
     }
     // The custom-format file pg_restore -j2 reads (not timed).
-    sh(&format!("{PG} pg_dump -Fc -d {PG_DB} -f {custom}"))?;
+    sh(&format!("{PG} pg_dump -Fc -d {pg_db} -f {custom}"))?;
     let fresh = || {
         sh(&format!(
             "{PG} psql -X -q -d postgres -c 'DROP DATABASE IF EXISTS {bare_db}' -c 'CREATE DATABASE {bare_db}' -c checkpoint"
         ))
     };
-    let before = rows(PG_DB)?;
+    let before = rows(pg_db)?;
     let mut restore = Compare::default();
     for _ in 0..runs {
         fresh()?;
@@ -98,14 +99,14 @@ pub fn postgres(up: &Up, work: &WorkDir, ds: &Dataset, runs: usize) -> Result<En
         )?;
         // cairn drops the replaced copy after the job: let that finish before the next
         // measurement, so that it slows neither side.
-        wait_replaced_dropped()?;
+        wait_replaced_dropped(pg_db)?;
     }
     sh(&format!(
         "{PG} psql -X -q -d postgres -c 'DROP DATABASE IF EXISTS {bare_db}'"
     ))?;
     ensure!(
-        rows(PG_DB)? == before,
-        "the restored {PG_DB} does not hold the rows it had"
+        rows(pg_db)? == before,
+        "the restored {pg_db} does not hold the rows it had"
     );
     Ok(EngineResult {
         engine: "postgres",
@@ -120,11 +121,11 @@ pub fn postgres(up: &Up, work: &WorkDir, ds: &Dataset, runs: usize) -> Result<En
 }
 
 /// Polls (up to 10 minutes) until no database replaced by a cairn restore is left.
-fn wait_replaced_dropped() -> Result<()> {
+fn wait_replaced_dropped(pg_db: &str) -> Result<()> {
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(600);
     loop {
         let left = sh(&format!(
-            "{PG} psql -X -A -t -d postgres -c \"SELECT count(*) FROM pg_database WHERE datname LIKE '{PG_DB}\\_cairn\\_restore\\_%\\_old'\""
+            "{PG} psql -X -A -t -d postgres -c \"SELECT count(*) FROM pg_database WHERE datname LIKE '{pg_db}\\_cairn\\_restore\\_%\\_old'\""
         ))?;
         if left == "0" {
             return Ok(());
@@ -148,15 +149,16 @@ const MY_DUMP_ARGS: &str = "--single-transaction --routines --triggers --events 
     --default-character-set=utf8mb4 --max-allowed-packet=1073741824 --quick --skip-dump-date --no-tablespaces";
 
 pub fn mysql(up: &Up, work: &WorkDir, ds: &Dataset, runs: usize) -> Result<EngineResult> {
+    let my_db = ds.db.as_str();
     let target = "bench-mysql";
     up.target(target, &ds.url)?;
     let zst = work.file("my.sql.zst");
-    let bare_db = format!("{MY_DB}_bare");
+    let bare_db = format!("{my_db}_bare");
     let mut backup = Compare::default();
     let mut stored_cairn = 0;
     for _ in 0..runs {
         let t = timed(&format!(
-            "mariadb-dump -h 127.0.0.1 -u root {MY_DUMP_ARGS} {MY_DB} | zstd -3 -T0 -q -f -o {zst}"
+            "mariadb-dump -h 127.0.0.1 -u root {MY_DUMP_ARGS} {my_db} | zstd -3 -T0 -q -f -o {zst}"
         ))?;
         push(&mut backup, "mariadb-dump | zstd -3 -T0", t);
         let (t, written) = up.timed(&["backup", target, "--wait"])?;
@@ -169,7 +171,7 @@ pub fn mysql(up: &Up, work: &WorkDir, ds: &Dataset, runs: usize) -> Result<Engin
             "{MY} -N -B {db} -e 'SELECT COUNT(*), SUM(LENGTH(body)) FROM orders'"
         ))
     };
-    let before = count(MY_DB)?;
+    let before = count(my_db)?;
     let mut restore = Compare::default();
     for _ in 0..runs {
         sh(&format!(
@@ -186,7 +188,7 @@ pub fn mysql(up: &Up, work: &WorkDir, ds: &Dataset, runs: usize) -> Result<Engin
     }
     ensure!(count(&bare_db)? == before, "the bare restore lost rows");
     sh(&format!("{MY} -e 'DROP DATABASE IF EXISTS {bare_db}'"))?;
-    ensure!(count(MY_DB)? == before, "the restored {MY_DB} lost rows");
+    ensure!(count(my_db)? == before, "the restored {my_db} lost rows");
     Ok(EngineResult {
         engine: "mariadb",
         dataset: ds.description.clone(),
@@ -200,11 +202,12 @@ pub fn mysql(up: &Up, work: &WorkDir, ds: &Dataset, runs: usize) -> Result<Engin
 }
 
 pub fn redis(up: &Up, work: &WorkDir, ds: &Dataset, runs: usize) -> Result<EngineResult> {
+    let redis_db: u32 = ds.db.parse()?;
     let target = "bench-redis";
     up.target(target, &ds.url)?;
     let rdb = work.file("dump.rdb");
     let commands = ds.commands.clone().unwrap_or_default();
-    let bare_db = REDIS_DB + 1;
+    let bare_db = redis_db + 1;
     let mut backup = Compare::default();
     let mut stored_cairn = 0;
     for _ in 0..runs {
@@ -230,10 +233,10 @@ pub fn redis(up: &Up, work: &WorkDir, ds: &Dataset, runs: usize) -> Result<Engin
         )?;
     }
     sh(&format!("{REDIS} -n {bare_db} FLUSHDB >/dev/null"))?;
-    let keys: u64 = sh(&format!("{REDIS} -n {REDIS_DB} DBSIZE"))?.parse()?;
+    let keys: u64 = sh(&format!("{REDIS} -n {redis_db} DBSIZE"))?.parse()?;
     ensure!(
         keys == ds.size,
-        "the restored db {REDIS_DB} holds {keys} keys, not {}",
+        "the restored db {redis_db} holds {keys} keys, not {}",
         ds.size
     );
     Ok(EngineResult {
