@@ -227,10 +227,15 @@ fn a_postgres_restore_killed_mid_load_commits_nothing_and_resumes_within_the_win
         Some("0"),
         "the target is the backup again (no marker row): {restored}"
     );
-    assert_eq!(
-        case.staging(),
-        Vec::<String>::new(),
-        "no staging database left"
+    // The replaced copy (`…_old`) is dropped after the job ended: poll for it to go.
+    let left = cairn_tests::util::poll_until(RECOVERY_DEADLINE, Duration::from_millis(200), || {
+        let left = case.staging();
+        left.is_empty().then_some(())
+    });
+    assert!(
+        left.is_some(),
+        "no staging database left: {:?}",
+        case.staging()
     );
 }
 

@@ -1,10 +1,12 @@
 //! The restore worker: runs restore jobs. Before touching the target it checks, in order:
 //! the backup exists and its manifest is signed by this cairn (or the operator said
 //! `--trust-unsigned`, see `trust.rs`), the target is a reachable primary, engine/scope/version
-//! fit, and the artifact's sha256 matches its manifest. Only then the artifact streams through
-//! the zstd decoder into the engine's loader; it is checked against the manifest once more on
-//! that pass, and a mismatch reaches the loader as an error before the end of its
-//! input, so the load never commits bytes that differ from the manifest.
+//! fit, and — for restores that load in place (whole servers, Redis) — the artifact's sha256
+//! matches its manifest. Then the artifact streams through the zstd decoder into the engine's
+//! loader; it is checked against the manifest on that pass, and a mismatch reaches the loader
+//! as an error before the end of its input, so the load never commits bytes that differ from
+//! the manifest. A database restore loads into a staging copy and swaps it in only after that
+//! check, so it needs no pass before the load.
 
 use async_trait::async_trait;
 use cairn_bus::worker::{AttemptCtx, AttemptRunner};
@@ -78,7 +80,11 @@ async fn restore(ctx: &AttemptCtx, keyring: &Keyring) -> Result<(), Failure> {
     }])
     .await?;
     cairn_engines::check_restore(&manifest, &target.endpoint, &server)?;
-    store.verify(&manifest).await?;
+    // A load into a staging copy checks the artifact on its one pass and refuses the
+    // swap on a mismatch; a load in place needs the whole artifact checked first.
+    if !cairn_engines::verifies_while_loading(&target.endpoint) {
+        store.verify(&manifest).await?;
+    }
 
     let progress = Progress::new();
     let counters = progress.clone();
@@ -86,7 +92,7 @@ async fn restore(ctx: &AttemptCtx, keyring: &Keyring) -> Result<(), Failure> {
     let stored = store.read_verified(&manifest).await?;
     let sink: Arc<dyn ProgressSink> = progress.clone();
     let raw = pipeline::decrypt_and_decompress(stored, decryption, sink);
-    let bytes =
+    let (bytes, afterwards) =
         cairn_engines::restore_for_job(&conn, &manifest, &grant.job.job_id, raw, progress).await?;
     tracing::info!(%source, %backup, bytes, "restore applied");
     ctx.append(vec![
@@ -97,5 +103,9 @@ async fn restore(ctx: &AttemptCtx, keyring: &Keyring) -> Result<(), Failure> {
         },
         WorkerEvent::JobSucceeded,
     ])
-    .await
+    .await?;
+    // The replaced copy goes after the job is done; should cairn stop first, the
+    // start-up sweep drops it.
+    tokio::spawn(afterwards.run());
+    Ok(())
 }

@@ -204,19 +204,51 @@ pub async fn restore(
     input: mpsc::Receiver<Result<Bytes, Failure>>,
     progress: Arc<Progress>,
 ) -> Result<u64, Failure> {
-    restore_for_job(conn, manifest, &JobId::new_random(), input, progress).await
+    let (bytes, afterwards) =
+        restore_for_job(conn, manifest, &JobId::new_random(), input, progress).await?;
+    afterwards.run().await;
+    Ok(bytes)
+}
+
+/// Whether a restore of `endpoint` loads into a staging copy that replaces the target
+/// only after the input ended with the manifest's size and checksum (a database of
+/// PostgreSQL or MySQL/MariaDB). Then the artifact needs no checksum pass before the
+/// load: a mismatch found at the end of the one pass leaves the target untouched.
+/// Restores that load in place (whole servers, Redis) must check first.
+pub fn verifies_while_loading(endpoint: &Endpoint) -> bool {
+    matches!(endpoint.scope, Scope::Database { .. })
+        && matches!(endpoint.engine, Engine::Postgres | Engine::Mysql)
+}
+
+/// What is left after a restore succeeded, off the job's critical path: dropping the
+/// copy it replaced. Dropped unrun, the start-up sweep finds that copy by its name.
+#[derive(Debug, Default)]
+#[must_use = "the replaced copy stays until `run`"]
+pub struct Afterwards {
+    replaced: Option<(Connection, String)>,
+}
+
+impl Afterwards {
+    /// Drops the replaced copy (a warning in the log when that fails).
+    pub async fn run(self) {
+        if let Some((conn, name)) = self.replaced {
+            tracing::info!(database = %name, "dropping the database the restore replaced");
+            pg::drop_logged(conn, name).await;
+        }
+    }
 }
 
 /// [`restore`] on behalf of `job`: its staging databases carry the job's short id, and
 /// the input must end exactly at the manifest's size, without an error item, for the
-/// load to commit.
+/// load to commit. Returns the bytes applied and what is left to do once the job is
+/// recorded as done ([`Afterwards::run`]).
 pub async fn restore_for_job(
     conn: &Connection,
     manifest: &Manifest,
     job: &JobId,
     input: mpsc::Receiver<Result<Bytes, Failure>>,
     progress: Arc<Progress>,
-) -> Result<u64, Failure> {
+) -> Result<(u64, Afterwards), Failure> {
     let job = job.short();
     let expected = dump_format(&conn.endpoint);
     if manifest.engine != conn.endpoint.engine || manifest.format_name != expected.format_name {
@@ -229,9 +261,18 @@ pub async fn restore_for_job(
         ));
     }
     match conn.endpoint.engine {
-        Engine::Postgres => pg::restore(conn, &job, manifest.size_bytes, input, progress).await,
-        Engine::Mysql => mysql::restore(conn, &job, manifest.size_bytes, input, progress).await,
-        Engine::Redis => redis::restore(conn, manifest, input, progress).await,
+        Engine::Postgres => {
+            let (bytes, old) =
+                pg::restore(conn, &job, manifest.size_bytes, input, progress).await?;
+            let replaced = old.map(|name| (conn.clone(), name));
+            Ok((bytes, Afterwards { replaced }))
+        }
+        Engine::Mysql => mysql::restore(conn, &job, manifest.size_bytes, input, progress)
+            .await
+            .map(|b| (b, Afterwards::default())),
+        Engine::Redis => redis::restore(conn, manifest, input, progress)
+            .await
+            .map(|b| (b, Afterwards::default())),
     }
 }
 

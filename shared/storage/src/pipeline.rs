@@ -170,7 +170,9 @@ impl Write for ChunkSender {
 /// called inside a tokio runtime; dropping the receiver stops the work.
 ///
 /// A read error keeps its own failure (a backend hiccup is retryable); bytes that do not
-/// decode, including a truncated frame, are the permanent failure `corrupt_artifact`.
+/// decode, including a truncated frame, are the permanent failure `corrupt_artifact`,
+/// unless the input, read on to its end, ends with an error (such as the checksum
+/// mismatch of [`crate::ArtifactStore::read_verified`]): then that error.
 pub fn decompress(
     stored: BoxStream<'static, Result<Bytes, StorageError>>,
     progress: Arc<dyn ProgressSink>,
@@ -226,7 +228,9 @@ fn decode(
             .and_then(|d| run_decoder(d, &out, progress)),
     };
     if let Err(e) = decoded {
-        let failure = match reader.error.take() {
+        // Bytes that do not decode may be bytes that differ from the manifest: read on to
+        // the end, where a verified stream says so, to report the checksum mismatch.
+        let failure = match reader.error.take().or_else(|| reader.drain()) {
             Some(read_error) => read_error.to_failure(),
             None => Failure::permanent(
                 "corrupt_artifact",
@@ -279,6 +283,18 @@ struct ChannelReader {
     current: Bytes,
     /// The read error that ended the input, kept to report it as it was.
     error: Option<StorageError>,
+}
+
+impl ChannelReader {
+    /// Reads the rest of the input; the error it ends with, if any.
+    fn drain(&mut self) -> Option<StorageError> {
+        while let Some(item) = self.rx.blocking_recv() {
+            if let Err(e) = item {
+                return Some(e);
+            }
+        }
+        None
+    }
 }
 
 impl Read for ChannelReader {

@@ -34,6 +34,20 @@ async fn a_flipped_byte_is_a_checksum_mismatch() {
 
     let decoded = decompress_all(&t.store, &manifest).await;
     assert!(decoded.is_err(), "zstd's frame checksum catches it too");
+
+    // The one pass of a restore (no verify first): the decoder fails midway, and the
+    // failure is still the checksum mismatch, found by reading on to the end.
+    let stored = t.store.read_verified(&manifest).await.unwrap();
+    let mut rx = cairn_storage::pipeline::decompress(
+        stored,
+        std::sync::Arc::new(cairn_storage::pipeline::NoProgress),
+    );
+    let mut last = None;
+    while let Some(item) = rx.recv().await {
+        last = Some(item);
+    }
+    let failure = last.expect("an item").unwrap_err();
+    assert_eq!(failure.code, "checksum_mismatch", "{failure:?}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -1,12 +1,15 @@
 //! Waiting for a job through the long-poll endpoint, showing progress on the way:
-//! a spinner with bytes and rate on a terminal, JSON status lines with `--json`.
+//! a spinner with bytes and rate on a terminal — with a percentage and the time left when
+//! the size is known (a restore: its backup's size; a backup: about its previous
+//! backup's) — and JSON status lines with `--json`. The figures come from the job's
+//! progress events, so the display costs the pipeline nothing.
 
 use super::client::ApiClient;
 use super::error::{CliError, Outcome};
 use super::output;
 use super::summary::Summary;
-use cairn_domain::api::JobView;
-use cairn_domain::{EventEnvelope, EventPayload, JobId, JobKind, JobState, JobStatus};
+use cairn_domain::api::{BackupView, JobView};
+use cairn_domain::{EventEnvelope, EventPayload, JobId, JobKind, JobSpec, JobState, JobStatus};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use serde::Serialize;
 use std::io::IsTerminal;
@@ -65,6 +68,10 @@ async fn follow(
         }
         events.extend(view.events.into_iter().filter(|e| e.seq > seen));
         seen = events.last().map_or(seen, |e| e.seq);
+        if progress.wants_size() {
+            let size = expected_size(client, &view.state.spec).await;
+            progress.set_size(size);
+        }
         progress.update(&view.state)?;
         if view.state.status.is_terminal() {
             return Ok(JobView {
@@ -98,6 +105,38 @@ struct Progress {
     display: Display,
     started: Instant,
     rate: Rate,
+    /// The raw size the job is expected to move, once looked up: `Some(None)` when unknown.
+    size: Option<Option<Expected>>,
+}
+
+/// How many raw bytes a job will move: exactly (a restore) or about (a backup).
+#[derive(Debug, Clone, Copy)]
+struct Expected {
+    bytes: u64,
+    exact: bool,
+}
+
+/// The size of the backup a restore loads, or of the target's newest backup for a backup
+/// job; `None` when there is none or the lookup fails (the display does without).
+async fn expected_size(client: &ApiClient, spec: &JobSpec) -> Option<Expected> {
+    let (target, wanted) = match spec {
+        JobSpec::Restore { source, backup, .. } => (source, Some(backup.to_string())),
+        JobSpec::Backup { target, .. } => (target, None),
+        _ => return None,
+    };
+    let backups: Vec<BackupView> = client
+        .get(&format!("/v1/targets/{target}/backups"))
+        .await
+        .ok()?;
+    let exact = wanted.is_some();
+    let found = match wanted {
+        Some(id) => backups.into_iter().find(|b| b.id == id),
+        None => backups.into_iter().next(),
+    }?;
+    Some(Expected {
+        bytes: found.size_bytes,
+        exact,
+    })
 }
 
 impl Progress {
@@ -113,7 +152,17 @@ impl Progress {
             display,
             started: Instant::now(),
             rate: Rate::default(),
+            size: None,
         }
+    }
+
+    /// Whether the expected size is still to be looked up (only for the spinner).
+    fn wants_size(&self) -> bool {
+        self.size.is_none() && matches!(self.display, Display::Spinner(_))
+    }
+
+    fn set_size(&mut self, size: Option<Expected>) {
+        self.size = Some(size);
     }
 
     fn update(&mut self, state: &JobState) -> Result<(), CliError> {
@@ -136,7 +185,11 @@ impl Progress {
             }
             Display::Spinner(bar) => {
                 let rate = self.rate.observe(state);
-                bar.set_message(describe(state, rate));
+                let mut text = describe(state, rate);
+                if let (Some(Some(size)), JobStatus::Running) = (self.size, state.status) {
+                    text.push_str(&share(state.bytes_db, size, rate));
+                }
+                bar.set_message(text);
             }
             Display::Quiet => {}
         }
@@ -222,6 +275,28 @@ fn describe(state: &JobState, rate: Option<f64>) -> String {
     }
 }
 
+/// `, 42% of 1.1 GiB, 0:35 left` for a running job that moved `done` of `size` raw bytes
+/// at `rate` bytes/s (`about` when the size is an estimate).
+fn share(done: u64, size: Expected, rate: Option<f64>) -> String {
+    if size.bytes == 0 {
+        return String::new();
+    }
+    let about = if size.exact { "" } else { "about " };
+    let done = done.min(size.bytes);
+    let percent = done as f64 * 100.0 / size.bytes as f64;
+    let left = rate
+        .filter(|r| *r > 0.0)
+        .map(|r| {
+            let secs = ((size.bytes - done) as f64 / r).round() as u64;
+            format!(", {about}{}:{:02} left", secs / 60, secs % 60)
+        })
+        .unwrap_or_default();
+    format!(
+        ", {percent:.0}% of {about}{}{left}",
+        output::bytes(size.bytes)
+    )
+}
+
 /// Average database throughput of the current attempt, measured from when this CLI first
 /// saw it running.
 #[derive(Default)]
@@ -244,5 +319,52 @@ impl Rate {
         let (at, start) = self.since?;
         let secs = at.elapsed().as_secs_f64();
         (secs >= 1.0).then(|| state.bytes_db.saturating_sub(start) as f64 / secs)
+    }
+}
+
+#[cfg(test)]
+mod share_tests {
+    use super::{share, Expected};
+
+    #[test]
+    fn percentage_and_time_left() {
+        let exact = Expected {
+            bytes: 1000,
+            exact: true,
+        };
+        let rough = Expected {
+            bytes: 1000,
+            exact: false,
+        };
+        let cases: &[(u64, Expected, Option<f64>, &str)] = &[
+            (0, exact, None, ", 0% of 1000 B"),
+            (250, exact, Some(10.0), ", 25% of 1000 B, 1:15 left"),
+            (
+                500,
+                rough,
+                Some(5.0),
+                ", 50% of about 1000 B, about 1:40 left",
+            ),
+            // A backup larger than its estimate stays at 100%, with nothing left.
+            (
+                1500,
+                rough,
+                Some(5.0),
+                ", 100% of about 1000 B, about 0:00 left",
+            ),
+            (10, exact, Some(0.0), ", 1% of 1000 B"),
+        ];
+        for (done, size, rate, want) in cases {
+            assert_eq!(
+                share(*done, *size, *rate),
+                *want,
+                "{done} {size:?} {rate:?}"
+            );
+        }
+        let empty = Expected {
+            bytes: 0,
+            exact: true,
+        };
+        assert_eq!(share(5, empty, Some(1.0)), "");
     }
 }

@@ -229,6 +229,10 @@ pub(crate) async fn run_restore(
     let mut child = tool.spawn(Stdio::piped(), Stdio::null())?;
     let stderr = collect_stderr(&mut child, tool.is_error);
     let mut stdin = child.stdin.take().expect("stdin is piped");
+    // As for dumps: a larger pipe lets cairn run ahead of the loader's reads.
+    if let Err(e) = rustix::pipe::fcntl_setpipe_size(&stdin, PIPE_SIZE) {
+        tracing::debug!(error = %e, "could not enlarge the restore pipe");
+    }
     let mut total = 0u64;
     let mut stopped_reading = false;
     let mut pending = first.into_iter();

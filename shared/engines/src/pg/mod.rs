@@ -11,7 +11,9 @@ mod rewrite;
 
 pub(crate) use client::for_server as dump_client;
 pub(crate) use dump::dump;
-pub(crate) use restore::{drop_now as drop_database, list_databases, restore};
+pub(crate) use restore::{
+    drop_database as drop_logged, drop_now as drop_database, list_databases, restore,
+};
 
 use crate::child::Tool;
 use crate::credentials::CredentialFile;

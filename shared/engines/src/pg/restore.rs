@@ -9,9 +9,11 @@
 //! cairn writes `BEGIN` before the dump and `COMMIT` only after its last byte arrived
 //! with the manifest's length and checksum, so a psql left behind by a killed cairn
 //! reaches the end of its input without `COMMIT` and the server rolls back. Only when
-//! the load committed is the old database dropped (`WITH (FORCE)`) and the new one
-//! renamed into its place, so a failed or cancelled restore leaves the target
-//! untouched. The new database keeps the old one's owner, encoding and locale.
+//! the load committed is the old database renamed aside (`<name>_cairn_restore_<job>_old`,
+//! its sessions disconnected) and the new one renamed into its place, so a failed or
+//! cancelled restore leaves the target untouched. The replaced copy is dropped in the
+//! background after the job's work is done (DROP DATABASE forces a checkpoint, seconds on
+//! a large restore); one left by a killed cairn is dropped by the start-up sweep. The new database keeps the old one's owner, encoding and locale.
 //! Database-level settings (`ALTER DATABASE … SET`) and `GRANT … ON DATABASE` are not
 //! part of a plain `pg_dump` and are not carried over.
 //!
@@ -27,7 +29,7 @@ use super::guard::{self, MetaCommandGuard, Then};
 use super::rewrite::DumpallRewrite;
 use super::{connect, conninfo, map_error, quote_ident, quote_literal, tool, MAINTENANCE_DB};
 use crate::child::{run_restore, Transaction};
-use crate::leftovers::staging_name;
+use crate::leftovers::{staging_name, OLD};
 use crate::{Connection, Progress};
 use bytes::Bytes;
 use cairn_domain::{Failure, Scope};
@@ -46,12 +48,15 @@ pub(crate) async fn restore(
     expected: u64,
     mut input: mpsc::Receiver<Result<Bytes, Failure>>,
     progress: Arc<Progress>,
-) -> Result<u64, Failure> {
+) -> Result<(u64, Option<String>), Failure> {
     match &conn.endpoint.scope {
         Scope::Database { name } => {
             restore_database(conn, name, job, expected, &mut input, &progress).await
         }
-        Scope::Server => restore_server(conn, expected, &mut input, &progress).await,
+        Scope::Server => Ok((
+            restore_server(conn, expected, &mut input, &progress).await?,
+            None,
+        )),
         Scope::RedisDb { .. } => Err(Failure::permanent(
             "unsupported",
             "a redis db index is not a postgres scope",
@@ -78,7 +83,7 @@ async fn restore_database(
     expected: u64,
     input: &mut mpsc::Receiver<Result<Bytes, Failure>>,
     progress: &Progress,
-) -> Result<u64, Failure> {
+) -> Result<(u64, Option<String>), Failure> {
     let tmp = staging_name(name, job, "");
     // A database cannot drop itself: restoring `postgres` works from `template1`.
     let admin_db = if name == MAINTENANCE_DB {
@@ -136,40 +141,110 @@ async fn restore_database(
         }
     };
 
-    // Swap: the old database goes only now that the new one is complete.
-    let dropped = async {
-        let mut admin = connect(conn, admin_db).await?;
-        let sql = format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", quote_ident(name));
-        exec(&mut admin, conn, admin_db, sql).await?;
-        Ok::<_, Failure>(admin)
-    }
-    .await;
-    let mut admin = match dropped {
-        Ok(admin) => admin,
-        Err(f) => {
-            // The old database is still there, untouched.
-            guard.drop_now().await;
-            return Err(f);
+    // Swap: the old database moves aside only now that the new one is complete. The
+    // caller drops it once the job is done (see `Afterwards`): DROP DATABASE forces an
+    // immediate checkpoint, seconds on a large restore, that the job need not wait for.
+    let old = staging_name(name, job, OLD);
+    match swap_in(conn, admin_db, name, &tmp, &old).await {
+        Ok(replaced) => {
+            guard.disarm();
+            Ok((bytes, replaced.then_some(old)))
         }
-    };
-    // From here the loaded copy is the only one: never drop it.
-    guard.disarm();
-    let sql = format!(
+        Err(Swap::Untouched(f)) => {
+            guard.drop_now().await;
+            Err(f)
+        }
+        // From here the loaded copy is the only one: never drop it.
+        Err(Swap::Stranded(f)) => {
+            guard.disarm();
+            Err(f)
+        }
+    }
+}
+
+/// A swap that failed: before anything changed (the target is as it was), or halfway.
+enum Swap {
+    Untouched(Failure),
+    Stranded(Failure),
+}
+
+/// How often the swap tries to rename the target while clients keep connecting to it.
+const SWAP_TRIES: usize = 5;
+
+/// Renames `name` (if it exists) to `old` after disconnecting its sessions, then `tmp`
+/// to `name`. Returns whether there was an old database to drop. Should the second
+/// rename fail, the first is undone.
+async fn swap_in(
+    conn: &Connection,
+    admin_db: &str,
+    name: &str,
+    tmp: &str,
+    old: &str,
+) -> Result<bool, Swap> {
+    let mut admin = connect(conn, admin_db).await.map_err(Swap::Untouched)?;
+    let exists: bool =
+        sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)")
+            .bind(name)
+            .fetch_one(&mut admin)
+            .await
+            .map_err(|e| Swap::Untouched(map_error(&e, conn, admin_db)))?;
+    if exists {
+        let aside = format!(
+            "ALTER DATABASE {} RENAME TO {}",
+            quote_ident(name),
+            quote_ident(old)
+        );
+        let mut tries = 0;
+        loop {
+            // A rename waits (5 s) for sessions on the database to go, and fails if
+            // they do not; clients reconnecting in between get another try.
+            sqlx::query(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+                 WHERE datname = $1 AND pid <> pg_backend_pid()",
+            )
+            .bind(name)
+            .execute(&mut admin)
+            .await
+            .map_err(|e| Swap::Untouched(map_error(&e, conn, admin_db)))?;
+            match exec(&mut admin, conn, admin_db, aside.clone()).await {
+                Ok(()) => break,
+                Err(f) if tries + 1 < SWAP_TRIES => {
+                    tracing::info!(database = %name, error = %f, "renaming the replaced database again");
+                    tries += 1;
+                }
+                Err(f) => return Err(Swap::Untouched(f)),
+            }
+        }
+    }
+    let into_place = format!(
         "ALTER DATABASE {} RENAME TO {}",
-        quote_ident(&tmp),
+        quote_ident(tmp),
         quote_ident(name)
     );
-    if let Err(f) = exec(&mut admin, conn, admin_db, sql).await {
-        return Err(Failure {
+    if let Err(f) = exec(&mut admin, conn, admin_db, into_place).await {
+        let back = format!(
+            "ALTER DATABASE {} RENAME TO {}",
+            quote_ident(old),
+            quote_ident(name)
+        );
+        if exists && exec(&mut admin, conn, admin_db, back).await.is_ok() {
+            return Err(Swap::Untouched(f));
+        }
+        let where_old = if exists {
+            format!(", and the replaced one is database {old:?}")
+        } else {
+            String::new()
+        };
+        return Err(Swap::Stranded(Failure {
             message: format!(
-                "{}; the restored data is complete in database {tmp:?}: rename it to {name:?}",
+                "{}; the restored data is complete in database {tmp:?}: rename it to {name:?}{where_old}",
                 f.message
             ),
             ..f
-        });
+        }));
     }
     let _ = sqlx::Connection::close(admin).await;
-    Ok(bytes)
+    Ok(exists)
 }
 
 /// ` OWNER … ENCODING … LC_COLLATE … LC_CTYPE …` copied from the database being
@@ -305,7 +380,7 @@ pub(crate) async fn list_databases(conn: &Connection) -> Result<Vec<String>, Fai
     Ok(names)
 }
 
-async fn drop_database(conn: Connection, name: String) {
+pub(crate) async fn drop_database(conn: Connection, name: String) {
     let result = drop_now(&conn, &name).await;
     if let Err(f) = result {
         tracing::warn!(database = %name, error = %f, "could not drop the temporary restore database");
