@@ -16,6 +16,35 @@ fn abort<T>(e: LedgerError) -> Result<T, ConflictableTransactionError<LedgerErro
     Err(ConflictableTransactionError::Abort(e))
 }
 
+/// `event` must come right after `stream_seq`, its stream's last event, and after the
+/// ledger's last global sequence.
+fn follows(
+    meta_tree: &sled::transaction::TransactionalTree,
+    path: &str,
+    stream_seq: u64,
+    event: &EventEnvelope,
+) -> Result<(), ConflictableTransactionError<LedgerError>> {
+    let conflict = |expected: u64, actual: u64| LedgerError::Conflict {
+        job_id: event.job_id,
+        expected: expected.saturating_sub(1),
+        actual,
+    };
+    if stream_seq + 1 != event.seq {
+        return abort(conflict(event.seq, stream_seq));
+    }
+    let global = match meta_tree.get(meta::LAST_GLOBAL_SEQ)? {
+        Some(bytes) => match u64_from(&bytes) {
+            Some(n) => n,
+            None => return abort(corrupt(path, "the last global sequence is unreadable")),
+        },
+        None => 0,
+    };
+    if global + 1 != event.global_seq {
+        return abort(conflict(event.global_seq, global));
+    }
+    Ok(())
+}
+
 /// Stores `event` as it is, if it is the next of its job and of the ledger.
 pub fn import(trees: &Trees, path: &str, event: &EventEnvelope) -> Result<Appended, LedgerError> {
     if event.kind == StreamKind::Config {
@@ -39,28 +68,7 @@ pub fn import(trees: &Trees, path: &str, event: &EventEnvelope) -> Result<Append
             ),
             None => None,
         };
-        let actual = before.as_ref().map_or(0, |s| s.seq);
-        if actual + 1 != event.seq {
-            return abort(LedgerError::Conflict {
-                job_id,
-                expected: event.seq.saturating_sub(1),
-                actual,
-            });
-        }
-        let global = match meta_tree.get(meta::LAST_GLOBAL_SEQ)? {
-            Some(bytes) => match u64_from(&bytes) {
-                Some(n) => n,
-                None => return abort(corrupt(path, "the last global sequence is unreadable")),
-            },
-            None => 0,
-        };
-        if global + 1 != event.global_seq {
-            return abort(LedgerError::Conflict {
-                job_id,
-                expected: event.global_seq.saturating_sub(1),
-                actual: global,
-            });
-        }
+        follows(meta_tree, path, before.as_ref().map_or(0, |s| s.seq), event)?;
         let after = match JobState::next(before.as_ref(), job_id, event.at, &event.payload) {
             Ok(next) => next,
             Err(e) => return abort(LedgerError::Transition(e)),
@@ -117,28 +125,7 @@ fn import_config(
             })?),
             None => None,
         };
-        let actual = before.as_ref().map_or(0, |s| s.seq);
-        if actual + 1 != event.seq {
-            return abort(LedgerError::Conflict {
-                job_id: stream,
-                expected: event.seq.saturating_sub(1),
-                actual,
-            });
-        }
-        let global = match meta_tree.get(meta::LAST_GLOBAL_SEQ)? {
-            Some(bytes) => match u64_from(&bytes) {
-                Some(n) => n,
-                None => return abort(corrupt(path, "the last global sequence is unreadable")),
-            },
-            None => 0,
-        };
-        if global + 1 != event.global_seq {
-            return abort(LedgerError::Conflict {
-                job_id: stream,
-                expected: event.global_seq.saturating_sub(1),
-                actual: global,
-            });
-        }
+        follows(meta_tree, path, before.as_ref().map_or(0, |s| s.seq), event)?;
         let after = match ConfigState::next(
             before.as_ref(),
             &event.target,
