@@ -55,6 +55,8 @@ pub struct NatsServer {
     dir: tempfile::TempDir,
     pub port: u16,
     child: Option<Child>,
+    /// A server configuration file (`-c`), for accounts and permissions.
+    config: Option<PathBuf>,
 }
 
 impl NatsServer {
@@ -67,9 +69,38 @@ impl NatsServer {
             dir,
             port: free_port(),
             child: None,
+            config: None,
         };
         server.spawn();
         server
+    }
+
+    /// A server that also reads `config` (a nats-server configuration file's text).
+    pub fn start_with_config(config: &str) -> NatsServer {
+        let dir = tempfile::Builder::new()
+            .prefix("cairn-it-nats-")
+            .tempdir()
+            .expect("tempdir for nats");
+        let path = dir.path().join("nats.conf");
+        std::fs::write(&path, config).expect("write the nats config");
+        let mut server = NatsServer {
+            dir,
+            port: free_port(),
+            child: None,
+            config: Some(path),
+        };
+        server.spawn();
+        server
+    }
+
+    /// The server's log so far.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("nats.log")).unwrap_or_default()
+    }
+
+    /// `nats://user:password@127.0.0.1:port`.
+    pub fn url_as(&self, user: &str, password: &str) -> String {
+        format!("nats://{user}:{password}@127.0.0.1:{}", self.port)
     }
 
     pub fn url(&self) -> String {
@@ -82,7 +113,11 @@ impl NatsServer {
             .append(true)
             .open(self.dir.path().join("nats.log"))
             .expect("nats log");
-        let child = Command::new(nats_server_bin())
+        let mut cmd = Command::new(nats_server_bin());
+        if let Some(config) = &self.config {
+            cmd.arg("-c").arg(config);
+        }
+        let child = cmd
             .args([
                 "-a",
                 "127.0.0.1",

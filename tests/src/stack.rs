@@ -16,19 +16,25 @@ pub struct Stack {
 }
 
 impl Stack {
-    /// NATS and a scheduler with a `lease_seconds` lease (AckWait).
+    /// NATS and a scheduler with a `lease_seconds` lease (AckWait) and a 1 s retry backoff.
     pub fn start(lease_seconds: u32) -> Stack {
+        Stack::start_with(lease_seconds, &["--retry-backoff-seconds", "1"])
+    }
+
+    /// NATS and a scheduler with a `lease_seconds` lease and `extra` scheduler flags
+    /// (`--max-attempts 4`, `--retry-backoff-seconds 1` …).
+    pub fn start_with(lease_seconds: u32, extra: &[&str]) -> Stack {
         let nats = NatsServer::start();
+        let mut up_args = vec![
+            "--nats".into(),
+            nats.url(),
+            "--lease-seconds".into(),
+            lease_seconds.to_string(),
+        ];
+        up_args.extend(extra.iter().map(|a| a.to_string()));
         let app = App::start_with(AppOptions {
             scheduler_only: true,
-            up_args: vec![
-                "--nats".into(),
-                nats.url(),
-                "--lease-seconds".into(),
-                lease_seconds.to_string(),
-                "--retry-backoff-seconds".into(),
-                "1".into(),
-            ],
+            up_args,
             ..AppOptions::default()
         });
         let worker_token = app.create_token("workers", "worker");

@@ -2,7 +2,7 @@
 //! test): `cairn-scheduler` plus `cairn-dump-worker` processes, driven by the CLI and by
 //! NATS clients. Build first: `cargo build -p cairn --bins`.
 
-use cairn_tests::nats::WorkerProc;
+use cairn_tests::nats::{NatsServer, WorkerProc};
 use cairn_tests::stack::{claimed_by, count_type, Stack};
 use cairn_tests::*;
 use futures::StreamExt;
@@ -763,5 +763,310 @@ fn every_service_binary_has_help_naming_its_variables() {
                 out.stdout
             );
         }
+    }
+}
+
+/// When an event was recorded.
+fn event_at(e: &Value) -> chrono::DateTime<chrono::Utc> {
+    e["at"]
+        .as_str()
+        .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
+        .map(|t| t.with_timezone(&chrono::Utc))
+        .unwrap_or_else(|| panic!("event without an RFC 3339 `at`: {e}"))
+}
+
+/// A job's events of type `ty`, in order.
+fn events_of<'a>(job: &'a Value, ty: &str) -> Vec<&'a Value> {
+    job["events"]
+        .as_array()
+        .map(|events| events.iter().filter(|e| e["type"] == ty).collect())
+        .unwrap_or_default()
+}
+
+/// Four attempts at most, a 2 s backoff doubling after each failure (2 s, 4 s, 8 s).
+const MAX_ATTEMPTS: usize = 4;
+const BACKOFF: Duration = Duration::from_secs(2);
+
+fn retry_stack() -> Stack {
+    Stack::start_with(
+        15,
+        &[
+            "--max-attempts",
+            &MAX_ATTEMPTS.to_string(),
+            "--retry-backoff-seconds",
+            &BACKOFF.as_secs().to_string(),
+        ],
+    )
+}
+
+/// The job ended failed after `attempts` claims and failures, with the scheduler's
+/// `--max-attempts` in its state.
+#[track_caller]
+fn assert_failed_after(job: &Value, attempts: usize) {
+    assert_eq!(job_status(job), "failed", "{job:#}");
+    assert_eq!(count_type(job, "JobClaimed"), attempts, "{job:#}");
+    assert_eq!(count_type(job, "JobFailed"), attempts, "{job:#}");
+    assert_eq!(
+        job["state"]["max_attempts"].as_u64(),
+        Some(MAX_ATTEMPTS as u64),
+        "the scheduler's --max-attempts reached the job: {job:#}"
+    );
+    assert_contiguous_seqs(job);
+}
+
+/// A permanent failure (a refused password) ends the job after its first attempt: no
+/// retry time, no second claim, and, as docs/monitoring.md tells apart, an ordinary
+/// failure (outcome `failed`), not a dead letter (outcome `dead_lettered`, out of attempts).
+#[test]
+fn a_permanent_failure_ends_the_job_after_one_attempt() {
+    let stack = retry_stack();
+    let my = My::shared();
+    let db = my.create_db();
+    db.sql("CREATE TABLE t (id INT PRIMARY KEY); INSERT INTO t VALUES (1);");
+    let right = unique("right-");
+    let user = my.create_user(&db.name, &right);
+    let url = my.url_as(&user.name, Some(&db.name));
+    stack
+        .app
+        .cairn_stdin(
+            &["target", "add", "wrong-pw", "--url", &url, "--password-stdin"],
+            format!("{}\n", unique("wrong-")).as_bytes(),
+        )
+        .expect_code(0, "target add --password-stdin");
+    let _worker = stack.dump_worker("dump-1", &[]);
+
+    let id = stack.app.backup_start("wrong-pw");
+    let job = stack.app.wait_terminal(&id, DEADLINE);
+    assert_failed_after(&job, 1);
+    assert_eq!(failure_codes(&job), ["auth_failed"], "{job:#}");
+    let failed = events_of(&job, "JobFailed");
+    assert_eq!(failed[0]["payload"]["failure"]["retryable"], false, "{job:#}");
+    assert!(
+        failed[0]["payload"].get("retry_at").is_none_or(Value::is_null),
+        "a permanent failure has no retry time: {job:#}"
+    );
+    assert_eq!(
+        event_types(&job).last().map(String::as_str),
+        Some("JobFailed"),
+        "the failure ends the job, no dead letter follows: {:?}",
+        event_types(&job)
+    );
+    assert_eq!(job["state"]["dead_lettered"], false, "{job:#}");
+    assert!(stack.app.backups("wrong-pw").is_empty(), "no backup listed");
+    assert!(
+        !job.to_string().contains(&right),
+        "the password reached the events"
+    );
+}
+
+#[test]
+fn a_retryable_failure_is_dead_lettered_after_max_attempts_with_doubling_delays() {
+    let stack = retry_stack();
+    // A MariaDB target on a port nothing listens on: connection refused, `unreachable`.
+    let port = util::free_port();
+    stack
+        .app
+        .add_target("nowhere", &format!("mysql://root@127.0.0.1:{port}/nothing"));
+    let _worker = stack.dump_worker("dump-1", &[]);
+
+    let id = stack.app.backup_start("nowhere");
+    let job = stack.app.wait_terminal(&id, DEADLINE);
+    assert_failed_after(&job, MAX_ATTEMPTS);
+    let dead = events_of(&job, "JobDeadLettered");
+    assert_eq!(dead.len(), 1, "one JobDeadLettered: {job:#}");
+    assert_eq!(
+        dead[0]["payload"]["attempts"].as_u64(),
+        Some(MAX_ATTEMPTS as u64),
+        "the dead letter counts the attempts: {job:#}"
+    );
+    assert_eq!(
+        event_types(&job).last().map(String::as_str),
+        Some("JobDeadLettered"),
+        "the dead letter is the job's last event: {:?}",
+        event_types(&job)
+    );
+    assert_eq!(job["state"]["dead_lettered"], true, "{job:#}");
+    assert!(
+        failure_codes(&job).iter().all(|c| c == "unreachable"),
+        "every attempt failed unreachable: {:?}",
+        failure_codes(&job)
+    );
+
+    let claimed = events_of(&job, "JobClaimed");
+    let failed = events_of(&job, "JobFailed");
+    for (i, (c, f)) in claimed.iter().zip(&failed).enumerate() {
+        let n = (i + 1) as u64;
+        assert_eq!(c["payload"]["attempt"].as_u64(), Some(n), "{job:#}");
+        assert_eq!(f["payload"]["attempt"].as_u64(), Some(n), "{job:#}");
+        assert_eq!(f["payload"]["failure"]["retryable"], true, "{job:#}");
+        assert!(event_at(c) <= event_at(f), "claim before failure: {job:#}");
+    }
+    // The last failure ends the job; every earlier one names a retry time.
+    assert!(
+        failed[MAX_ATTEMPTS - 1]["payload"]
+            .get("retry_at")
+            .is_none_or(Value::is_null),
+        "the last failure schedules no retry: {job:#}"
+    );
+    // One scheduler's clock, but the retry time is chosen just before the ledger stamps
+    // the failure: slack for that commit on busy cores (well under the 2 s step).
+    let slack = chrono::Duration::milliseconds(500);
+    let mut gaps = Vec::new();
+    for i in 0..MAX_ATTEMPTS - 1 {
+        let delay = chrono::Duration::from_std(BACKOFF * (1 << i)).expect("small delay");
+        let failed_at = event_at(failed[i]);
+        let retry_at = failed[i]["payload"]["retry_at"]
+            .as_str()
+            .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
+            .unwrap_or_else(|| panic!("failure {} without retry_at: {job:#}", i + 1));
+        let planned = retry_at.with_timezone(&chrono::Utc) - failed_at;
+        assert!(
+            (planned - delay).abs() <= slack,
+            "attempt {} planned a {planned} delay, the policy says {delay}: {job:#}",
+            i + 1
+        );
+        let gap = event_at(claimed[i + 1]) - failed_at;
+        assert!(
+            gap + slack >= delay,
+            "attempt {} was claimed {gap} after failure {}, before its {delay} backoff: {job:#}",
+            i + 2,
+            i + 1
+        );
+        gaps.push(gap);
+    }
+    eprintln!("gaps between a failure and the next claim: {gaps:?}");
+    assert!(
+        gaps.windows(2).all(|w| w[1] + slack >= w[0]),
+        "the delays grow: {gaps:?}"
+    );
+    assert!(stack.app.backups("nowhere").is_empty(), "no backup listed");
+}
+
+/// The NATS accounts example of docs/services.md, read from the page itself, with its
+/// password variables replaced by `passwords` (user → password).
+fn documented_nats_accounts(passwords: &[(&str, &str)]) -> String {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/services.md");
+    let page = std::fs::read_to_string(&path).expect("docs/services.md");
+    let section = page
+        .split("## NATS accounts and permissions on top")
+        .nth(1)
+        .expect("docs/services.md has the NATS accounts section");
+    let mut config = section
+        .split("```")
+        .nth(1)
+        .expect("the section shows a server configuration")
+        .to_string();
+    for (user, password) in passwords {
+        let var = format!("${}_PASS", user.to_uppercase());
+        assert!(config.contains(&var), "the example names {var}: {config}");
+        config = config.replace(&var, &format!("\"{password}\""));
+    }
+    config
+}
+
+/// The documented accounts and permissions work as written: the scheduler, a dump worker
+/// and a platform client each on their own NATS user run a backup requested on NATS and
+/// see its events; a platform user cannot make control calls or read the jobs stream.
+#[test]
+fn the_documented_nats_accounts_run_a_backup_and_refuse_the_rest() {
+    let pw = |u: &str| unique(&format!("{u}-"));
+    let (sched_pw, worker_pw, platform_pw) = (pw("s"), pw("w"), pw("p"));
+    let nats = NatsServer::start_with_config(&documented_nats_accounts(&[
+        ("scheduler", &sched_pw),
+        ("worker", &worker_pw),
+        ("platform", &platform_pw),
+    ]));
+    let app = App::start_with(AppOptions {
+        scheduler_only: true,
+        up_args: vec![
+            "--nats".into(),
+            nats.url_as("scheduler", &sched_pw),
+            "--lease-seconds".into(),
+            "15".into(),
+        ],
+        ..AppOptions::default()
+    });
+    let worker_token = app.create_token("workers", "worker");
+    let operate = app.create_token("platform", "operate");
+    let db = small_db(100);
+    app.add_target("acct", &db.url());
+    let worker = WorkerProc::start(
+        "cairn-dump-worker",
+        "dump-1",
+        &nats.url_as("worker", &worker_pw),
+        &worker_token,
+        &app.data_dir().join("secret.key"),
+        &[],
+    );
+
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("a runtime");
+    let platform_url = nats.url_as("platform", &platform_pw);
+    let (job_id, succeeded, claim) = rt.block_on(async {
+        let client = async_nats::ConnectOptions::new()
+            .request_timeout(Some(Duration::from_secs(30)))
+            .connect(platform_url)
+            .await
+            .expect("the platform user connects");
+        let mut events = client
+            .subscribe("cairn.events.acct.>")
+            .await
+            .expect("subscribe to the target's events");
+        client.flush().await.expect("flush");
+        let mut headers = async_nats::HeaderMap::new();
+        headers.insert("Authorization", format!("Bearer {operate}").as_str());
+        let reply = client
+            .request_with_headers(
+                "cairn.requests.backup",
+                headers,
+                json!({"target": "acct"}).to_string().into(),
+            )
+            .await
+            .expect("the scheduler answers the platform user");
+        let reply: Value = serde_json::from_slice(&reply.payload).expect("a JSON reply");
+        let job_id = reply["job_id"]
+            .as_str()
+            .unwrap_or_else(|| panic!("a job id in {reply}"))
+            .to_string();
+        let deadline = tokio::time::Instant::now() + DEADLINE;
+        let succeeded = loop {
+            let m = tokio::time::timeout_at(deadline, events.next())
+                .await
+                .expect("the job's events reach the platform user")
+                .expect("subscription open");
+            if m.subject.as_str() == "cairn.events.acct.backup.JobSucceeded" {
+                break serde_json::from_slice::<Value>(&m.payload).expect("an event is JSON");
+            }
+        };
+        // Not allowed to publish on cairn.ctl.>: the scheduler never sees the call.
+        let claim = client
+            .request(
+                "cairn.ctl.claim",
+                json!({"job_id": job_id, "worker_id": "intruder"})
+                    .to_string()
+                    .into(),
+            )
+            .await
+            .map(|m| String::from_utf8_lossy(&m.payload).to_string());
+        (job_id, succeeded, claim)
+    });
+    assert_eq!(succeeded["job_id"], json!(job_id), "{succeeded}");
+    let job = app.wait_terminal(&job_id, DEADLINE);
+    assert_eq!(job_status(&job), "succeeded", "{job:#}\n{}", worker.log());
+    assert_eq!(claimed_by(&job), ["dump-1"], "{job:#}");
+    assert!(
+        claim.is_err(),
+        "the platform user reached the control plane: {claim:?}"
+    );
+    let log = nats.log();
+    assert!(
+        log.contains("Publish Violation") && log.contains("cairn.ctl.claim"),
+        "nats-server refused the platform user's control call:\n{log}"
+    );
+    for secret in [&sched_pw, &worker_pw, &platform_pw] {
+        assert!(!app.log().contains(secret.as_str()), "a NATS password in the scheduler log");
+        assert!(!worker.log().contains(secret.as_str()), "a NATS password in the worker log");
     }
 }
