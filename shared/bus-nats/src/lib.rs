@@ -29,9 +29,27 @@ pub enum NatsError {
 }
 
 /// Connects to NATS, retrying the first connection and reconnecting for ever afterwards
-/// (a restarted nats-server is picked up again by every service).
+/// (a restarted nats-server is picked up again by every service). A user and password in
+/// the URL (`nats://user:pass@host:4222`, percent-encoded) log in as that NATS user.
 pub async fn connect(url: &str, name: &str) -> Result<async_nats::Client, NatsError> {
-    let options = async_nats::ConnectOptions::new()
+    let bad_url = |cause: &str| NatsError::Connect {
+        url: redact(url),
+        cause: cause.to_string(),
+    };
+    let addr: async_nats::ServerAddr = url
+        .parse()
+        .map_err(|_| bad_url("not a NATS URL; expected nats://[user:password@]host:port"))?;
+    let mut options = async_nats::ConnectOptions::new();
+    if let Some(user) = addr.username() {
+        let decode = |part: &str| {
+            percent_encoding::percent_decode_str(part)
+                .decode_utf8()
+                .map(|s| s.into_owned())
+                .map_err(|_| bad_url("the user or password in the URL is not UTF-8 once decoded"))
+        };
+        options = options.user_and_password(decode(user)?, decode(addr.password().unwrap_or(""))?);
+    }
+    let options = options
         .name(name)
         .retry_on_initial_connect()
         .max_reconnects(None)
