@@ -829,7 +829,14 @@ fn a_permanent_failure_ends_the_job_after_one_attempt() {
     stack
         .app
         .cairn_stdin(
-            &["target", "add", "wrong-pw", "--url", &url, "--password-stdin"],
+            &[
+                "target",
+                "add",
+                "wrong-pw",
+                "--url",
+                &url,
+                "--password-stdin",
+            ],
             format!("{}\n", unique("wrong-")).as_bytes(),
         )
         .expect_code(0, "target add --password-stdin");
@@ -840,9 +847,14 @@ fn a_permanent_failure_ends_the_job_after_one_attempt() {
     assert_failed_after(&job, 1);
     assert_eq!(failure_codes(&job), ["auth_failed"], "{job:#}");
     let failed = events_of(&job, "JobFailed");
-    assert_eq!(failed[0]["payload"]["failure"]["retryable"], false, "{job:#}");
+    assert_eq!(
+        failed[0]["payload"]["failure"]["retryable"], false,
+        "{job:#}"
+    );
     assert!(
-        failed[0]["payload"].get("retry_at").is_none_or(Value::is_null),
+        failed[0]["payload"]
+            .get("retry_at")
+            .is_none_or(Value::is_null),
         "a permanent failure has no retry time: {job:#}"
     );
     assert_eq!(
@@ -1003,13 +1015,15 @@ fn the_documented_nats_accounts_run_a_backup_and_refuse_the_rest() {
         .enable_all()
         .build()
         .expect("a runtime");
-    let platform_url = nats.url_as("platform", &platform_pw);
+    // async-nats ignores a URL's user info: the client logs in explicitly.
+    let (nats_url, platform_pw2) = (nats.url(), platform_pw.clone());
     let (job_id, succeeded, claim) = rt.block_on(async {
-        let client = async_nats::ConnectOptions::new()
-            .request_timeout(Some(Duration::from_secs(30)))
-            .connect(platform_url)
-            .await
-            .expect("the platform user connects");
+        let client =
+            async_nats::ConnectOptions::with_user_and_password("platform".into(), platform_pw2)
+                .request_timeout(Some(Duration::from_secs(10)))
+                .connect(nats_url)
+                .await
+                .expect("the platform user connects");
         let mut events = client
             .subscribe("cairn.events.acct.>")
             .await
@@ -1066,7 +1080,13 @@ fn the_documented_nats_accounts_run_a_backup_and_refuse_the_rest() {
         "nats-server refused the platform user's control call:\n{log}"
     );
     for secret in [&sched_pw, &worker_pw, &platform_pw] {
-        assert!(!app.log().contains(secret.as_str()), "a NATS password in the scheduler log");
-        assert!(!worker.log().contains(secret.as_str()), "a NATS password in the worker log");
+        assert!(
+            !app.log().contains(secret.as_str()),
+            "a NATS password in the scheduler log"
+        );
+        assert!(
+            !worker.log().contains(secret.as_str()),
+            "a NATS password in the worker log"
+        );
     }
 }
