@@ -982,7 +982,14 @@ fn documented_nats_accounts(passwords: &[(&str, &str)]) -> String {
 #[test]
 fn the_documented_nats_accounts_run_a_backup_and_refuse_the_rest() {
     let pw = |u: &str| unique(&format!("{u}-"));
-    let (sched_pw, worker_pw, platform_pw) = (pw("s"), pw("w"), pw("p"));
+    // The scheduler's password needs percent-encoding in its URL.
+    let sched_pw = format!("{}@:/%", pw("s"));
+    let (worker_pw, platform_pw) = (pw("w"), pw("p"));
+    let sched_pw_encoded = sched_pw
+        .replace('%', "%25")
+        .replace('@', "%40")
+        .replace(':', "%3A")
+        .replace('/', "%2F");
     let nats = NatsServer::start_with_config(&documented_nats_accounts(&[
         ("scheduler", &sched_pw),
         ("worker", &worker_pw),
@@ -992,7 +999,7 @@ fn the_documented_nats_accounts_run_a_backup_and_refuse_the_rest() {
         scheduler_only: true,
         up_args: vec![
             "--nats".into(),
-            nats.url_as("scheduler", &sched_pw),
+            nats.url_as("scheduler", &sched_pw_encoded),
             "--lease-seconds".into(),
             "15".into(),
         ],
@@ -1079,7 +1086,7 @@ fn the_documented_nats_accounts_run_a_backup_and_refuse_the_rest() {
         log.contains("Publish Violation") && log.contains("cairn.ctl.claim"),
         "nats-server refused the platform user's control call:\n{log}"
     );
-    for secret in [&sched_pw, &worker_pw, &platform_pw] {
+    for secret in [&sched_pw, &sched_pw_encoded, &worker_pw, &platform_pw] {
         assert!(
             !app.log().contains(secret.as_str()),
             "a NATS password in the scheduler log"
