@@ -120,6 +120,8 @@ impl Stack {
         self.app
             .history(&["--limit", "1000"])
             .iter()
+            // Configuration changes are in the history too; they are not jobs.
+            .filter(|h| h["kind"] != "config")
             .map(|h| {
                 let id = h["job_id"]
                     .as_str()

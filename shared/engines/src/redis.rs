@@ -177,6 +177,11 @@ pub(crate) async fn connect(conn: &Connection, db: u32) -> Result<MultiplexedCon
         .into_connection_info()
         .map_err(|e| failure(conn, &e))?
         .set_redis_settings(settings);
+    if tls {
+        // Two rustls providers are linked (ring, and aws-lc-rs through object_store): name
+        // one, or rustls panics when redis asks for the default. Already set is fine.
+        let _ = rustls::crypto::ring::default_provider().install_default();
+    }
     let client = match (&conn.ca_file, tls) {
         (Some(ca), true) => {
             let root_cert = std::fs::read(ca).map_err(|e| {

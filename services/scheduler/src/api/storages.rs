@@ -7,10 +7,10 @@
 //! reported now rather than at 03:00.
 
 use super::error::{ApiError, ApiResult};
+use super::extract::Json;
 use crate::Scheduler;
 use axum::extract::State;
 use axum::http::StatusCode;
-use axum::Json;
 use cairn_domain::api::{EncryptionInput, PasswordInput, StorageAddRequest, StorageView};
 use cairn_domain::storage::{self, S3Storage, StorageEncryption};
 use cairn_domain::{CredentialRef, StorageConfig, StorageKind, StorageName};
