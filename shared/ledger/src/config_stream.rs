@@ -12,10 +12,10 @@
 //! last one plus one), and sled runs such transactions one at a time, so two concurrent
 //! changes get consecutive versions instead of a conflict.
 
-use crate::codec::{self, corrupt, event_key, u64_from, u64_key};
+use crate::codec::{self, corrupt, u64_from};
 use crate::config::{meta, Trees};
 use crate::group_commit::Written;
-use crate::record;
+use crate::store::{put_event, put_last_global_seq};
 use crate::undo::{TreeId, Undo};
 use crate::{ack, LedgerError};
 use cairn_domain::{
@@ -120,13 +120,7 @@ pub fn append(
                 actor: event.actor.clone(),
                 payload: event.payload.clone(),
             };
-            let key = event_key(stream, envelope.seq);
-            let value = record::encode_event(&envelope);
-            last_checksum = codec::stored_checksum(&value);
-            let old = ev.insert(&key[..], value)?;
-            undo.record(TreeId::Events, &key, old.as_deref());
-            let old = log.insert(&u64_key(global)[..], &key[..])?;
-            undo.record(TreeId::Log, &u64_key(global), old.as_deref());
+            last_checksum = put_event(ev, log, &envelope, &mut undo)?;
             stored.push(envelope);
             folded = Some(next);
         }
@@ -144,8 +138,7 @@ pub fn append(
             }
             None => {}
         }
-        let old = meta_tree.insert(meta::LAST_GLOBAL_SEQ, &u64_key(global)[..])?;
-        undo.record(TreeId::Meta, meta::LAST_GLOBAL_SEQ, old.as_deref());
+        put_last_global_seq(meta_tree, global, &mut undo)?;
         Ok(Written {
             head: Some(ack::Acked {
                 global_seq: global,

@@ -3,10 +3,9 @@
 //! event must continue its job's log and the global log without a gap, and be a valid
 //! transition of the job's state, as in an append.
 
-use crate::codec::{self, corrupt, event_key, u64_from, u64_key};
+use crate::codec::{self, corrupt, u64_from};
 use crate::config::{meta, Trees};
-use crate::record;
-use crate::store::{write_indexes, Appended};
+use crate::store::{put_event, put_last_global_seq, write_indexes, Appended};
 use crate::undo::{TreeId, Undo};
 use crate::LedgerError;
 use cairn_domain::{ConfigState, EventEnvelope, JobState, StreamKind};
@@ -74,13 +73,7 @@ pub fn import(trees: &Trees, path: &str, event: &EventEnvelope) -> Result<Append
             Err(e) => return abort(LedgerError::Transition(e)),
         };
         let mut undo = Undo::new(event.global_seq);
-        let key = event_key(job_id, event.seq);
-        let value = record::encode_event(event);
-        let last_checksum = codec::stored_checksum(&value);
-        let old = ev.insert(&key[..], value)?;
-        undo.record(TreeId::Events, &key, old.as_deref());
-        let old = log.insert(&u64_key(event.global_seq)[..], &key[..])?;
-        undo.record(TreeId::Log, &u64_key(event.global_seq), old.as_deref());
+        let last_checksum = put_event(ev, log, event, &mut undo)?;
         let old = jobs.insert(job_id.as_bytes(), codec::encode(&after))?;
         undo.record(TreeId::Jobs, job_id.as_bytes(), old.as_deref());
         write_indexes(
@@ -91,8 +84,7 @@ pub fn import(trees: &Trees, path: &str, event: &EventEnvelope) -> Result<Append
             by_ks,
             &mut undo,
         )?;
-        let old = meta_tree.insert(meta::LAST_GLOBAL_SEQ, &u64_key(event.global_seq)[..])?;
-        undo.record(TreeId::Meta, meta::LAST_GLOBAL_SEQ, old.as_deref());
+        put_last_global_seq(meta_tree, event.global_seq, &mut undo)?;
         Ok(Appended {
             stored: vec![event.clone()],
             last_checksum,
@@ -137,17 +129,10 @@ fn import_config(
             Err(e) => return abort(LedgerError::Transition(e)),
         };
         let mut undo = Undo::new(event.global_seq);
-        let key = event_key(stream, event.seq);
-        let value = record::encode_event(event);
-        let last_checksum = codec::stored_checksum(&value);
-        let old = ev.insert(&key[..], value)?;
-        undo.record(TreeId::Events, &key, old.as_deref());
-        let old = log.insert(&u64_key(event.global_seq)[..], &key[..])?;
-        undo.record(TreeId::Log, &u64_key(event.global_seq), old.as_deref());
+        let last_checksum = put_event(ev, log, event, &mut undo)?;
         let old = configs.insert(stream.as_bytes(), codec::encode(&after))?;
         undo.record(TreeId::Configs, stream.as_bytes(), old.as_deref());
-        let old = meta_tree.insert(meta::LAST_GLOBAL_SEQ, &u64_key(event.global_seq)[..])?;
-        undo.record(TreeId::Meta, meta::LAST_GLOBAL_SEQ, old.as_deref());
+        put_last_global_seq(meta_tree, event.global_seq, &mut undo)?;
         Ok(Appended {
             stored: vec![event.clone()],
             last_checksum,

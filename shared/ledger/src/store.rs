@@ -15,6 +15,7 @@ use cairn_domain::{EventEnvelope, EventId, JobId, JobState, NewEvent};
 use chrono::Utc;
 use sled::transaction::{
     ConflictableTransactionError, TransactionError, Transactional, TransactionalTree,
+    UnabortableTransactionError,
 };
 
 type TxResult<T> = Result<T, ConflictableTransactionError<LedgerError>>;
@@ -96,13 +97,7 @@ pub fn append(
                 actor: event.actor.clone(),
                 payload: event.payload.clone(),
             };
-            let key = event_key(job_id, envelope.seq);
-            let value = record::encode_event(&envelope);
-            last_checksum = codec::stored_checksum(&value);
-            let old = ev.insert(&key[..], value)?;
-            undo.record(TreeId::Events, &key, old.as_deref());
-            let old = log.insert(&u64_key(global)[..], &key[..])?;
-            undo.record(TreeId::Log, &u64_key(global), old.as_deref());
+            last_checksum = put_event(ev, log, &envelope, &mut undo)?;
             stored.push(envelope);
             state = Some(next);
         }
@@ -117,8 +112,7 @@ pub fn append(
             by_ks,
             &mut undo,
         )?;
-        let old = meta_tree.insert(meta::LAST_GLOBAL_SEQ, &u64_key(global)[..])?;
-        undo.record(TreeId::Meta, meta::LAST_GLOBAL_SEQ, old.as_deref());
+        put_last_global_seq(meta_tree, global, &mut undo)?;
         Ok(Appended {
             stored,
             last_checksum,
@@ -132,6 +126,36 @@ pub fn append(
 }
 
 /// A new job gets all three index entries; a status change moves its kind+status entry.
+/// Writes one event and its global log entry, with their undo values; the event's stored
+/// checksum (what the acknowledgement record keeps for the newest event).
+pub(crate) fn put_event(
+    events: &TransactionalTree,
+    log: &TransactionalTree,
+    event: &EventEnvelope,
+    undo: &mut Undo,
+) -> Result<u32, UnabortableTransactionError> {
+    let key = event_key(event.job_id, event.seq);
+    let value = record::encode_event(event);
+    let checksum = codec::stored_checksum(&value);
+    let old = events.insert(&key[..], value)?;
+    undo.record(TreeId::Events, &key, old.as_deref());
+    let global = u64_key(event.global_seq);
+    let old = log.insert(&global[..], &key[..])?;
+    undo.record(TreeId::Log, &global, old.as_deref());
+    Ok(checksum)
+}
+
+/// Moves the ledger's last global sequence to `global`, with its undo value.
+pub(crate) fn put_last_global_seq(
+    meta_tree: &TransactionalTree,
+    global: u64,
+    undo: &mut Undo,
+) -> Result<(), UnabortableTransactionError> {
+    let old = meta_tree.insert(meta::LAST_GLOBAL_SEQ, &u64_key(global)[..])?;
+    undo.record(TreeId::Meta, meta::LAST_GLOBAL_SEQ, old.as_deref());
+    Ok(())
+}
+
 pub(crate) fn write_indexes(
     before: Option<&JobState>,
     after: &JobState,
