@@ -264,6 +264,9 @@ impl PrivateMy {
         let mut cmd = Command::new(server);
         cmd.arg("--no-defaults")
             .arg(format!("--datadir={}", data.display()))
+            // Its own tmpdir: at startup mariadbd deletes every `#sql*` file in its
+            // tmpdir, which would pull live temporary tables from under other servers.
+            .arg(format!("--tmpdir={}", dir.path().display()))
             .arg(format!("--port={port}"))
             .arg(format!("--socket={}", dir.path().join("sock").display()))
             .args([

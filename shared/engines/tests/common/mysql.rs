@@ -123,6 +123,9 @@ impl PrivateServer {
         let child = Command::new("mariadbd")
             .arg("--no-defaults")
             .arg(format!("--datadir={}", data.display()))
+            // Its own tmpdir: at startup mariadbd deletes every `#sql*` file in its
+            // tmpdir, which would pull live temporary tables from under other servers.
+            .arg(format!("--tmpdir={}", dir.path().display()))
             .arg(format!("--socket={}", dir.path().join("sock").display()))
             .arg(format!("--pid-file={}", dir.path().join("pid").display()))
             .arg(format!(
