@@ -261,9 +261,15 @@ impl App {
         self.up_args = args;
     }
 
-    /// Starts the server again on the same data dir and port.
+    /// Starts the server again on the same data dir and port (a new port if another
+    /// process took the old one meanwhile).
     pub fn restart(&mut self) {
         assert!(self.child.is_none(), "restart after kill9");
+        // Another test may have been handed the port meanwhile (it was free): take a new
+        // one then, or this server would fail to bind, or the health probe would see theirs.
+        if std::net::TcpListener::bind(("127.0.0.1", self.port)).is_err() {
+            self.port = free_port();
+        }
         self.spawn();
     }
 

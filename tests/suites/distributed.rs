@@ -828,11 +828,11 @@ fn assert_failed_after(job: &Value, attempts: usize) {
     assert_contiguous_seqs(job);
 }
 
-/// A permanent failure (a refused password) ends the job after its first attempt: no
-/// retry time, no second claim, and, as docs/monitoring.md tells apart, an ordinary
-/// failure (outcome `failed`), not a dead letter (outcome `dead_lettered`, out of attempts).
+/// A permanent failure (a refused password) is dead-lettered after its first attempt: no
+/// retry time, no second claim. As docs/monitoring.md tells apart, the job's outcome is
+/// `failed` (its dead letter says `permanent`), not `dead_lettered` (out of attempts).
 #[test]
-fn a_permanent_failure_ends_the_job_after_one_attempt() {
+fn a_permanent_failure_is_dead_lettered_after_one_attempt() {
     let stack = retry_stack();
     let my = My::shared();
     let db = my.create_db();
@@ -871,13 +871,16 @@ fn a_permanent_failure_ends_the_job_after_one_attempt() {
             .is_none_or(Value::is_null),
         "a permanent failure has no retry time: {job:#}"
     );
+    let types = event_types(&job);
     assert_eq!(
-        event_types(&job).last().map(String::as_str),
-        Some("JobFailed"),
-        "the failure ends the job, no dead letter follows: {:?}",
-        event_types(&job)
+        &types[types.len() - 2..],
+        ["JobFailed", "JobDeadLettered"],
+        "the failure is dead-lettered at once: {types:?}"
     );
-    assert_eq!(job["state"]["dead_lettered"], false, "{job:#}");
+    let dead = events_of(&job, "JobDeadLettered");
+    assert_eq!(dead[0]["payload"]["permanent"], true, "{job:#}");
+    assert_eq!(dead[0]["payload"]["attempts"], 1, "{job:#}");
+    assert_eq!(job["state"]["dead_lettered"], true, "{job:#}");
     assert!(stack.app.backups("wrong-pw").is_empty(), "no backup listed");
     assert!(
         !job.to_string().contains(&right),

@@ -36,24 +36,40 @@ fn processes_mentioning(needle: &str) -> Vec<procs::Stat> {
 /// Polls until the restore `job` is running with bytes loaded, a staging database
 /// named after it exists (`databases()` lists it) and a loader (`tool`) is connected to
 /// it. Returns the staging database's name.
+///
+/// The loader is stopped (SIGSTOP) as soon as it is seen, so that the restore cannot end
+/// before the test interrupts it however fast the machine is: cairn fills the pipe and
+/// waits, as it would behind a slow server. It gets SIGKILL when cairn dies (stopped or
+/// not), and cairn kills it itself when it gives the attempt up.
 fn wait_mid_load(app: &App, job: &str, tool: &str, databases: impl Fn() -> Vec<String>) -> String {
     let short = &job.replace('-', "")[24..];
     let suffix = format!("_cairn_restore_{short}");
     poll(
         "the restore to be loading into its staging database",
         MID_LOAD_DEADLINE,
-        Duration::from_millis(100),
+        Duration::from_millis(20),
         || {
-            let view = app.job(job);
-            if is_terminal(job_status(&view)) {
-                panic!("the restore ended before it could be interrupted (make the database bigger): {view:#}");
-            }
-            let bytes = view["state"]["bytes_db"].as_u64().unwrap_or(0);
-            let staging = databases().into_iter().find(|d| d.ends_with(&suffix))?;
-            let loaders: Vec<_> = processes_mentioning(&staging)
-                .into_iter()
+            let staging = databases().into_iter().find(|d| d.ends_with(&suffix));
+            let loaders: Vec<_> = staging
+                .iter()
+                .flat_map(|staging| processes_mentioning(staging))
                 .filter(|s| s.comm.starts_with(tool))
                 .collect();
+            for loader in &loaders {
+                if loader.state != 'T' {
+                    let stopped = std::process::Command::new("kill")
+                        .args(["-STOP", &loader.pid.to_string()])
+                        .status()
+                        .unwrap();
+                    assert!(stopped.success(), "kill -STOP {}", loader.pid);
+                }
+            }
+            let view = app.job(job);
+            if is_terminal(job_status(&view)) {
+                panic!("the restore ended before its loader could be stopped: {view:#}");
+            }
+            let bytes = view["state"]["bytes_db"].as_u64().unwrap_or(0);
+            let staging = staging?;
             if loaders.is_empty() || bytes == 0 {
                 return None;
             }

@@ -3,8 +3,8 @@
 use cairn_bus::{JobBus, JobMessage};
 use cairn_domain::control::RetryPolicy;
 use cairn_domain::{
-    Actor, EventPayload, Failure, JobId, JobSpec, JobState, NewEvent, StorageConfig, StorageKind,
-    StorageName, TokenName,
+    Actor, EventPayload, Failure, JobId, JobKind, JobSpec, JobState, NewEvent, StorageConfig,
+    StorageKind, StorageName, TargetName, TokenName,
 };
 use cairn_keyring::Keyring;
 use cairn_ledger::{Ledger, LedgerError};
@@ -233,14 +233,19 @@ impl Scheduler {
     }
 
     pub(crate) async fn publish(&self, state: &JobState) {
+        self.publish_job(state.job_id, state.kind(), state.spec.target())
+            .await;
+    }
+
+    pub(crate) async fn publish_job(&self, job_id: JobId, kind: JobKind, target: &TargetName) {
         let msg = JobMessage {
-            job_id: state.job_id,
-            kind: state.kind(),
-            target: state.spec.target().clone(),
+            job_id,
+            kind,
+            target: target.clone(),
         };
         if let Err(e) = self.inner.bus.publish(msg).await {
             // The job stays queued in the ledger; reconcile publishes it again.
-            tracing::warn!(job_id = %state.job_id, error = %e, "publishing a job failed; reconcile will retry");
+            tracing::warn!(%job_id, error = %e, "publishing a job failed; reconcile will retry");
         }
     }
 

@@ -23,9 +23,8 @@ use cairn_domain::{
     EventPayload, JobId, JobKind, JobSpec, JobStatus, NewEvent, PolicyRecord, StorageName,
     TargetName,
 };
-use cairn_ledger::{LedgerError, ScheduleCursor};
+use cairn_ledger::{JobAppend, LedgerError, ScheduleCursor};
 use chrono::{DateTime, TimeDelta, Utc};
-use futures::StreamExt;
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashSet};
 use std::future::Future;
@@ -62,19 +61,28 @@ pub(crate) struct Armed {
 }
 
 /// What deciding one due target produced.
-struct TargetPass {
-    fired: Vec<JobId>,
-    skipped: usize,
-    missed: u64,
+struct TargetPlan {
+    target: TargetName,
+    /// Its due slots, in order.
+    slots: Vec<Slot>,
     cursor: Option<ScheduleCursor>,
     /// When to look at this target again (`None`: it has no policy in force any more).
     next_fire: Option<DateTime<Utc>>,
 }
 
-/// How many due targets are decided at once: their appends share the ledger's flushes, so
-/// the more wait on one flush the fewer flushes a busy minute needs (a flush costs the same
-/// for one append as for thousands).
-const CONCURRENT_TARGETS: usize = 16_384;
+/// One due slot and what recording it appends.
+struct Slot {
+    slot: DateTime<Utc>,
+    fate: Fate,
+    append: JobAppend,
+}
+
+#[derive(Clone, Copy)]
+enum Fate {
+    Fired,
+    Skipped,
+    Missed(u64),
+}
 
 /// The instant `record`'s schedule next fires after `handled_through`, with its jitter.
 fn fire_after(record: &PolicyRecord, handled_through: DateTime<Utc>) -> Option<DateTime<Utc>> {
@@ -96,9 +104,9 @@ impl Scheduler {
     }
 
     /// Decides and records every slot that came due up to `now`, for every policy in force
-    /// whose target still exists. Due targets are decided concurrently (each one's slots
-    /// in order), so their appends share flushes; the cursors they moved are written in one
-    /// flush at the end.
+    /// whose target still exists. Every due slot of the pass is recorded in one
+    /// [batch](cairn_ledger::Ledger::append_batch) (a few hundred slots per transaction,
+    /// flushes shared); the cursors they moved are written in one flush at the end.
     pub async fn fire_due(&self, now: DateTime<Utc>) -> Result<FirePass, LedgerError> {
         let ledger = &self.inner.ledger;
         let mut armed = self.inner.armed.lock().await;
@@ -124,34 +132,58 @@ impl Scheduler {
             return Ok(pass);
         }
         let busy = self.busy_targets()?;
-        let results: Vec<_> = futures::stream::iter(due)
-            .map(|(at, target)| {
-                let busy = &busy;
-                async move { (at, self.fire_target(&target, now, busy).await, target) }
-            })
-            .buffer_unordered(CONCURRENT_TARGETS)
-            .collect()
-            .await;
-        let mut cursors = Vec::new();
+        // Decide every due target (reads and pure code), then record all their slots in
+        // one batch: one transaction per few hundred slots instead of one per slot.
+        let mut plans = Vec::with_capacity(due.len());
         let mut failed = None;
-        for (at, result, target) in results {
-            match result {
-                Ok(done) => {
-                    pass.fired.extend(done.fired);
-                    pass.skipped += done.skipped;
-                    pass.missed += done.missed;
-                    if let Some(cursor) = done.cursor {
-                        cursors.push((target.clone(), cursor));
-                    }
-                    if let Some(next) = done.next_fire {
-                        armed.next.push(Reverse((next, target)));
-                    }
-                }
+        for (at, target) in due {
+            match self.plan_target(&target, now, &busy) {
+                Ok(plan) => plans.push((at, plan)),
                 Err(e) => {
-                    // Looked at again next pass; a slot recorded meanwhile is refused then.
                     armed.next.push(Reverse((at, target)));
                     failed.get_or_insert(e);
                 }
+            }
+        }
+        let batch: Vec<JobAppend> = plans
+            .iter()
+            .flat_map(|(_, plan)| plan.slots.iter().map(|slot| slot.append.clone()))
+            .collect();
+        let mut results = match ledger.append_batch(batch).await {
+            Ok(results) => results.into_iter(),
+            Err(e) => {
+                // Nothing of this pass is known to be recorded: decide it all again.
+                for (at, plan) in plans {
+                    armed.next.push(Reverse((at, plan.target)));
+                }
+                return Err(e);
+            }
+        };
+        let mut cursors = Vec::new();
+        for (at, plan) in plans {
+            let mut target_failed = false;
+            for slot in &plan.slots {
+                let result = results.next().expect("one result per slot");
+                match result {
+                    Ok(_) => self.recorded(&plan.target, slot, &mut pass).await,
+                    // This slot's fate was recorded before (a restart, or another scheduler).
+                    Err(LedgerError::Conflict { .. }) => {}
+                    Err(e) => {
+                        target_failed = true;
+                        failed.get_or_insert(e);
+                    }
+                }
+            }
+            if target_failed {
+                // Looked at again next pass; the slots recorded meanwhile are refused then.
+                armed.next.push(Reverse((at, plan.target)));
+                continue;
+            }
+            if let Some(cursor) = plan.cursor {
+                cursors.push((plan.target.clone(), cursor));
+            }
+            if let Some(next) = plan.next_fire {
+                armed.next.push(Reverse((next, plan.target)));
             }
         }
         if let Err(e) = ledger.advance_schedule_cursors(&cursors).await {
@@ -172,35 +204,34 @@ impl Scheduler {
         armed.next.peek().map(|Reverse((at, _))| *at)
     }
 
-    /// Decides one due target's slots up to `now` and records them in order.
-    async fn fire_target(
+    /// Decides one due target's slots up to `now`: what to append for each, in order.
+    fn plan_target(
         &self,
         target: &TargetName,
         now: DateTime<Utc>,
         busy: &HashSet<TargetName>,
-    ) -> Result<TargetPass, LedgerError> {
+    ) -> Result<TargetPlan, LedgerError> {
         let ledger = &self.inner.ledger;
-        let mut done = TargetPass {
-            fired: Vec::new(),
-            skipped: 0,
-            missed: 0,
+        let mut plan = TargetPlan {
+            target: target.clone(),
+            slots: Vec::new(),
             cursor: None,
             next_fire: None,
         };
         let Some(record) = ledger.policy(target)? else {
-            return Ok(done);
+            return Ok(plan);
         };
         let Some(policy) = &record.policy else {
-            return Ok(done);
+            return Ok(plan);
         };
         let handled_through = self.handled_through(&record)?;
-        done.next_fire = fire_after(&record, handled_through);
-        if done.next_fire.is_none_or(|at| at > now) {
-            return Ok(done);
+        plan.next_fire = fire_after(&record, handled_through);
+        if plan.next_fire.is_none_or(|at| at > now) {
+            return Ok(plan);
         }
         // A removed target's schedule does not fire (looked at again next pass).
         let Some(target) = ledger.target(target)? else {
-            return Ok(done);
+            return Ok(plan);
         };
         // Scheduled backups go to the policy's storage, or else the target's.
         let storage = policy.storage.clone().unwrap_or(target.storage);
@@ -212,18 +243,19 @@ impl Scheduler {
             jitter: jitter(&record.target, policy.jitter.as_duration()),
         };
         let decisions = decide(&policy.schedule, &check);
-        for decision in &decisions {
-            self.record(&record, &storage, decision, &mut done).await?;
-        }
+        plan.slots = decisions
+            .iter()
+            .map(|decision| self.slot(&record, &storage, decision))
+            .collect();
         if let Some(last) = decisions.last() {
-            done.cursor = Some(ScheduleCursor {
+            plan.cursor = Some(ScheduleCursor {
                 policy_id: record.policy_id,
                 version: record.version,
                 handled_through: last.slot(),
             });
-            done.next_fire = fire_after(&record, last.slot());
+            plan.next_fire = fire_after(&record, last.slot());
         }
-        Ok(done)
+        Ok(plan)
     }
 
     /// Targets whose previous job still runs: any running job, or a backup not yet started.
@@ -238,13 +270,9 @@ impl Scheduler {
             .collect())
     }
 
-    async fn record(
-        &self,
-        record: &PolicyRecord,
-        storage: &StorageName,
-        decision: &Decision,
-        pass: &mut TargetPass,
-    ) -> Result<(), LedgerError> {
+    /// What recording `decision` appends: `JobQueued` on the slot's job id, followed by
+    /// the skip or miss when the slot does not fire.
+    fn slot(&self, record: &PolicyRecord, storage: &StorageName, decision: &Decision) -> Slot {
         let target = &record.target;
         let spec = JobSpec::Backup {
             target: target.clone(),
@@ -270,35 +298,44 @@ impl Scheduler {
                 policy_version: version,
             }),
         };
-        let job_id = slot_job_id(record.policy_id, version, decision.slot());
-        let events: Vec<NewEvent> = std::iter::once(self.queued(spec, &requested_by(target)))
-            .chain(after.clone())
+        let fate = match &after {
+            None => Fate::Fired,
+            Some(EventPayload::ScheduleMissed { count, .. }) => Fate::Missed(*count),
+            Some(_) => Fate::Skipped,
+        };
+        let events = std::iter::once(self.queued(spec, &requested_by(target)))
+            .chain(after)
             .map(|p| NewEvent::new(actor(), p))
             .collect();
-        match self.inner.ledger.append(job_id, 0, events).await {
-            Ok(_) => {}
-            // This slot's fate was recorded before (a restart, or another scheduler).
-            Err(LedgerError::Conflict { .. }) => return Ok(()),
-            Err(e) => return Err(e),
+        Slot {
+            slot: decision.slot(),
+            fate,
+            append: JobAppend {
+                job_id: slot_job_id(record.policy_id, version, decision.slot()),
+                expected_seq: 0,
+                events,
+            },
         }
-        match after {
-            None => {
-                tracing::info!(target = %target, %job_id, slot = %decision.slot(), "schedule fired");
-                if let Some(state) = self.inner.ledger.job(job_id)? {
-                    self.publish(&state).await;
-                }
+    }
+
+    /// Counts, logs and (for a fire) publishes a slot the ledger has just recorded.
+    async fn recorded(&self, target: &TargetName, slot: &Slot, pass: &mut FirePass) {
+        let job_id = slot.append.job_id;
+        match slot.fate {
+            Fate::Fired => {
+                tracing::info!(target = %target, %job_id, slot = %slot.slot, "schedule fired");
+                self.publish_job(job_id, JobKind::Backup, target).await;
                 pass.fired.push(job_id);
             }
-            Some(EventPayload::ScheduleMissed { count, .. }) => {
-                tracing::warn!(target = %target, %job_id, count, slot = %decision.slot(), "schedule slots missed");
+            Fate::Missed(count) => {
+                tracing::warn!(target = %target, %job_id, count, slot = %slot.slot, "schedule slots missed");
                 pass.missed += count;
             }
-            Some(_) => {
-                tracing::warn!(target = %target, %job_id, slot = %decision.slot(), "schedule slot skipped: the previous job still runs");
+            Fate::Skipped => {
+                tracing::warn!(target = %target, %job_id, slot = %slot.slot, "schedule slot skipped: the previous job still runs");
                 pass.skipped += 1;
             }
         }
-        Ok(())
     }
 
     /// Runs [`Scheduler::fire_due`] with the system clock until `shutdown`: at the next

@@ -241,8 +241,8 @@ async fn retryable_failures_back_off_until_attempts_run_out() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_permanent_failure_ends_the_job_at_once() {
-    claims::a_permanent_failure_ends_the_job_at_once(&Nats::start()).await;
+async fn a_permanent_failure_is_dead_lettered_after_one_attempt() {
+    claims::a_permanent_failure_is_dead_lettered_after_one_attempt(&Nats::start()).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

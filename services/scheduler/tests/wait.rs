@@ -90,7 +90,7 @@ async fn wait_returns_only_the_events_after_the_callers_sequence() {
     assert!(none.events.is_empty(), "{:?}", seqs(&none));
     assert_eq!(none.state.status, JobStatus::Running);
 
-    // A poll that is waiting answers when the next event comes, with that event alone.
+    // A poll that is waiting answers when the next events come, with those alone.
     let waiting = {
         let (s, token) = (s.clone(), token.clone());
         tokio::spawn(async move { wait(&s, &token, job, "after_seq=3&timeout_ms=30000").await })
@@ -109,7 +109,9 @@ async fn wait_returns_only_the_events_after_the_callers_sequence() {
         .expect("the poll answered when the job changed")
         .unwrap();
     let woke = woke.unwrap();
-    assert_eq!(seqs(&woke), [4]);
+    // The permanent failure and its dead letter, appended together.
+    assert_eq!(seqs(&woke), [4, 5]);
     assert_eq!(woke.events[0].payload.type_name(), "JobFailed");
+    assert_eq!(woke.events[1].payload.type_name(), "JobDeadLettered");
     assert_eq!(woke.state.status, JobStatus::Failed);
 }

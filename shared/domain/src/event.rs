@@ -106,10 +106,15 @@ pub enum EventPayload {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         retry_at: Option<DateTime<Utc>>,
     },
-    /// Attempts are used up: the job ends failed.
+    /// The job is given up and ends failed: its attempts are used up, or (`permanent`) the
+    /// last one failed in a way no retry can fix.
     JobDeadLettered {
         attempts: u32,
         reason: String,
+        /// The last attempt's failure was permanent: the job's end is that failure, already
+        /// counted and told as `failed` by its `JobFailed`.
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        permanent: bool,
     },
     JobCancelled {
         reason: String,

@@ -45,7 +45,11 @@ use undo::{TreeId, Undo};
 pub use indexes::DEFAULT_LIMIT;
 pub use notifiers::DELIVERIES_KEEP;
 pub use policies::{record_of, ScheduleCursor};
+pub use store::JobAppend;
 pub use tokens::{Revocation, TokenRecord, AUDIT_KEEP};
+
+/// How many jobs one transaction of [`Ledger::append_batch`] takes.
+pub const BATCH_JOBS: usize = 512;
 
 /// Why a ledger operation failed.
 #[derive(Debug, thiserror::Error)]
@@ -179,6 +183,43 @@ impl Ledger {
                 })
             })
             .await
+    }
+
+    /// Appends many jobs' events at once, in transactions of [`BATCH_JOBS`] jobs whose
+    /// flushes are shared: per job, in `batch`'s order, the stored envelopes once they are
+    /// durable, or why that job was refused ([`LedgerError::Conflict`], a transition), which
+    /// leaves it untouched and the others unaffected. The outer error is a ledger that
+    /// could not write: then no job of the failed transactions is stored.
+    ///
+    /// For many small appends at once (a minute's scheduled slots): one transaction per
+    /// job costs far more than the events themselves.
+    pub async fn append_batch(
+        &self,
+        batch: Vec<JobAppend>,
+    ) -> Result<Vec<Result<Vec<EventEnvelope>, LedgerError>>, LedgerError> {
+        let path = &self.inner.path;
+        let chunks = batch.chunks(BATCH_JOBS).map(|chunk| {
+            self.inner.commit.write(move |trees| {
+                let appended = store::append_batch(trees, path, chunk)?;
+                let head = appended.head.map(|(global_seq, checksum)| ack::Acked {
+                    global_seq,
+                    checksum,
+                });
+                Ok(Written {
+                    value: appended.results,
+                    undo: appended.undo,
+                    head,
+                })
+            })
+        });
+        // Each chunk's transaction runs as it is polled; the flusher covers those written
+        // while it flushes with its next flush.
+        let done = futures::future::join_all(chunks).await;
+        let mut results = Vec::with_capacity(batch.len());
+        for chunk in done {
+            results.extend(chunk?);
+        }
+        Ok(results)
     }
 
     /// Stores an event exactly as another ledger stored it (rebuilding a lost ledger from

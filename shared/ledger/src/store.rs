@@ -33,6 +33,27 @@ pub struct Appended {
     pub undo: Undo,
 }
 
+/// One job's part of a batch: `events` (not empty) go on `job_id`'s log if it ends at
+/// `expected_seq` (0 for a new job).
+#[derive(Debug, Clone)]
+pub struct JobAppend {
+    pub job_id: JobId,
+    pub expected_seq: u64,
+    pub events: Vec<NewEvent>,
+}
+
+/// What a batch append wrote to sled's memory.
+pub struct BatchAppended {
+    /// Per job, in the batch's order: the stored envelopes, or why that job's append was
+    /// refused (it then wrote nothing; the others are not affected).
+    pub results: Vec<Result<Vec<EventEnvelope>, LedgerError>>,
+    /// The stored checksum of the last event written (for the acknowledgement record) and
+    /// its global sequence; `None` when every job was refused.
+    pub head: Option<(u64, u32)>,
+    /// How to take the whole batch back if it is never acknowledged.
+    pub undo: Undo,
+}
+
 /// Appends `events` (not empty) to `job_id`'s log if it ends at `expected_seq`. The
 /// stored envelopes are in memory only until the caller waits for a flush.
 pub fn append(
@@ -42,6 +63,32 @@ pub fn append(
     expected_seq: u64,
     events: &[NewEvent],
 ) -> Result<Appended, LedgerError> {
+    let batch = [JobAppend {
+        job_id,
+        expected_seq,
+        events: events.to_vec(),
+    }];
+    let mut done = append_batch(trees, path, &batch)?;
+    let stored = done
+        .results
+        .pop()
+        .expect("one result per job in the batch")?;
+    Ok(Appended {
+        stored,
+        last_checksum: done.head.map_or(0, |(_, checksum)| checksum),
+        undo: done.undo,
+    })
+}
+
+/// Appends every job of `batch` in one sled transaction: one job's refusal (a sequence
+/// conflict, a transition its state does not allow) writes nothing for that job and does
+/// not affect the others. Jobs may repeat: each sees what the ones before it wrote. A job
+/// with no events appends nothing and checks nothing.
+pub fn append_batch(
+    trees: &Trees,
+    path: &str,
+    batch: &[JobAppend],
+) -> Result<BatchAppended, LedgerError> {
     let all = (
         &trees.events,
         &trees.log,
@@ -52,21 +99,6 @@ pub fn append(
         &trees.meta,
     );
     let result = all.transaction(|(ev, log, jobs, by_time, by_target, by_ks, meta_tree)| {
-        let before: Option<JobState> = match jobs.get(job_id.as_bytes())? {
-            Some(bytes) => Some(
-                codec::decode(&bytes)
-                    .or_else(|e| abort(corrupt(path, format!("the state of job {job_id}: {e}"))))?,
-            ),
-            None => None,
-        };
-        let actual = before.as_ref().map_or(0, |s| s.seq);
-        if actual != expected_seq {
-            return abort(LedgerError::Conflict {
-                job_id,
-                expected: expected_seq,
-                actual,
-            });
-        }
         let mut global = match meta_tree.get(meta::LAST_GLOBAL_SEQ)? {
             Some(bytes) => match u64_from(&bytes) {
                 Some(n) => n,
@@ -76,46 +108,53 @@ pub fn append(
         };
         let at = Utc::now();
         let mut undo = Undo::new(global + 1);
-        let mut last_checksum = 0;
-        let mut state = before.clone();
-        let mut stored = Vec::with_capacity(events.len());
-        for event in events {
-            let next = match JobState::next(state.as_ref(), job_id, at, &event.payload) {
-                Ok(next) => next,
-                Err(e) => return abort(LedgerError::Transition(e)),
+        let mut head = None;
+        let mut results = Vec::with_capacity(batch.len());
+        for job in batch {
+            let job_id = job.job_id;
+            if job.events.is_empty() {
+                // Appends nothing and checks nothing.
+                results.push(Ok(Vec::new()));
+                continue;
+            }
+            let before: Option<JobState> = match jobs.get(job_id.as_bytes())? {
+                Some(bytes) => Some(codec::decode(&bytes).or_else(|e| {
+                    abort(corrupt(path, format!("the state of job {job_id}: {e}")))
+                })?),
+                None => None,
             };
-            global += 1;
-            let envelope = EventEnvelope {
-                event_id: EventId::new(),
-                job_id,
-                seq: next.seq,
-                global_seq: global,
-                at,
-                kind: next.kind().into(),
-                target: next.spec.target().clone(),
-                attempt: event.payload.attempt(),
-                actor: event.actor.clone(),
-                payload: event.payload.clone(),
+            // Fold first: a refused job writes nothing.
+            let folded = fold(before.as_ref(), job, at, global);
+            let (stored, after) = match folded {
+                Ok(folded) => folded,
+                Err(refused) => {
+                    results.push(Err(refused));
+                    continue;
+                }
             };
-            last_checksum = put_event(ev, log, &envelope, &mut undo)?;
-            stored.push(envelope);
-            state = Some(next);
+            for envelope in &stored {
+                let checksum = put_event(ev, log, envelope, &mut undo)?;
+                head = Some((envelope.global_seq, checksum));
+            }
+            global += stored.len() as u64;
+            let old = jobs.insert(job_id.as_bytes(), codec::encode(&after))?;
+            undo.record(TreeId::Jobs, job_id.as_bytes(), old.as_deref());
+            write_indexes(
+                before.as_ref(),
+                &after,
+                by_time,
+                by_target,
+                by_ks,
+                &mut undo,
+            )?;
+            results.push(Ok(stored));
         }
-        let after = state.expect("at least one event was folded");
-        let old = jobs.insert(job_id.as_bytes(), codec::encode(&after))?;
-        undo.record(TreeId::Jobs, job_id.as_bytes(), old.as_deref());
-        write_indexes(
-            before.as_ref(),
-            &after,
-            by_time,
-            by_target,
-            by_ks,
-            &mut undo,
-        )?;
-        put_last_global_seq(meta_tree, global, &mut undo)?;
-        Ok(Appended {
-            stored,
-            last_checksum,
+        if head.is_some() {
+            put_last_global_seq(meta_tree, global, &mut undo)?;
+        }
+        Ok(BatchAppended {
+            results,
+            head,
             undo,
         })
     });
@@ -123,6 +162,47 @@ pub fn append(
         TransactionError::Abort(e) => e,
         TransactionError::Storage(e) => LedgerError::Sled(e),
     })
+}
+
+/// Checks `job`'s events against its state machine and numbers them after `global`: the
+/// envelopes to store and the job's state after them, or why the job is refused.
+fn fold(
+    before: Option<&JobState>,
+    job: &JobAppend,
+    at: chrono::DateTime<Utc>,
+    mut global: u64,
+) -> Result<(Vec<EventEnvelope>, JobState), LedgerError> {
+    let job_id = job.job_id;
+    let actual = before.map_or(0, |s| s.seq);
+    if actual != job.expected_seq {
+        return Err(LedgerError::Conflict {
+            job_id,
+            expected: job.expected_seq,
+            actual,
+        });
+    }
+    let mut state = before.cloned();
+    let mut stored = Vec::with_capacity(job.events.len());
+    for event in &job.events {
+        let next = JobState::next(state.as_ref(), job_id, at, &event.payload)
+            .map_err(LedgerError::Transition)?;
+        global += 1;
+        stored.push(EventEnvelope {
+            event_id: EventId::new(),
+            job_id,
+            seq: next.seq,
+            global_seq: global,
+            at,
+            kind: next.kind().into(),
+            target: next.spec.target().clone(),
+            attempt: event.payload.attempt(),
+            actor: event.actor.clone(),
+            payload: event.payload.clone(),
+        });
+        state = Some(next);
+    }
+    let after = state.expect("a job's part of a batch has events");
+    Ok((stored, after))
 }
 
 /// A new job gets all three index entries; a status change moves its kind+status entry.

@@ -4,7 +4,7 @@
 mod common;
 
 use cairn_domain::{Attempt, JobId, JobKind, JobStatus};
-use cairn_ledger::{Ledger, LedgerError};
+use cairn_ledger::{JobAppend, Ledger, LedgerError};
 use common::*;
 use std::collections::HashSet;
 
@@ -217,4 +217,104 @@ async fn the_outbox_feed_runs_in_global_order_and_subscribers_wake() {
     );
     assert!(ledger.events_after(4, 10).unwrap().is_empty());
     assert!(ledger.events_after(0, 0).unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn a_batch_writes_every_job_but_the_refused_ones_across_transactions_and_survives_reopen() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("ledger");
+    let existing = JobId::new_random();
+    // More jobs than one transaction takes, so the batch spans several.
+    let fresh: Vec<JobId> = (0..cairn_ledger::BATCH_JOBS * 2 + 7)
+        .map(|_| JobId::new_random())
+        .collect();
+    let refused_transition = JobId::new_random();
+    let (results, stored_before) = {
+        let ledger = Ledger::open(&path).unwrap();
+        ledger
+            .append(existing, 0, vec![queued("orders", JobKind::Backup)])
+            .await
+            .unwrap();
+        let mut batch: Vec<JobAppend> = fresh
+            .iter()
+            .map(|&job_id| JobAppend {
+                job_id,
+                expected_seq: 0,
+                events: vec![queued("orders", JobKind::Backup)],
+            })
+            .collect();
+        // In the middle: a stale "new job" append, and a job whose first event is not
+        // JobQueued. Neither is written; the jobs around them are.
+        batch.insert(
+            600,
+            JobAppend {
+                job_id: existing,
+                expected_seq: 0,
+                events: vec![queued("orders", JobKind::Backup)],
+            },
+        );
+        batch.insert(
+            601,
+            JobAppend {
+                job_id: refused_transition,
+                expected_seq: 0,
+                events: vec![claim(1)],
+            },
+        );
+        // The same job twice: the second part sees the first.
+        batch.push(JobAppend {
+            job_id: fresh[0],
+            expected_seq: 1,
+            events: vec![claim(1)],
+        });
+        let results = ledger.append_batch(batch).await.unwrap();
+        (results, ledger.events_after(0, 10_000).unwrap())
+    };
+    assert_eq!(results.len(), fresh.len() + 3);
+    assert!(
+        matches!(
+            results[600],
+            Err(LedgerError::Conflict {
+                expected: 0,
+                actual: 1,
+                ..
+            })
+        ),
+        "{:?}",
+        results[600]
+    );
+    assert!(
+        matches!(results[601], Err(LedgerError::Transition(_))),
+        "{:?}",
+        results[601]
+    );
+    let ok: Vec<_> = results
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| *i != 600 && *i != 601)
+        .map(|(_, r)| r.as_ref().expect("every other job is written"))
+        .collect();
+    assert_eq!(ok.len(), fresh.len() + 1);
+    // Global sequences are contiguous after the first append, in the batch's order.
+    let globals: Vec<u64> = ok
+        .iter()
+        .flat_map(|s| s.iter().map(|e| e.global_seq))
+        .collect();
+    assert_eq!(globals, (2..2 + globals.len() as u64).collect::<Vec<_>>());
+
+    let ledger = Ledger::open(&path).unwrap();
+    assert_eq!(ledger.events_after(0, 10_000).unwrap(), stored_before);
+    assert_eq!(ledger.last_global_seq(), 1 + fresh.len() as u64 + 1);
+    assert!(ledger.job(refused_transition).unwrap().is_none());
+    assert_eq!(ledger.job(existing).unwrap().unwrap().seq, 1);
+    let first = ledger.job(fresh[0]).unwrap().unwrap();
+    assert_eq!((first.seq, first.status), (2, JobStatus::Running));
+    for job in &fresh[1..] {
+        assert_eq!(ledger.job(*job).unwrap().unwrap().status, JobStatus::Queued);
+    }
+    // Every fresh job but the claimed one, and `existing`.
+    assert_eq!(
+        ledger.jobs_in(&[JobStatus::Queued]).unwrap().len(),
+        fresh.len()
+    );
 }

@@ -56,6 +56,10 @@ impl Outcome {
                 retry_at: None,
                 ..
             } if !failure.retryable => Some(Outcome::Failed),
+            // Its JobFailed, just before, is the end counted.
+            EventPayload::JobDeadLettered {
+                permanent: true, ..
+            } => None,
             EventPayload::JobDeadLettered { .. } => Some(Outcome::DeadLettered),
             EventPayload::JobRejected { .. } => Some(Outcome::Rejected),
             EventPayload::JobCancelled { .. } => Some(Outcome::Cancelled),

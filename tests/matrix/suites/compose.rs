@@ -34,8 +34,9 @@ fn the_compose_file_is_valid_and_uses_local_images_on_the_host_network() {
     let services: Vec<&str> = services.stdout.lines().collect();
     assert_eq!(
         services.len(),
-        4,
-        "cairn and three sample servers: {services:?}"
+        9,
+        "nats, the scheduler (cairn), two dump workers, a restore worker, the sweeper and \
+         three sample servers: {services:?}"
     );
     let images: Vec<&str> = out
         .stdout
@@ -93,6 +94,7 @@ fn the_stack_comes_up_and_backs_up_its_sample_database() {
             ("SAMPLE_PG_PORT", pg_port.to_string()),
             ("SAMPLE_MYSQL_PORT", free_port().to_string()),
             ("SAMPLE_REDIS_PORT", free_port().to_string()),
+            ("NATS_PORT", free_port().to_string()),
         ],
     };
     compose(&stack.project, &stack.env, &["up", "-d"]).expect_code(0, "docker-compose up -d");

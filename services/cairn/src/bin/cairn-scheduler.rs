@@ -1,11 +1,10 @@
 //! `cairn-scheduler`: see `cairn::services::scheduler`.
 
-use clap::Parser;
 use std::process::ExitCode;
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    let cli = cairn::services::scheduler::SchedulerCli::parse();
+    let cli = cairn::services::scheduler::SchedulerCli::parse_args();
     if let Err(message) = cairn::logging::init(cli.log_options()) {
         eprintln!("error: {message}");
         return ExitCode::from(2);

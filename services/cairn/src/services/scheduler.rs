@@ -27,6 +27,27 @@ pub enum SchedulerCommand {
 }
 
 impl SchedulerCli {
+    /// Parses the command line: `cairn up`'s flags, without those only its in-process
+    /// workers use (they are refused here, and not shown in `--help`).
+    pub fn parse_args() -> Self {
+        let mut command = <Self as clap::CommandFactory>::command()
+            .mut_arg("concurrency", |a| a.hide(true).env(None::<&str>));
+        let mut matches = command.get_matches_mut();
+        if matches.value_source("concurrency") == Some(clap::parser::ValueSource::CommandLine) {
+            command
+                .error(
+                    clap::error::ErrorKind::ArgumentConflict,
+                    "--concurrency belongs to the workers: pass it to cairn-dump-worker or \
+                     cairn-restore-worker (the scheduler runs no backups itself)",
+                )
+                .exit();
+        }
+        match <Self as clap::FromArgMatches>::from_arg_matches_mut(&mut matches) {
+            Ok(cli) => cli,
+            Err(e) => e.exit(),
+        }
+    }
+
     pub fn log_options(&self) -> crate::logging::LogOptions<'_> {
         crate::logging::LogOptions {
             server: true,

@@ -4,7 +4,7 @@
 use super::{backup, granted, worker, Harness, Wire};
 use crate::Settings;
 use cairn_bus::{ClaimReply, ControlError, ControlExt, WorkerEvent};
-use cairn_domain::{Attempt, Failure, JobStatus, TargetName};
+use cairn_domain::{Attempt, EventPayload, Failure, JobStatus, TargetName};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::Barrier;
@@ -296,7 +296,7 @@ pub async fn retryable_failures_back_off_until_attempts_run_out(wire: &dyn Wire)
     ));
 }
 
-pub async fn a_permanent_failure_ends_the_job_at_once(wire: &dyn Wire) {
+pub async fn a_permanent_failure_is_dead_lettered_after_one_attempt(wire: &dyn Wire) {
     let h = Harness::start(wire, Settings::default()).await;
     let c = &h.control;
     let job = h.enqueue(backup("orders")).await;
@@ -311,12 +311,25 @@ pub async fn a_permanent_failure_ends_the_job_at_once(wire: &dyn Wire) {
         .unwrap();
     assert_eq!(reply.retry_in(), None);
     let state = h.job(job);
-    assert_eq!(state.status, JobStatus::Failed);
-    assert!(
-        !state.dead_lettered,
-        "a permanent failure is not a dead letter"
+    assert_eq!(
+        (state.status, state.dead_lettered, state.attempt),
+        (JobStatus::Failed, true, 1),
+        "a permanent failure is dead-lettered at once"
     );
     assert_eq!(state.failure.unwrap().code, "auth_failed");
+    let events = h.events(job);
+    match &events.last().unwrap().payload {
+        EventPayload::JobDeadLettered {
+            attempts: 1,
+            permanent: true,
+            ..
+        } => {}
+        other => panic!("the job should end with a permanent dead letter: {other:?}"),
+    }
+    assert!(matches!(
+        c.claim_job(job, &worker(2)).await.unwrap(),
+        ClaimReply::Denied { .. }
+    ));
 }
 
 pub async fn restart_expires_orphaned_attempts_and_a_removed_target_cancels_its_jobs(

@@ -54,6 +54,10 @@ impl NotifyOn {
                 retry_at: None,
                 ..
             } if !failure.retryable => Some(NotifyOn::Failed),
+            // Its JobFailed, just before, is the end told.
+            EventPayload::JobDeadLettered {
+                permanent: true, ..
+            } => None,
             EventPayload::JobDeadLettered { .. } => Some(NotifyOn::Dead),
             _ => None,
         }

@@ -150,6 +150,7 @@ mod tests {
                 E::JobDeadLettered {
                     attempts: 1,
                     reason: reason.clone(),
+                    permanent: false,
                 },
             ],
         )

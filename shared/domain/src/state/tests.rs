@@ -153,6 +153,7 @@ fn valid_lives_end_in_the_expected_status() {
                 E::JobDeadLettered {
                     attempts: 1,
                     reason: "max".into(),
+                    permanent: false,
                 },
             ],
             JobStatus::Failed,
@@ -330,6 +331,7 @@ fn invalid_transitions_are_refused() {
             vec![E::JobDeadLettered {
                 attempts: 0,
                 reason: "x".into(),
+                permanent: false,
             }],
         ),
         (

@@ -203,6 +203,7 @@ fn a_retried_failure_counts_once_as_dead_lettered() {
             E::JobDeadLettered {
                 attempts: 2,
                 reason: "gave up after 2 attempts".into(),
+                permanent: false,
             },
         ),
     ];
@@ -285,6 +286,7 @@ fn outcomes_of_ending_events() {
             E::JobDeadLettered {
                 attempts: 3,
                 reason: "x".into(),
+                permanent: false,
             },
             Some(Outcome::DeadLettered),
         ),

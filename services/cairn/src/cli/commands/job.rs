@@ -150,7 +150,14 @@ fn detail(payload: &EventPayload) -> String {
             Some(at) => format!("worker went silent; retry at {}", output::time(*at)),
             None => "worker went silent; no retry".to_string(),
         },
-        E::JobDeadLettered { attempts, reason } => format!("after {attempts} attempts: {reason}"),
+        E::JobDeadLettered {
+            attempts: 1,
+            reason,
+            permanent: true,
+        } => format!("after 1 attempt: {reason}"),
+        E::JobDeadLettered {
+            attempts, reason, ..
+        } => format!("after {attempts} attempts: {reason}"),
         E::JobCancelled { reason } => reason.clone(),
         E::JobRejected { failure } => format!("refused: {failure}"),
         E::PartialArtifactRemoved { path, .. } => format!("removed {path}"),

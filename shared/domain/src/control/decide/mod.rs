@@ -94,10 +94,9 @@ pub fn decide_claim(
 pub enum FailureDecision {
     /// Another attempt may start at `at` (after `delay`).
     Retry { delay: Duration, at: DateTime<Utc> },
-    /// A retryable failure, but the attempts are used up: the job is dead-lettered.
-    DeadLetter { reason: String },
-    /// A permanent failure: the job ends failed (not a dead letter: retrying cannot help).
-    End,
+    /// The job is dead-lettered: a retryable failure with the attempts used up, or
+    /// (`permanent`) a failure no retry can fix, after one attempt.
+    DeadLetter { reason: String, permanent: bool },
 }
 
 impl FailureDecision {
@@ -112,10 +111,11 @@ impl FailureDecision {
             failure: failure.clone(),
             retry_at,
         }];
-        if let FailureDecision::DeadLetter { reason } = self {
+        if let FailureDecision::DeadLetter { reason, permanent } = self {
             events.push(EventPayload::JobDeadLettered {
                 attempts: attempt.0,
                 reason: reason.clone(),
+                permanent: *permanent,
             });
         }
         events
@@ -138,11 +138,18 @@ pub fn decide_failure(
     now: DateTime<Utc>,
 ) -> FailureDecision {
     if !failure.retryable {
-        return FailureDecision::End;
+        return FailureDecision::DeadLetter {
+            reason: format!(
+                "{} is permanent: retrying cannot help; fix the cause and start a new job",
+                failure.code
+            ),
+            permanent: true,
+        };
     }
     if !state.attempts_left() {
         return FailureDecision::DeadLetter {
             reason: format!("gave up after {} attempts", state.attempt),
+            permanent: false,
         };
     }
     let delay = policy.backoff_after(Attempt(state.attempt));
@@ -172,6 +179,7 @@ pub fn decide_expiry(
             EventPayload::JobDeadLettered {
                 attempts: state.attempt,
                 reason,
+                permanent: false,
             },
         ],
     }

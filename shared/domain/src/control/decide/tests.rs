@@ -161,17 +161,23 @@ fn failure_decisions_table() {
         attempt: Attempt(n),
         retry_at: Some(t(1)),
     };
+    let permanent = || FailureDecision::DeadLetter {
+        reason: "unreachable is permanent: retrying cannot help; fix the cause and start a new job"
+            .into(),
+        permanent: true,
+    };
     // (attempts claimed, retryable, decision)
     let table = [
         (1, true, retry(2)),
         (2, true, retry(4)),
-        (1, false, FailureDecision::End),
-        (3, false, FailureDecision::End),
+        (1, false, permanent()),
+        (3, false, permanent()),
         (
             3,
             true,
             FailureDecision::DeadLetter {
                 reason: "gave up after 3 attempts".into(),
+                permanent: false,
             },
         ),
     ];
