@@ -5,7 +5,7 @@
 
 use crate::codec::{self, corrupt, u64_from};
 use crate::config::{meta, Trees};
-use crate::store::{put_event, put_last_global_seq, write_indexes, Appended};
+use crate::store::{put_event, put_job_state, put_last_global_seq, read_job_state, Appended};
 use crate::undo::{TreeId, Undo};
 use crate::LedgerError;
 use cairn_domain::{ConfigState, EventEnvelope, JobState, StreamKind};
@@ -60,13 +60,7 @@ pub fn import(trees: &Trees, path: &str, event: &EventEnvelope) -> Result<Append
     );
     let job_id = event.job_id;
     let result = all.transaction(|(ev, log, jobs, by_time, by_target, by_ks, meta_tree)| {
-        let before: Option<JobState> = match jobs.get(job_id.as_bytes())? {
-            Some(bytes) => Some(
-                codec::decode(&bytes)
-                    .or_else(|e| abort(corrupt(path, format!("the state of job {job_id}: {e}"))))?,
-            ),
-            None => None,
-        };
+        let before = read_job_state(jobs, path, job_id)?;
         follows(meta_tree, path, before.as_ref().map_or(0, |s| s.seq), event)?;
         let after = match JobState::next(before.as_ref(), job_id, event.at, &event.payload) {
             Ok(next) => next,
@@ -74,16 +68,8 @@ pub fn import(trees: &Trees, path: &str, event: &EventEnvelope) -> Result<Append
         };
         let mut undo = Undo::new(event.global_seq);
         let last_checksum = put_event(ev, log, event, &mut undo)?;
-        let old = jobs.insert(job_id.as_bytes(), codec::encode(&after))?;
-        undo.record(TreeId::Jobs, job_id.as_bytes(), old.as_deref());
-        write_indexes(
-            before.as_ref(),
-            &after,
-            by_time,
-            by_target,
-            by_ks,
-            &mut undo,
-        )?;
+        let indexes = [by_time, by_target, by_ks];
+        put_job_state(jobs, indexes, before.as_ref(), &after, &mut undo)?;
         put_last_global_seq(meta_tree, event.global_seq, &mut undo)?;
         Ok(Appended {
             stored: vec![event.clone()],

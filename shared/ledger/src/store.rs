@@ -111,18 +111,12 @@ pub fn append_batch(
         let mut head = None;
         let mut results = Vec::with_capacity(batch.len());
         for job in batch {
-            let job_id = job.job_id;
             if job.events.is_empty() {
                 // Appends nothing and checks nothing.
                 results.push(Ok(Vec::new()));
                 continue;
             }
-            let before: Option<JobState> = match jobs.get(job_id.as_bytes())? {
-                Some(bytes) => Some(codec::decode(&bytes).or_else(|e| {
-                    abort(corrupt(path, format!("the state of job {job_id}: {e}")))
-                })?),
-                None => None,
-            };
+            let before = read_job_state(jobs, path, job.job_id)?;
             // Fold first: a refused job writes nothing.
             let folded = fold(before.as_ref(), job, at, global);
             let (stored, after) = match folded {
@@ -137,16 +131,8 @@ pub fn append_batch(
                 head = Some((envelope.global_seq, checksum));
             }
             global += stored.len() as u64;
-            let old = jobs.insert(job_id.as_bytes(), codec::encode(&after))?;
-            undo.record(TreeId::Jobs, job_id.as_bytes(), old.as_deref());
-            write_indexes(
-                before.as_ref(),
-                &after,
-                by_time,
-                by_target,
-                by_ks,
-                &mut undo,
-            )?;
+            let indexes = [by_time, by_target, by_ks];
+            put_job_state(jobs, indexes, before.as_ref(), &after, &mut undo)?;
             results.push(Ok(stored));
         }
         if head.is_some() {
@@ -203,6 +189,36 @@ fn fold(
     }
     let after = state.expect("a job's part of a batch has events");
     Ok((stored, after))
+}
+
+/// A job's folded state as stored, if it has one.
+pub(crate) fn read_job_state(
+    jobs: &TransactionalTree,
+    path: &str,
+    job_id: JobId,
+) -> TxResult<Option<JobState>> {
+    match jobs.get(job_id.as_bytes())? {
+        Some(bytes) => Ok(Some(codec::decode(&bytes).or_else(|e| {
+            abort(corrupt(path, format!("the state of job {job_id}: {e}")))
+        })?)),
+        None => Ok(None),
+    }
+}
+
+/// Stores a job's state after `before` and moves its index entries (`indexes`: by time,
+/// by target, by kind and status), with their undo values.
+pub(crate) fn put_job_state(
+    jobs: &TransactionalTree,
+    indexes: [&TransactionalTree; 3],
+    before: Option<&JobState>,
+    after: &JobState,
+    undo: &mut Undo,
+) -> TxResult<()> {
+    let key = after.job_id.as_bytes();
+    let old = jobs.insert(key, codec::encode(after))?;
+    undo.record(TreeId::Jobs, key, old.as_deref());
+    let [by_time, by_target, by_kind_status] = indexes;
+    write_indexes(before, after, by_time, by_target, by_kind_status, undo)
 }
 
 /// A new job gets all three index entries; a status change moves its kind+status entry.

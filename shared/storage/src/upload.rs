@@ -1,6 +1,7 @@
 //! An artifact being written: a multipart upload that hashes and counts exactly the bytes
-//! it stores. Parts are ~8 MiB and at most two are in flight, so memory stays bounded
-//! whatever the artifact's size. Nothing is visible under the final name until `finish`.
+//! it stores. Parts are 8 MiB with at most two in flight on an object store, 4 MiB with one
+//! in flight on a local folder (a local write is quick: buffering more only costs memory),
+//! so memory stays bounded whatever the artifact's size. Nothing is visible under the final name until `finish`.
 
 use crate::{local, StorageError};
 use bytes::Bytes;
@@ -11,10 +12,15 @@ use std::fmt;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-/// Size of each uploaded part (S3 wants at least 5 MiB for all but the last).
+/// Size of each uploaded part on an object store (S3 wants at least 5 MiB for all but the
+/// last, and at most 10,000 parts: 80 GB of stored bytes at this size).
 pub const PART_SIZE: usize = 8 * 1024 * 1024;
-/// Parts being uploaded at once; the writer waits before starting another.
+/// Parts being uploaded at once to an object store; the writer waits before starting another.
 pub const MAX_PARTS_IN_FLIGHT: usize = 2;
+/// Size of each part written to a local folder (no minimum, no part limit there).
+pub const LOCAL_PART_SIZE: usize = 4 * 1024 * 1024;
+/// Parts being written at once to a local folder.
+pub const LOCAL_PARTS_IN_FLIGHT: usize = 1;
 
 /// An artifact being written. Nothing is visible under its final name until `finish`.
 pub struct Upload {
@@ -23,6 +29,9 @@ pub struct Upload {
     /// The backup folder on disk (local backend only), removed on abort if left empty.
     local_dir: Option<PathBuf>,
     writer: WriteMultipart,
+    /// This backend's part size and parts in flight.
+    part_size: usize,
+    in_flight: usize,
     /// Bytes in the part being filled (not yet handed to an upload task).
     buffered: usize,
     hasher: Sha256,
@@ -68,11 +77,17 @@ impl Upload {
             local::private_backup_dir(dir.clone()).await?;
         }
         let multipart = store.put_multipart(&location).await?;
+        let (part_size, in_flight) = match local_dir {
+            Some(_) => (LOCAL_PART_SIZE, LOCAL_PARTS_IN_FLIGHT),
+            None => (PART_SIZE, MAX_PARTS_IN_FLIGHT),
+        };
         Ok(Self {
             store,
             location,
             local_dir,
-            writer: WriteMultipart::new_with_chunk_size(multipart, PART_SIZE),
+            writer: WriteMultipart::new_with_chunk_size(multipart, part_size),
+            part_size,
+            in_flight,
             buffered: 0,
             hasher: Sha256::new(),
             stored_bytes: 0,
@@ -83,22 +98,22 @@ impl Upload {
     }
 
     /// Appends bytes to the artifact as they are (no compression: `pipeline::compress` is
-    /// the usual writer). Waits while two parts are already uploading. `Stored::size_bytes`
+    /// the usual writer). Waits while the backend's parts in flight are all uploading. `Stored::size_bytes`
     /// counts only raw bytes that went through `compress`.
     pub async fn write(&mut self, chunk: Bytes) -> Result<(), StorageError> {
         if chunk.is_empty() {
             return Ok(());
         }
         let len = chunk.len();
-        let parts_started = (self.buffered + len) / PART_SIZE;
+        let parts_started = (self.buffered + len) / self.part_size;
         if parts_started > 0 {
             // wait_for_capacity(n) returns once fewer than n parts are in flight.
-            let capacity = (MAX_PARTS_IN_FLIGHT + 1).saturating_sub(parts_started);
+            let capacity = (self.in_flight + 1).saturating_sub(parts_started);
             self.writer.wait_for_capacity(capacity).await?;
         }
         self.hasher.update(&chunk);
         self.stored_bytes += len as u64;
-        self.buffered = (self.buffered + len) % PART_SIZE;
+        self.buffered = (self.buffered + len) % self.part_size;
         self.writer.put(chunk);
         Ok(())
     }

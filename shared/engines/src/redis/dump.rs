@@ -24,7 +24,7 @@ use tokio::sync::mpsc;
 /// Keys SCAN is asked for per call.
 const SCAN_COUNT: usize = 1000;
 /// Payload bytes one DUMP pipeline aims for.
-const BATCH_BYTES: usize = 8 * 1024 * 1024;
+const BATCH_BYTES: usize = 2 * 1024 * 1024;
 /// Keys the first pipeline of a db fetches, before payload sizes are known.
 const FIRST_BATCH: usize = 100;
 /// Pipelines sent before the oldest reply is read: the server works while we encode.
@@ -257,7 +257,7 @@ mod tests {
         let table: &[(usize, usize, usize)] = &[
             (0, 0, FIRST_BATCH),
             (100, 100 * 50, SCAN_COUNT),
-            (100, 100 * 64 * 1024, 128),
+            (100, 100 * 64 * 1024, 32),
             (1, 100 * 1024 * 1024, 1),
         ];
         for &(keys, bytes, want) in table {

@@ -24,7 +24,7 @@ use tokio::sync::mpsc;
 /// Most `RESTORE`s one pipeline carries.
 const BATCH_KEYS: usize = 500;
 /// Most payload bytes one pipeline carries.
-const BATCH_BYTES: usize = 8 * 1024 * 1024;
+const BATCH_BYTES: usize = 2 * 1024 * 1024;
 /// Pipelines sent before the oldest reply is read: the server works while we decode.
 const IN_FLIGHT: usize = 3;
 
