@@ -18,6 +18,17 @@ impl App {
             .expect_code(0, &format!("target add {name} {url}"));
     }
 
+    /// `cairn target add NAME --url URL --password-stdin` with `password` on stdin, which
+    /// must succeed.
+    #[track_caller]
+    pub fn add_target_with_password(&self, name: &str, url: &str, password: &str) {
+        self.cairn_stdin(
+            &["target", "add", name, "--url", url, "--password-stdin"],
+            format!("{password}\n").as_bytes(),
+        )
+        .expect_code(0, &format!("target add {name} --password-stdin"));
+    }
+
     /// `cairn backup T --wait --json`: must exit 0 with a succeeded summary; returns it.
     #[track_caller]
     pub fn backup_wait(&self, target: &str) -> Value {

@@ -27,18 +27,7 @@ fn wrong_password_fails_with_auth_failed() {
     let user = my.create_user(&db.name, &right);
     let app = App::start();
     let url = my.url_as(&user.name, Some(&db.name));
-    app.cairn_stdin(
-        &[
-            "target",
-            "add",
-            "wrong-pw",
-            "--url",
-            &url,
-            "--password-stdin",
-        ],
-        format!("{}\n", unique("wrong-")).as_bytes(),
-    )
-    .expect_code(0, "target add --password-stdin");
+    app.add_target_with_password("wrong-pw", &url, &unique("wrong-"));
 
     let out = app.cairn_limit(&["backup", "wrong-pw", "--wait", "--json"], WAIT_LIMIT);
     out.expect_code(1, "backup with a wrong password");

@@ -389,18 +389,7 @@ fn no_credential_file_outlives_a_killed_server() {
     let db = Pg::shared().create_db();
     db.psql("CREATE TABLE t (id int primary key); INSERT INTO t VALUES (1);");
     let mut app = App::start();
-    app.cairn_stdin(
-        &[
-            "target",
-            "add",
-            "locked",
-            "--url",
-            &db.url(),
-            "--password-stdin",
-        ],
-        format!("{secret}\n").as_bytes(),
-    )
-    .expect_code(0, "target add --password-stdin");
+    app.add_target_with_password("locked", &db.url(), &secret);
     let creds = app.data_dir().join("run").join("creds");
     assert_eq!(mode(&creds), 0o700);
 

@@ -842,18 +842,7 @@ fn a_permanent_failure_is_dead_lettered_after_one_attempt() {
     let url = my.url_as(&user.name, Some(&db.name));
     stack
         .app
-        .cairn_stdin(
-            &[
-                "target",
-                "add",
-                "wrong-pw",
-                "--url",
-                &url,
-                "--password-stdin",
-            ],
-            format!("{}\n", unique("wrong-")).as_bytes(),
-        )
-        .expect_code(0, "target add --password-stdin");
+        .add_target_with_password("wrong-pw", &url, &unique("wrong-"));
     let _worker = stack.dump_worker("dump-1", &[]);
 
     let id = stack.app.backup_start("wrong-pw");

@@ -29,18 +29,11 @@ fn history_filters_and_job_timelines() {
     let user = my.create_user(&mydb.name, &unique("right-"));
     let app = App::start();
     app.add_target("alpha", &pg.url());
-    app.cairn_stdin(
-        &[
-            "target",
-            "add",
-            "beta",
-            "--url",
-            &my.url_as(&user.name, Some(&mydb.name)),
-            "--password-stdin",
-        ],
-        b"not-the-password\n",
-    )
-    .expect_code(0, "target add beta");
+    app.add_target_with_password(
+        "beta",
+        &my.url_as(&user.name, Some(&mydb.name)),
+        "not-the-password",
+    );
 
     // alpha: backup, (since), backup, restore; beta: a failed backup.
     let first = job_id_of(&app.backup_wait("alpha"));

@@ -111,18 +111,7 @@ fn passwords_never_leak_into_argv_env_files_logs_or_output() {
     options.up_args = vec!["--secrets-dir".into(), pw_dir.path().display().to_string()];
     let app = App::start_with(options);
 
-    app.cairn_stdin(
-        &[
-            "target",
-            "add",
-            "s-stdin",
-            "--url",
-            &url,
-            "--password-stdin",
-        ],
-        format!("{password}\n").as_bytes(),
-    )
-    .expect_code(0, "target add --password-stdin");
+    app.add_target_with_password("s-stdin", &url, &password);
     app.cairn(&[
         "target",
         "add",
