@@ -168,10 +168,15 @@ impl Ledger {
             return Ok(Vec::new());
         }
         let path = &self.inner.path;
+        let job = JobAppend {
+            job_id,
+            expected_seq,
+            events,
+        };
         self.inner
             .commit
             .write(|trees| {
-                let appended = store::append(trees, path, job_id, expected_seq, &events)?;
+                let appended = store::append(trees, path, &job)?;
                 let head = appended.stored.last().map(|e| ack::Acked {
                     global_seq: e.global_seq,
                     checksum: appended.last_checksum,

@@ -54,21 +54,10 @@ pub struct BatchAppended {
     pub undo: Undo,
 }
 
-/// Appends `events` (not empty) to `job_id`'s log if it ends at `expected_seq`. The
-/// stored envelopes are in memory only until the caller waits for a flush.
-pub fn append(
-    trees: &Trees,
-    path: &str,
-    job_id: JobId,
-    expected_seq: u64,
-    events: &[NewEvent],
-) -> Result<Appended, LedgerError> {
-    let batch = [JobAppend {
-        job_id,
-        expected_seq,
-        events: events.to_vec(),
-    }];
-    let mut done = append_batch(trees, path, &batch)?;
+/// Appends one job's events (not empty), a batch of one. The stored envelopes are in
+/// memory only until the caller waits for a flush.
+pub fn append(trees: &Trees, path: &str, job: &JobAppend) -> Result<Appended, LedgerError> {
+    let mut done = append_batch(trees, path, std::slice::from_ref(job))?;
     let stored = done
         .results
         .pop()
