@@ -7,7 +7,7 @@
 //! the server's checks (names, URLs, schedules are validated beyond their JSON type), so a
 //! schema-valid request may rightly be refused with 400.
 //!
-//! A fixed seed keeps the run reproducible (`CAIRN_ST_SEED` picks another; `CAIRN_ST_EXAMPLES`
+//! A fixed seed and pinned versions (scripts/test) keep the run reproducible (`CAIRN_ST_SEED` picks another; `CAIRN_ST_EXAMPLES`
 //! more examples per operation).
 
 use cairn_tests::tools::venv_bin;
@@ -48,7 +48,11 @@ fn schemathesis_finds_no_server_error_and_no_answer_outside_the_document() {
         ])
         .args(["--phases", "examples,coverage,fuzzing"])
         .args(["--max-examples", &examples, "--seed", &seed])
-        .args(["--request-timeout", "30", "--workers", "2"]);
+        // One worker: with two, hypothesis describes its filters by parsing source with
+        // `ast` from two threads at once, and Python 3.11's parser state is not shared
+        // safely ("AST constructor recursion depth mismatch"): a tool error reported as
+        // a failed run now and then, seen with seed 4.
+        .args(["--request-timeout", "30", "--workers", "1"]);
     let out = util::run(st, None, LIMIT);
     assert_eq!(
         out.code,
