@@ -4,5 +4,6 @@
 
 pub mod cli;
 pub mod logging;
+pub mod runtime;
 pub mod services;
 pub mod up;

@@ -8,20 +8,21 @@ use cairn::{cli, logging};
 use clap::Parser;
 use std::process::ExitCode;
 
-#[tokio::main]
-async fn main() -> ExitCode {
-    let args = cli::Cli::parse();
-    if let Err(message) = logging::init(args.log_options()) {
-        eprintln!("error: {message}");
-        return ExitCode::from(2);
-    }
-    match cli::run(args).await {
-        Ok(outcome) => outcome.exit_code(),
-        Err(err) => {
-            if let Some(message) = err.message() {
-                eprintln!("error: {message}");
-            }
-            err.exit_code()
+fn main() -> ExitCode {
+    cairn::runtime::run(async {
+        let args = cli::Cli::parse();
+        if let Err(message) = logging::init(args.log_options()) {
+            eprintln!("error: {message}");
+            return ExitCode::from(2);
         }
-    }
+        match cli::run(args).await {
+            Ok(outcome) => outcome.exit_code(),
+            Err(err) => {
+                if let Some(message) = err.message() {
+                    eprintln!("error: {message}");
+                }
+                err.exit_code()
+            }
+        }
+    })
 }

@@ -13,13 +13,14 @@ struct Cli {
     worker: WorkerArgs,
 }
 
-#[tokio::main]
-async fn main() -> ExitCode {
-    let cli = Cli::parse();
-    if let Err(message) = cairn::logging::init(cli.worker.log_options()) {
-        eprintln!("error: {message}");
-        return ExitCode::from(2);
-    }
-    let kinds = [cairn_domain::JobKind::Prune];
-    cairn::services::exit_with(cairn::services::worker::run(&kinds, cli.worker).await)
+fn main() -> ExitCode {
+    cairn::runtime::run(async {
+        let cli = Cli::parse();
+        if let Err(message) = cairn::logging::init(cli.worker.log_options()) {
+            eprintln!("error: {message}");
+            return ExitCode::from(2);
+        }
+        let kinds = [cairn_domain::JobKind::Prune];
+        cairn::services::exit_with(cairn::services::worker::run(&kinds, cli.worker).await)
+    })
 }

@@ -2,12 +2,13 @@
 
 use std::process::ExitCode;
 
-#[tokio::main]
-async fn main() -> ExitCode {
-    let cli = cairn::services::scheduler::SchedulerCli::parse_args();
-    if let Err(message) = cairn::logging::init(cli.log_options()) {
-        eprintln!("error: {message}");
-        return ExitCode::from(2);
-    }
-    cairn::services::exit_with(cairn::services::scheduler::run(cli).await)
+fn main() -> ExitCode {
+    cairn::runtime::run(async {
+        let cli = cairn::services::scheduler::SchedulerCli::parse_args();
+        if let Err(message) = cairn::logging::init(cli.log_options()) {
+            eprintln!("error: {message}");
+            return ExitCode::from(2);
+        }
+        cairn::services::exit_with(cairn::services::scheduler::run(cli).await)
+    })
 }
