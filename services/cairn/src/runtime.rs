@@ -8,8 +8,8 @@
 //!   next buffers of that size come from the heap and stay resident after they are freed.
 //!
 //! Two arenas and a fixed 256 KiB threshold (buffers above it are mapped and unmapped
-//! whole) took the peak RSS of `cairn up` during backups from 72.5 to ≈51–64 MiB in
-//! `cairn-bench` (docs/performance.md), for ≈0.1–0.2 s of CPU per GB in page faults. The
+//! whole) took the peak RSS of `cairn up` over `cairn-bench all` from 77 to 57 MiB
+//! (docs/performance.md), for ≈0.1–0.2 s of CPU per backup in page faults. The
 //! operator's own `MALLOC_ARENA_MAX` / `MALLOC_MMAP_THRESHOLD_` win.
 
 use std::future::Future;
