@@ -14,13 +14,8 @@ struct Cli {
 }
 
 fn main() -> ExitCode {
-    cairn::runtime::run(async {
-        let cli = Cli::parse();
-        if let Err(message) = cairn::logging::init(cli.worker.log_options()) {
-            eprintln!("error: {message}");
-            return ExitCode::from(2);
-        }
-        let kinds = [cairn_domain::JobKind::Backup, cairn_domain::JobKind::Check];
-        cairn::services::exit_with(cairn::services::worker::run(&kinds, cli.worker).await)
-    })
+    cairn::services::worker::main(
+        &[cairn_domain::JobKind::Backup, cairn_domain::JobKind::Check],
+        Cli::parse().worker,
+    )
 }
