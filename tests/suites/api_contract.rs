@@ -7,8 +7,8 @@
 //! the server's checks (names, URLs, schedules are validated beyond their JSON type), so a
 //! schema-valid request may rightly be refused with 400.
 //!
-//! A fixed seed and pinned versions (scripts/test) keep the run reproducible (`CAIRN_ST_SEED` picks another; `CAIRN_ST_EXAMPLES`
-//! more examples per operation).
+//! A fixed seed and pinned versions (scripts/test) keep the run reproducible
+//! (`CAIRN_ST_SEED` picks another; `CAIRN_ST_EXAMPLES` more examples per operation).
 
 use cairn_tests::tools::venv_bin;
 use cairn_tests::*;

@@ -147,21 +147,14 @@ async fn check_token(
     }
 }
 
+/// A worker binary's whole `main` after its flags are parsed.
+pub fn main(kinds: &[JobKind], args: WorkerArgs) -> std::process::ExitCode {
+    super::main(args, WorkerArgs::log_options, |args| run(kinds, args))
+}
+
 /// Runs one worker process for `kinds` (the dump worker also runs checks) until SIGTERM
 /// or Ctrl-C. Attempts in flight are then cancelled and their messages given back; the
 /// scheduler hands them to another worker once their leases lapse.
-/// A worker binary's whole `main` after its flags are parsed: logging, the runtime, the
-/// worker for `kinds`, and the exit code.
-pub fn main(kinds: &[JobKind], args: WorkerArgs) -> std::process::ExitCode {
-    crate::runtime::run(async {
-        if let Err(message) = crate::logging::init(args.log_options()) {
-            eprintln!("error: {message}");
-            return std::process::ExitCode::from(2);
-        }
-        super::exit_with(run(kinds, args).await)
-    })
-}
-
 pub async fn run(kinds: &[JobKind], args: WorkerArgs) -> anyhow::Result<()> {
     let main = *kinds.first().context("a worker runs at least one kind")?;
     let work_dir = private_dir(&args.work_dir)?;
